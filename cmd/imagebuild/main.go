@@ -1,0 +1,202 @@
+// Command imagebuild builds etcd appliance disk images and helps around them.
+//
+//	imagebuild build --arch amd64,arm64 --format raw,qcow2 --out out/
+//	imagebuild lock [--arch ...]     re-resolve packages.lock against the Debian mirror
+//	imagebuild run --arch amd64      boot a built image in qemu with a data disk
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/image"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "build":
+		err = build(ctx, os.Args[2:])
+	case "lock":
+		err = lock(ctx, os.Args[2:])
+	case "run":
+		err = run(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "imagebuild: unknown command %q\n", os.Args[1])
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "imagebuild %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: imagebuild <command> [flags]
+  build   build disk images (imagebuild build -h for flags)
+  lock    re-resolve packages.lock from the Debian mirror
+  run     boot a built image locally in qemu with a data disk`)
+	os.Exit(2)
+}
+
+func build(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("build", flag.ExitOnError)
+	arches := fs.String("arch", "amd64", "architectures, comma-separated: "+strings.Join(arch.Names(), ", "))
+	formats := fs.String("format", "raw,qcow2", "output formats, comma-separated: raw, qcow2, vhd, vmdk, gce, kernel")
+	out := fs.String("out", "out", "output directory")
+	platform := fs.String("platform", "", "etcd.platform= kernel argument baked into the image (default: detect at boot)")
+	etcdVersion := fs.String("etcd-version", "", "etcd version to build (default: the version pinned in etcdsrc/go.mod)")
+	version := fs.String("version", "", "image version (default: git describe)")
+	src := fs.String("src", "", "repository root (default: found from the working directory)")
+	keep := fs.Bool("keep-work", false, "keep the work directory (root tree, boot files) for inspection")
+	fs.Parse(args)
+
+	srcDir, err := repoRoot(*src)
+	if err != nil {
+		return err
+	}
+	archList, err := parseArches(*arches)
+	if err != nil {
+		return err
+	}
+	o := image.Options{
+		SrcDir: srcDir, OutDir: *out, CacheDir: cacheDir(), Arches: archList,
+		Formats: splitList(*formats), Platform: *platform, EtcdVersion: *etcdVersion,
+		Version: *version, KeepWork: *keep, Progress: os.Stderr,
+	}
+	if o.Version == "" {
+		o.Version = gitVersion(srcDir)
+	}
+	if o.Epoch, err = sourceDateEpoch(srcDir); err != nil {
+		return err
+	}
+	_, err = image.Build(ctx, o)
+	return err
+}
+
+func lock(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lock", flag.ExitOnError)
+	arches := fs.String("arch", strings.Join(arch.Names(), ","), "architectures to re-resolve")
+	src := fs.String("src", "", "repository root")
+	fs.Parse(args)
+	srcDir, err := repoRoot(*src)
+	if err != nil {
+		return err
+	}
+	archList, err := parseArches(*arches)
+	if err != nil {
+		return err
+	}
+	l := &image.Lock{}
+	if b, err := os.ReadFile(image.LockPath(srcDir)); err == nil {
+		if l, err = image.ParseLock(b); err != nil {
+			return fmt.Errorf("%s: %w", image.LockPath(srcDir), err)
+		}
+	}
+	for _, a := range archList {
+		pkgs, err := image.Resolve(ctx, a, cacheDir())
+		if err != nil {
+			return err
+		}
+		l.Replace(a.DebianArch, pkgs)
+		fmt.Fprintf(os.Stderr, "%s: %d packages\n", a.Name, len(pkgs))
+	}
+	return os.WriteFile(image.LockPath(srcDir), l.Bytes(), 0o644)
+}
+
+func parseArches(s string) ([]arch.Arch, error) {
+	var out []arch.Arch
+	for _, n := range splitList(s) {
+		a, err := arch.Lookup(n)
+		if err != nil {
+			return nil, fmt.Errorf("--arch: %w", err)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--arch: name at least one architecture")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// repoRoot finds the repository root: the flag, or the nearest parent holding etcdsrc/.
+func repoRoot(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "etcdsrc", "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no etcd appliance repository above %s: run in the repository or pass --src", dir)
+		}
+	}
+}
+
+// cacheDir holds downloaded packages across builds.
+func cacheDir() string {
+	if d := os.Getenv("ETCD_APPLIANCE_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "etcd-appliance")
+	}
+	return filepath.Join(os.TempDir(), "etcd-appliance-cache")
+}
+
+func gitVersion(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "describe", "--tags", "--always", "--dirty").Output()
+	if err != nil {
+		return "dev"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// sourceDateEpoch is SOURCE_DATE_EPOCH, else the last commit's time: every timestamp in the
+// image comes from it, so a rebuild of a commit is bit-identical.
+func sourceDateEpoch(dir string) (int64, error) {
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		e, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+		}
+		return e, nil
+	}
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%ct").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+		return 0, nil
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+}

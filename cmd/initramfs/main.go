@@ -1,0 +1,79 @@
+// Command initramfs is the /init of the appliance initramfs. Run by the kernel as PID 1, it
+// loads the storage drivers, finds the root partition by PARTUUID, mounts the squashfs root
+// read-only with tmpfs-backed overlays on /etc and /var, and hands over to systemd.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	newRoot     = "/sysroot"
+	moduleList  = "/etc/modules.load"
+	rootTimeout = 90 * time.Second
+	rootPoll    = 100 * time.Millisecond
+)
+
+func main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "initramfs: this is the initramfs /init; only the kernel may run it (as PID 1)")
+		os.Exit(2)
+	}
+	l := &logger{}
+	err := boot(l)
+	if err == nil {
+		err = errors.New("exec of init returned without error")
+	}
+	l.fatal(err)
+}
+
+// boot does everything up to exec'ing the real init; it only returns on failure.
+func boot(l *logger) error {
+	l.openKmsg() // usually absent until devtmpfs is mounted
+	if err := mountAPI(); err != nil {
+		return err
+	}
+	if l.kmsg == nil {
+		l.openKmsg()
+	}
+	restoreKmsg := relaxKmsgRatelimit()
+	l.printf("started")
+
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("reading kernel command line: %w", err)
+	}
+	params, err := parseCmdline(string(cmdline))
+	if err != nil {
+		return err
+	}
+
+	list, err := os.ReadFile(moduleList)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		l.printf("no %s, loading no modules", moduleList)
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", moduleList, err)
+	default:
+		loadModules(l, "/", parseModuleList(list))
+	}
+
+	dev, err := waitForRoot(l, params.root, rootTimeout, rootPoll)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(dev, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("mounting root %s as squashfs on %s: %w", dev, newRoot, err)
+	}
+	l.printf("mounted %s on %s", dev, newRoot)
+	if err := mountWritable(); err != nil {
+		return err
+	}
+	l.printf("/etc and /var are writable overlays on tmpfs /run")
+	return switchRoot(l, params.init, restoreKmsg)
+}

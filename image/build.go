@@ -1,0 +1,443 @@
+// Package image is the build pipeline that turns pinned inputs (the package lock, the pinned
+// etcd module, this repository's code and overlays) into bootable disk images. The stages run
+// in order for each arch, each timed on the progress display:
+//
+//	packages → binaries → root tree → root filesystem → boot artefacts → GPT disk → formats
+//
+// and a manifest describing every output is written at the end.
+package image
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/etcd-appliance/appliance/arch"
+)
+
+// Options say what to build.
+type Options struct {
+	SrcDir      string // repository root (etcdsrc/, cmd/, packages.lock)
+	OutDir      string
+	CacheDir    string // downloaded packages and apt lists, kept across builds
+	Arches      []arch.Arch
+	Formats     []string
+	Platform    string // etcd.platform= kernel argument; empty: detect at boot
+	EtcdVersion string // empty: the pinned version
+	Version     string // image version, in file names and os-release
+	Epoch       int64  // SOURCE_DATE_EPOCH: every timestamp in the image
+	KeepWork    bool
+	Progress    io.Writer
+}
+
+// Artifact is one output file, as listed in manifest.json.
+type Artifact struct {
+	Arch   string `json:"arch"`
+	Format string `json:"format"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// ManifestPackage is one Debian package in an image.
+type ManifestPackage struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+}
+
+// Manifest is manifest.json.
+type Manifest struct {
+	Version     string            `json:"version"`
+	BuildID     string            `json:"build_id"`
+	EtcdVersion string            `json:"etcd_version"`
+	Artifacts   []Artifact        `json:"artifacts"`
+	Packages    []ManifestPackage `json:"packages"`
+	GoModules   []GoModule        `json:"go_modules"`
+}
+
+// LockPath is where the package lock lives in the repository.
+func LockPath(srcDir string) string { return filepath.Join(srcDir, "packages.lock") }
+
+// Build runs the pipeline for every requested arch and writes the manifest.
+func Build(ctx context.Context, o Options) (*Manifest, error) {
+	if o.EtcdVersion == "" {
+		v, err := PinnedEtcdVersion(o.SrcDir)
+		if err != nil {
+			return nil, err
+		}
+		o.EtcdVersion = v
+	}
+	lockBytes, err := os.ReadFile(LockPath(o.SrcDir))
+	if err != nil {
+		return nil, fmt.Errorf("reading the package lock: %w (create it with 'make lock')", err)
+	}
+	lock, err := ParseLock(lockBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", LockPath(o.SrcDir), err)
+	}
+	for _, f := range o.Formats {
+		if _, ok := Formats[f]; !ok {
+			return nil, fmt.Errorf("unknown --format %q: use %s", f, strings.Join(sortedKeys(Formats), ", "))
+		}
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Manifest{
+		Version:     o.Version,
+		BuildID:     buildID(o, lockBytes),
+		EtcdVersion: o.EtcdVersion,
+		Artifacts:   []Artifact{},
+		Packages:    []ManifestPackage{},
+	}
+	p := &progress{w: o.Progress}
+	mods := map[GoModule]bool{}
+	for _, a := range o.Arches {
+		b := &archBuild{o: o, a: a, lock: lock, m: m, p: p, mods: mods}
+		if err := b.run(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
+	}
+	for mod := range mods {
+		m.GoModules = append(m.GoModules, mod)
+	}
+	sort.Slice(m.GoModules, func(i, j int) bool {
+		return m.GoModules[i].Path+m.GoModules[i].Version < m.GoModules[j].Path+m.GoModules[j].Version
+	})
+	if err := writeManifest(o.OutDir, m); err != nil {
+		return nil, err
+	}
+	p.summary(o.OutDir, m)
+	return m, nil
+}
+
+// buildID names a build by its inputs, so a rebuild of the same inputs is the same build.
+func buildID(o Options, lock []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n", o.Version, o.Epoch, o.EtcdVersion, o.Platform)
+	h.Write(lock)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+type archBuild struct {
+	o    Options
+	a    arch.Arch
+	lock *Lock
+	m    *Manifest
+	p    *progress
+	mods map[GoModule]bool
+	work string
+}
+
+func (b *archBuild) run(ctx context.Context) error {
+	work, err := os.MkdirTemp("", "imagebuild-"+b.a.Name+"-")
+	if err != nil {
+		return err
+	}
+	b.work = work
+	if b.o.KeepWork {
+		fmt.Fprintf(b.p.w, "[%s] work directory kept: %s\n", b.a.Name, work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	name := fmt.Sprintf("etcd-appliance-%s-%s", b.o.Version, b.a.Name)
+
+	// packages
+	var rootDebs, bootDebs []string
+	err = b.p.stage(b.a.Name, "packages", func() (string, error) {
+		pkgs := b.lock.ForArch(b.a.DebianArch)
+		if len(pkgs) == 0 {
+			return "", fmt.Errorf("packages.lock has nothing for %s: run 'make lock'", b.a.DebianArch)
+		}
+		paths, fetched, err := Fetch(ctx, pkgs, b.o.CacheDir)
+		if err != nil {
+			return "", err
+		}
+		isBoot := map[string]bool{}
+		for _, n := range b.a.BootPackages {
+			isBoot[n] = true
+		}
+		for i, pkg := range pkgs {
+			if isBoot[pkg.Name] {
+				bootDebs = append(bootDebs, paths[i])
+				continue
+			}
+			rootDebs = append(rootDebs, paths[i])
+			b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
+		}
+		return fmt.Sprintf("%d packages, %d downloaded", len(pkgs), fetched), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// binaries
+	bin := filepath.Join(work, "bin")
+	err = b.p.stage(b.a.Name, "binaries", func() (string, error) {
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			return "", err
+		}
+		if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, bin, work); err != nil {
+			return "", err
+		}
+		for _, c := range []string{"firstboot", "initramfs"} {
+			if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(bin, c), "./cmd/"+c); err != nil {
+				return "", err
+			}
+		}
+		mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "etcdctl"), filepath.Join(bin, "etcdutl"),
+			filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
+		if err != nil {
+			return "", err
+		}
+		for _, mod := range mods {
+			b.mods[mod] = true
+		}
+		return "etcd " + b.o.EtcdVersion + ", etcdctl, etcdutl, firstboot, initramfs", nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// root tree
+	rt := &rootTree{dir: filepath.Join(work, "root")}
+	bootPkgDir := filepath.Join(work, "bootpkgs")
+	err = b.p.stage(b.a.Name, "root tree", func() (string, error) {
+		if err := unpackRoot(ctx, rootDebs, rt.dir); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(bootPkgDir, 0o755); err != nil {
+			return "", err
+		}
+		for _, d := range bootDebs {
+			if err := Extract(ctx, d, bootPkgDir); err != nil {
+				return "", err
+			}
+		}
+		if err := takeKernel(ctx, b.a, rt, work); err != nil {
+			return "", err
+		}
+		bins := map[string]string{}
+		for _, n := range []string{"etcd", "etcdctl", "etcdutl", "firstboot"} {
+			bins[n] = filepath.Join(bin, n)
+		}
+		rel := osRelease{Version: b.o.Version, BuildID: b.m.BuildID, EtcdVersion: b.o.EtcdVersion, Arch: b.a.Name}
+		if err := configureRoot(ctx, rt.dir, bins, rel, b.o.Epoch); err != nil {
+			return "", err
+		}
+		return "kernel " + rt.kver, nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// root filesystem
+	squash := filepath.Join(work, "root.squashfs")
+	err = b.p.stage(b.a.Name, "root filesystem", func() (string, error) {
+		if err := makeSquashfs(ctx, rt.dir, squash, b.o.Epoch); err != nil {
+			return "", err
+		}
+		return "squashfs " + humanSize(fileSize(squash)), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// boot artefacts
+	ba := bootArtefacts{
+		kernel: rt.kernel, initrd: filepath.Join(work, "initrd.img"), cmdline: filepath.Join(work, "cmdline"),
+		bootFAT: filepath.Join(work, "boot.fat"),
+	}
+	rootUUID := PartUUID(b.m.BuildID+"/"+b.a.Name, "root")
+	err = b.p.stage(b.a.Name, "boot artefacts", func() (string, error) {
+		if err := b.initramfs(rt, filepath.Join(bin, "initramfs"), ba.initrd); err != nil {
+			return "", err
+		}
+		cmdline := fmt.Sprintf("root=PARTUUID=%s ro %s", rootUUID, b.a.KernelCmdline())
+		if b.o.Platform != "" {
+			cmdline += " etcd.platform=" + b.o.Platform
+		}
+		if err := os.WriteFile(ba.cmdline, []byte(cmdline), 0o644); err != nil {
+			return "", err
+		}
+		serial := fatSerial(b.m.BuildID + "/" + b.a.Name)
+		switch b.a.Boot {
+		case arch.UEFI:
+			ba.uki = filepath.Join(work, "uki.efi")
+			osrel := filepath.Join(rt.dir, "usr/lib/os-release")
+			if err := makeUKI(ctx, filepath.Join(bootPkgDir, b.a.EFIStub), ba.kernel, ba.initrd, ba.cmdline, osrel, ba.uki); err != nil {
+				return "", err
+			}
+			return "UKI " + humanSize(fileSize(ba.uki)), makeFAT(ctx, ba.bootFAT, "ESP", serial, fatSizeMiB(ba.uki), b.o.Epoch,
+				[]fatFile{{ba.uki, "/" + b.a.EFIBootPath}})
+		case arch.IEEE1275:
+			ba.grubCore = filepath.Join(work, "grub-core.elf")
+			if err := makeGrubCore(ctx, filepath.Join(bootPkgDir, b.a.GrubModDir), fatSerialString(serial), cmdline, work, ba.grubCore); err != nil {
+				return "", err
+			}
+			return "GRUB core " + humanSize(fileSize(ba.grubCore)), makeFAT(ctx, ba.bootFAT, "BOOT", serial, fatSizeMiB(ba.kernel, ba.initrd), b.o.Epoch,
+				[]fatFile{{ba.kernel, "/vmlinux"}, {ba.initrd, "/initrd.img"}})
+		}
+		return "", fmt.Errorf("unknown boot chain %q", b.a.Boot)
+	})
+	if err != nil {
+		return err
+	}
+
+	// GPT disk
+	raw := filepath.Join(work, name+".raw")
+	if contains(b.o.Formats, "raw") {
+		raw = filepath.Join(b.o.OutDir, name+".raw")
+	}
+	err = b.p.stage(b.a.Name, "GPT disk", func() (string, error) {
+		var parts []partition
+		if b.a.Boot == arch.IEEE1275 {
+			parts = append(parts, partition{name: "PReP", typeGUID: arch.PRePType, file: ba.grubCore, size: 8 * mib},
+				partition{name: "boot", typeGUID: arch.XBootLdrType, file: ba.bootFAT})
+		} else {
+			parts = append(parts, partition{name: "ESP", typeGUID: arch.ESPType, file: ba.bootFAT})
+		}
+		parts = append(parts, partition{name: "root", typeGUID: b.a.RootPartType, file: squash})
+		if err := makeDisk(ctx, raw, b.m.BuildID+"/"+b.a.Name, parts); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s virtual, %s allocated", humanSize(DiskSize), humanSize(allocated(raw))), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// formats
+	return b.p.stage(b.a.Name, "formats", func() (string, error) {
+		var done []string
+		for _, f := range b.o.Formats {
+			switch f {
+			case "raw":
+				if err := b.addArtifact(f, raw); err != nil {
+					return "", err
+				}
+			case "kernel":
+				for _, k := range []struct{ format, src string }{{"kernel", ba.kernel}, {"initrd", ba.initrd}, {"cmdline", ba.cmdline}} {
+					dst := filepath.Join(b.o.OutDir, name+"."+k.format)
+					if err := copyFile(k.src, dst, 0o644); err != nil {
+						return "", err
+					}
+					if err := b.addArtifact(k.format, dst); err != nil {
+						return "", err
+					}
+				}
+			default:
+				dst := filepath.Join(b.o.OutDir, name+"."+Formats[f])
+				if err := convert(ctx, f, raw, dst, b.m.BuildID+"/"+b.a.Name, b.o.Epoch); err != nil {
+					return "", err
+				}
+				if err := b.addArtifact(f, dst); err != nil {
+					return "", err
+				}
+			}
+			done = append(done, f)
+		}
+		return strings.Join(done, ", "), nil
+	})
+}
+
+// initramfs writes the gzip'd initramfs: our init and the modules that reach the root disk.
+func (b *archBuild) initramfs(rt *rootTree, initBin, out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, err := gzip.NewWriterLevel(f, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if err := WriteInitramfs(zw, initBin, rt.modulesDir, rt.initrdFiles, time.Unix(b.o.Epoch, 0)); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func (b *archBuild) addArtifact(format, path string) error {
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	b.m.Artifacts = append(b.m.Artifacts, Artifact{Arch: b.a.Name, Format: format, Path: filepath.Base(path), Size: fileSize(path), SHA256: sum})
+	return nil
+}
+
+func writeManifest(dir string, m *Manifest) error {
+	j, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	var sums strings.Builder
+	for _, a := range m.Artifacts {
+		fmt.Fprintf(&sums, "%s  %s\n", a.SHA256, a.Path)
+	}
+	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums.String()), 0o644)
+}
+
+// fatSerial derives the boot partition's FAT volume serial from the build.
+func fatSerial(id string) uint32 {
+	h := sha256.Sum256([]byte(id + "/fat"))
+	return uint32(h[0])<<24 | uint32(h[1])<<16 | uint32(h[2])<<8 | uint32(h[3])
+}
+
+// fatSizeMiB sizes a FAT partition for files with room to spare; FAT32 wants at least 33 MiB.
+func fatSizeMiB(files ...string) int {
+	var total int64
+	for _, f := range files {
+		total += fileSize(f)
+	}
+	return max(64, int(total*5/4/mib)+16)
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func unixTime(epoch int64) time.Time { return time.Unix(epoch, 0) }
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 2, 64) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}

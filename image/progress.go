@@ -1,0 +1,58 @@
+package image
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// progress prints each stage with its duration as it finishes, and a summary table at the end.
+type progress struct {
+	w     io.Writer
+	start time.Time
+}
+
+func (p *progress) stage(archName, name string, fn func() (string, error)) error {
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	if p.w == nil {
+		p.w = io.Discard
+	}
+	fmt.Fprintf(p.w, "[%s] %-16s …\r", archName, name)
+	t := time.Now()
+	detail, err := fn()
+	d := time.Since(t).Round(100 * time.Millisecond)
+	if err != nil {
+		fmt.Fprintf(p.w, "[%s] %-16s %7s  FAILED\n", archName, name, d)
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	fmt.Fprintf(p.w, "[%s] %-16s %7s  %s\n", archName, name, d, detail)
+	return nil
+}
+
+func (p *progress) summary(outDir string, m *Manifest) {
+	if p.w == nil {
+		return
+	}
+	fmt.Fprintf(p.w, "\nbuild %s (version %s, etcd %s) finished in %s\n", m.BuildID, m.Version, m.EtcdVersion, time.Since(p.start).Round(time.Second))
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "arch\tformat\tsize\tallocated\t\tfile")
+	for _, a := range m.Artifacts {
+		path := filepath.Join(outDir, a.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t%s\n", a.Arch, a.Format, humanSize(a.Size), humanSize(allocated(path)), path)
+	}
+	tw.Flush()
+}
+
+// allocated is the space a (sparse) file really takes on disk.
+func allocated(path string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0
+	}
+	return st.Blocks * 512
+}

@@ -1,0 +1,337 @@
+package image
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/overlays"
+)
+
+// rootModules are the kernel modules kept in the image (with their dependencies): what cloud
+// and virtual machines need for disks, network and the filesystems the appliance uses.
+var rootModules = []string{
+	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
+	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
+	"ext4", "xfs", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
+	"autofs4", // systemd mounts automount points with it
+}
+
+// initramfsModules are loaded by the initramfs to reach the root partition: disk drivers for
+// every platform, then the root and overlay filesystems.
+var initramfsModules = []string{
+	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "sd_mod", "nvme", "ahci",
+	"xen-blkfront", "hv_vmbus", "hv_storvsc", "ibmvscsi", "squashfs", "overlay",
+}
+
+// requiredModules must exist (as a module or built in) or the image cannot boot anywhere.
+var requiredModules = []string{"virtio_blk", "squashfs", "overlay"}
+
+// pruneDirs are removed from the root tree: documentation, translations and files only a
+// mutable, package-managed system uses.
+var pruneDirs = []string{
+	"boot", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
+	"usr/share/bug", "usr/share/bash-completion", "usr/share/zsh", "usr/share/initramfs-tools",
+	"usr/lib/udev/hwdb.d", "etc/kernel", "etc/initramfs", "usr/lib/kernel", "var/cache", "var/lib/apt",
+	"usr/share/gcc", "usr/share/gdb", "usr/share/menu", "usr/share/common-licenses",
+}
+
+// enabledUnits are enabled at build time, as a preset would on a package-managed system.
+var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service"}
+
+// maskedUnits cannot do anything useful on a read-only, package-less image.
+var maskedUnits = []string{
+	"ldconfig.service",                     // no ldconfig: Debian's ld.so finds libraries in the multiarch dirs
+	"systemd-hwdb-update.service",          // no hwdb sources are shipped
+	"getty.target",                         // no passwords exist, so no console logins
+	"systemd-networkd-wait-online.service", // firstboot decides what it waits for
+}
+
+// rootTree is the assembled root directory of one arch and what was taken out of it.
+type rootTree struct {
+	dir         string
+	kver        string
+	kernel      string   // the kernel image, taken out of /boot (unpacked when the arch needs it)
+	initrdFiles []string // module files for the initramfs, relative to the modules dir
+	modulesDir  string
+}
+
+// unpackRoot lays the merged-/usr skeleton and unpacks the root packages into dir.
+func unpackRoot(ctx context.Context, debs []string, dir string) error {
+	for _, d := range []string{"usr/bin", "usr/sbin", "usr/lib", "usr/lib64"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
+		if err := os.Symlink("usr/"+l, filepath.Join(dir, l)); err != nil {
+			return err
+		}
+	}
+	for _, deb := range debs {
+		if err := Extract(ctx, deb, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeKernel moves the kernel out of the tree, keeps only the needed modules and records the
+// initramfs module set.
+func takeKernel(ctx context.Context, a arch.Arch, rt *rootTree, work string) error {
+	mods, err := os.ReadDir(filepath.Join(rt.dir, "usr/lib/modules"))
+	if err != nil || len(mods) != 1 {
+		return fmt.Errorf("expected exactly one kernel in usr/lib/modules (err=%v, found %d)", err, len(mods))
+	}
+	rt.kver = mods[0].Name()
+	rt.modulesDir = filepath.Join(rt.dir, "usr/lib/modules", rt.kver)
+	rt.kernel = filepath.Join(work, "kernel")
+	if err := copyKernel(filepath.Join(rt.dir, "boot", a.KernelImage+"-"+rt.kver), rt.kernel, a.KernelGzip); err != nil {
+		return err
+	}
+	if err := depmod(ctx, rt.dir, rt.kver); err != nil {
+		return err
+	}
+	dep, err := os.ReadFile(filepath.Join(rt.modulesDir, "modules.dep"))
+	if err != nil {
+		return err
+	}
+	builtin, err := os.ReadFile(filepath.Join(rt.modulesDir, "modules.builtin"))
+	if err != nil {
+		return err
+	}
+	keepNames := append(append([]string{}, rootModules...), a.Modules...)
+	keepNames = append(keepNames, initramfsModules...)
+	keep, missing, err := InitramfsModules(dep, builtin, keepNames)
+	if err != nil {
+		return err
+	}
+	for _, m := range requiredModules {
+		for _, x := range missing {
+			if normModName(x) == normModName(m) {
+				return fmt.Errorf("kernel %s has no %s module and does not build it in: the image could not boot", rt.kver, m)
+			}
+		}
+	}
+	rt.initrdFiles, _, err = InitramfsModules(dep, builtin, append(append([]string{}, initramfsModules...), a.Modules...))
+	if err != nil {
+		return err
+	}
+	if err := pruneModules(filepath.Join(rt.modulesDir, "kernel"), rt.modulesDir, keep); err != nil {
+		return err
+	}
+	return depmod(ctx, rt.dir, rt.kver)
+}
+
+func normModName(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+func depmod(ctx context.Context, root, kver string) error {
+	if b, err := exec.CommandContext(ctx, "depmod", "-b", root, kver).CombinedOutput(); err != nil {
+		return fmt.Errorf("depmod %s: %w\n%s", kver, err, b)
+	}
+	return nil
+}
+
+// pruneModules deletes every module file under dir that is not in keep (paths relative to base).
+func pruneModules(dir, base string, keep []string) error {
+	keepSet := map[string]bool{}
+	for _, k := range keep {
+		keepSet[k] = true
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		if !keepSet[rel] {
+			return os.Remove(p)
+		}
+		return nil
+	})
+}
+
+func copyKernel(src, dst string, gunzip bool) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	defer in.Close()
+	var r io.Reader = in
+	if gunzip {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return fmt.Errorf("unpacking kernel %s: %w", src, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return fmt.Errorf("copying kernel: %w", err)
+	}
+	return out.Close()
+}
+
+// osRelease holds the values filled into the os-release template.
+type osRelease struct {
+	Version, BuildID, EtcdVersion, Arch string
+}
+
+// configureRoot turns the unpacked packages into the appliance's root: pruned, with our files,
+// binaries, users and enabled units.
+func configureRoot(ctx context.Context, dir string, bins map[string]string, rel osRelease, epoch int64) error {
+	for _, d := range pruneDirs {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return err
+		}
+	}
+	if err := copyFS(overlays.RootFS(), dir); err != nil {
+		return fmt.Errorf("laying overlays: %w", err)
+	}
+	for name, src := range bins {
+		if err := copyFile(src, filepath.Join(dir, "usr/bin", name), 0o755); err != nil {
+			return err
+		}
+	}
+	tmpl, err := overlays.Template("os-release")
+	if err != nil {
+		return err
+	}
+	t, err := template.New("os-release").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return fmt.Errorf("os-release template: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "usr/lib/os-release"))
+	if err != nil {
+		return err
+	}
+	if err := t.Execute(f, rel); err != nil {
+		f.Close()
+		return fmt.Errorf("os-release template: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(dir, "etc/os-release"))
+	if err := os.Symlink("../usr/lib/os-release", filepath.Join(dir, "etc/os-release")); err != nil {
+		return err
+	}
+	// Mount points and the few files systemd expects on a root it did not install itself.
+	for d, mode := range map[string]os.FileMode{"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755,
+		"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "home": 0o755, "mnt": 0o755, "var/lib/etcd": 0o700,
+		"var/log": 0o755, "etc/systemd/system": 0o755, "srv": 0o755, "opt": 0o755} {
+		p := filepath.Join(dir, d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	// An empty machine-id: systemd makes one at boot (in the /etc overlay).
+	if err := os.WriteFile(filepath.Join(dir, "etc/machine-id"), nil, 0o444); err != nil {
+		return err
+	}
+	env := append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch, 10), "SYSTEMD_OFFLINE=1")
+	cmds := [][]string{
+		{"systemd-sysusers", "--root=" + dir},
+		append([]string{"systemctl", "--root=" + dir, "enable"}, enabledUnits...),
+		{"systemctl", "--root=" + dir, "set-default", "multi-user.target"},
+		append([]string{"systemctl", "--root=" + dir, "mask"}, maskedUnits...),
+	}
+	for _, c := range cmds {
+		cmd := exec.CommandContext(ctx, c[0], c[1:]...)
+		cmd.Env = env
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(c, " "), err, b)
+		}
+	}
+	// etcd's data directory belongs to the etcd user (uid given by sysusers above).
+	uid, gid, err := lookupUser(filepath.Join(dir, "etc/passwd"), "etcd")
+	if err != nil {
+		return err
+	}
+	return os.Chown(filepath.Join(dir, "var/lib/etcd"), uid, gid)
+}
+
+// lookupUser reads uid and gid of name from a passwd file.
+func lookupUser(passwd, name string) (int, int, error) {
+	b, err := os.ReadFile(passwd)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[0] == name {
+			uid, err1 := strconv.Atoi(f[2])
+			gid, err2 := strconv.Atoi(f[3])
+			if err1 != nil || err2 != nil {
+				return 0, 0, fmt.Errorf("%s: bad ids for %s", passwd, name)
+			}
+			return uid, gid, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%s: no user %s", passwd, name)
+}
+
+// makeSquashfs packs the root tree read-only and compressed, with every timestamp at epoch.
+func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
+	e := strconv.FormatInt(epoch, 10)
+	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
+		"-comp", "xz", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("mksquashfs: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// copyFS copies an fs.FS tree into dir: directories 0755, files 0644, owned by root.
+func copyFS(src fs.FS, dir string) error {
+	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
