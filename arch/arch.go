@@ -36,6 +36,8 @@ type QEMU struct {
 	NIC string
 	// Disk is the virtio block device model for this machine.
 	Disk string
+	// MachineOpts are extra comma-separated -machine properties for TCG boots.
+	MachineOpts string
 }
 
 // Arch is one supported architecture.
@@ -46,11 +48,8 @@ type Arch struct {
 	KernelPackage string // the Debian meta package that pulls the current kernel
 	// KernelImage is the kernel's file name prefix in /boot ("vmlinuz" or "vmlinux").
 	KernelImage string
-	// KernelGzip: the packaged kernel is gzip-compressed and must be unpacked before it can
-	// go into a UKI (arm64: systemd 252's stub cannot decompress it).
-	KernelGzip bool
-	Console    string // the serial console device the kernel should log to
-	Boot       BootChain
+	Console     string // the serial console device the kernel should log to
+	Boot        BootChain
 	// BootPackages are extracted into the build workspace only (never into the root tree).
 	BootPackages []string
 	EFIStub      string // path of the systemd-boot stub inside the extracted BootPackages
@@ -68,8 +67,9 @@ type Arch struct {
 const (
 	ESPType  = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 	PRePType = "9E1A2D38-C612-4316-AA26-8B49521E5A8B"
-	// XBOOTLDR (extended boot loader partition) holds the ppc64le kernel and initramfs.
-	XBootLdrType = "BC13C2FF-59E6-4262-A352-B275FD6F7172"
+	// LinuxDataType marks the ppc64le boot partition (kernel and initramfs for GRUB). Not
+	// XBOOTLDR: it holds no boot loader entries, and systemd would try to automount it.
+	LinuxDataType = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 )
 
 var table = map[string]Arch{
@@ -84,7 +84,8 @@ var table = map[string]Arch{
 		RootPartType: "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
 		Modules:      []string{"ena", "hv_vmbus", "hv_storvsc", "hv_netvsc", "xen-blkfront", "xen-netfront", "gve", "vmw_pvscsi", "vmxnet3"},
 		QEMU: QEMU{
-			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max",
+			// SMM is only needed for secure-boot firmware and costs time under TCG
+			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max", MachineOpts: "smm=off",
 			FirmwareCode: "/usr/share/OVMF/OVMF_CODE_4M.fd",
 			FirmwareVars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
 			NIC:          "virtio-net-pci", Disk: "virtio-blk-pci",
@@ -92,7 +93,7 @@ var table = map[string]Arch{
 	},
 	"arm64": {
 		Name: "arm64", GOARCH: "arm64", DebianArch: "arm64",
-		KernelPackage: "linux-image-arm64", KernelImage: "vmlinuz", KernelGzip: true,
+		KernelPackage: "linux-image-arm64", KernelImage: "vmlinuz",
 		Console:      "ttyAMA0,115200n8",
 		Boot:         UEFI,
 		BootPackages: []string{"systemd-boot-efi"},
@@ -121,8 +122,11 @@ var table = map[string]Arch{
 		QEMU: QEMU{
 			// -nodefaults: otherwise SLOF and GRUB print to a VGA device nobody reads
 			Binary: "qemu-system-ppc64", Machine: "pseries", CPU: "",
-			Extra: []string{"-nodefaults"},
-			NIC:   "virtio-net-pci", Disk: "virtio-blk-pci",
+			// TCG cannot emulate the Spectre mitigations the default caps ask for; without
+			// these qemu warns on every start
+			MachineOpts: "cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
+			Extra:       []string{"-nodefaults"},
+			NIC:         "virtio-net-pci", Disk: "virtio-blk-pci",
 		},
 	},
 }

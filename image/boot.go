@@ -63,23 +63,44 @@ func makeUKI(ctx context.Context, stub, kernel, initrd, cmdline, osrel, out stri
 	return zeroPETimestamp(out)
 }
 
-// zeroPETimestamp clears the COFF header's TimeDateStamp, which objcopy sets to the build time.
+// zeroPETimestamp clears the COFF header's TimeDateStamp, which objcopy sets to the build
+// time, and recomputes the PE checksum that objcopy computed over it.
 func zeroPETimestamp(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var off [4]byte
-	if _, err := f.ReadAt(off[:], 0x3c); err != nil {
-		return err
+	if len(b) < 0x40 {
+		return fmt.Errorf("%s: too short for a PE file", path)
 	}
-	peOff := int64(binary.LittleEndian.Uint32(off[:]))
-	// "PE\0\0", Machine (2), NumberOfSections (2), TimeDateStamp (4)
-	if _, err := f.WriteAt(make([]byte, 4), peOff+8); err != nil {
-		return err
+	peOff := int(binary.LittleEndian.Uint32(b[0x3c:]))
+	// "PE\0\0", then the COFF header: Machine (2), NumberOfSections (2), TimeDateStamp (4), …;
+	// the optional header follows the 20-byte COFF header and holds CheckSum at offset 64.
+	sumOff := peOff + 4 + 20 + 64
+	if len(b) < sumOff+4 || string(b[peOff:peOff+4]) != "PE\x00\x00" {
+		return fmt.Errorf("%s: no PE header", path)
 	}
-	return f.Close()
+	binary.LittleEndian.PutUint32(b[peOff+8:], 0)
+	binary.LittleEndian.PutUint32(b[sumOff:], peChecksum(b, sumOff))
+	return os.WriteFile(path, b, 0o644)
+}
+
+// peChecksum is the PE image checksum: 16-bit one's-complement-style sum of the file with the
+// CheckSum field taken as zero, folded, plus the file length.
+func peChecksum(b []byte, sumOff int) uint32 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		if i == sumOff || i == sumOff+2 {
+			continue
+		}
+		sum += uint32(binary.LittleEndian.Uint16(b[i:]))
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1])
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	return (sum&0xffff + sum>>16) + uint32(len(b))
 }
 
 // grubModules are embedded in the ppc64le GRUB core image: enough to find the boot partition

@@ -101,7 +101,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		Artifacts:   []Artifact{},
 		Packages:    []ManifestPackage{},
 	}
-	p := &progress{w: o.Progress}
+	p := newProgress(o.Progress)
 	mods := map[GoModule]bool{}
 	for _, a := range o.Arches {
 		b := &archBuild{o: o, a: a, lock: lock, m: m, p: p, mods: mods}
@@ -304,7 +304,7 @@ func (b *archBuild) run(ctx context.Context) error {
 		var parts []partition
 		if b.a.Boot == arch.IEEE1275 {
 			parts = append(parts, partition{name: "PReP", typeGUID: arch.PRePType, file: ba.grubCore, size: 8 * mib},
-				partition{name: "boot", typeGUID: arch.XBootLdrType, file: ba.bootFAT})
+				partition{name: "boot", typeGUID: arch.LinuxDataType, file: ba.bootFAT})
 		} else {
 			parts = append(parts, partition{name: "ESP", typeGUID: arch.ESPType, file: ba.bootFAT})
 		}

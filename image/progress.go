@@ -3,6 +3,7 @@ package image
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"syscall"
 	"text/tabwriter"
@@ -12,17 +13,30 @@ import (
 // progress prints each stage with its duration as it finishes, and a summary table at the end.
 type progress struct {
 	w     io.Writer
+	tty   bool // a terminal: show the running stage until it finishes
 	start time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	if p.w == nil {
+		p.w = io.Discard
+	}
+	return p
 }
 
 func (p *progress) stage(archName, name string, fn func() (string, error)) error {
 	if p.start.IsZero() {
 		p.start = time.Now()
 	}
-	if p.w == nil {
-		p.w = io.Discard
+	if p.tty {
+		fmt.Fprintf(p.w, "[%s] %-16s …\r", archName, name)
 	}
-	fmt.Fprintf(p.w, "[%s] %-16s …\r", archName, name)
 	t := time.Now()
 	detail, err := fn()
 	d := time.Since(t).Round(100 * time.Millisecond)
@@ -35,9 +49,6 @@ func (p *progress) stage(archName, name string, fn func() (string, error)) error
 }
 
 func (p *progress) summary(outDir string, m *Manifest) {
-	if p.w == nil {
-		return
-	}
 	fmt.Fprintf(p.w, "\nbuild %s (version %s, etcd %s) finished in %s\n", m.BuildID, m.Version, m.EtcdVersion, time.Since(p.start).Round(time.Second))
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "arch\tformat\tsize\tallocated\t\tfile")

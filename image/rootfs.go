@@ -1,7 +1,6 @@
 package image
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -60,7 +59,7 @@ var maskedUnits = []string{
 type rootTree struct {
 	dir         string
 	kver        string
-	kernel      string   // the kernel image, taken out of /boot (unpacked when the arch needs it)
+	kernel      string   // the kernel image, taken out of /boot
 	initrdFiles []string // module files for the initramfs, relative to the modules dir
 	modulesDir  string
 }
@@ -95,7 +94,7 @@ func takeKernel(ctx context.Context, a arch.Arch, rt *rootTree, work string) err
 	rt.kver = mods[0].Name()
 	rt.modulesDir = filepath.Join(rt.dir, "usr/lib/modules", rt.kver)
 	rt.kernel = filepath.Join(work, "kernel")
-	if err := copyKernel(filepath.Join(rt.dir, "boot", a.KernelImage+"-"+rt.kver), rt.kernel, a.KernelGzip); err != nil {
+	if err := copyFile(filepath.Join(rt.dir, "boot", a.KernelImage+"-"+rt.kver), rt.kernel, 0o644); err != nil {
 		return err
 	}
 	if err := depmod(ctx, rt.dir, rt.kver); err != nil {
@@ -159,32 +158,6 @@ func pruneModules(dir, base string, keep []string) error {
 	})
 }
 
-func copyKernel(src, dst string, gunzip bool) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("kernel image: %w", err)
-	}
-	defer in.Close()
-	var r io.Reader = in
-	if gunzip {
-		zr, err := gzip.NewReader(in)
-		if err != nil {
-			return fmt.Errorf("unpacking kernel %s: %w", src, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
-		return fmt.Errorf("copying kernel: %w", err)
-	}
-	return out.Close()
-}
-
 // osRelease holds the values filled into the os-release template.
 type osRelease struct {
 	Version, BuildID, EtcdVersion, Arch string
@@ -229,10 +202,11 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, rel 
 	if err := os.Symlink("../usr/lib/os-release", filepath.Join(dir, "etc/os-release")); err != nil {
 		return err
 	}
-	// Mount points and the few files systemd expects on a root it did not install itself.
+	// Mount points and the few directories systemd expects on a root it did not install itself
+	// (boot and efi: where systemd's gpt-auto generator may automount the ESP).
 	for d, mode := range map[string]os.FileMode{"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755,
 		"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "home": 0o755, "mnt": 0o755, "var/lib/etcd": 0o700,
-		"var/log": 0o755, "etc/systemd/system": 0o755, "srv": 0o755, "opt": 0o755} {
+		"var/log": 0o755, "etc/systemd/system": 0o755, "srv": 0o755, "opt": 0o755, "boot": 0o755, "efi": 0o755} {
 		p := filepath.Join(dir, d)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
@@ -292,6 +266,8 @@ func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
 	e := strconv.FormatInt(epoch, 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
 		"-comp", "xz", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+	// mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
+	cmd.Env = withoutEnv(os.Environ(), "SOURCE_DATE_EPOCH")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mksquashfs: %w\n%s", err, b)
 	}
@@ -334,4 +310,15 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(dst, mode)
+}
+
+// withoutEnv returns env without the named variable.
+func withoutEnv(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -13,13 +13,14 @@ import (
 
 // paths are where boot reads and writes; tests point them into a temp dir.
 type paths struct {
-	dataDir string // the etcd data volume mount point
-	runDir  string // etcd.env goes here (tmpfs: rewritten every boot)
-	owner   string // the user etcd runs as
+	osRelease string
+	dataDir   string // the etcd data volume mount point
+	runDir    string // etcd.env goes here (tmpfs: rewritten every boot)
+	owner     string // the user etcd runs as
 }
 
 func defaultPaths() paths {
-	return paths{dataDir: "/var/lib/etcd", runDir: "/run/etcd-appliance", owner: "etcd"}
+	return paths{osRelease: "/usr/lib/os-release", dataDir: "/var/lib/etcd", runDir: "/run/etcd-appliance", owner: "etcd"}
 }
 
 // Ports are the appliance's contract (DESIGN.md).
@@ -72,6 +73,9 @@ func memberName() string {
 }
 
 func boot(ctx context.Context, p paths) error {
+	if rel, err := os.ReadFile(p.osRelease); err == nil {
+		fmt.Println(imageLine(rel))
+	}
 	name := memberName()
 	env := memberEnv(name, p.dataDir)
 	uid, gid, err := lookupIDs(p.owner)
@@ -110,4 +114,16 @@ func lookupIDs(name string) (int, int, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return uid, gid, nil
+}
+
+// imageLine names the running image from os-release, e.g.
+// "etcd-appliance: image 1.2.0 build 02d83e0a6f51c949 (etcd v3.6.16, arm64)".
+func imageLine(osRelease []byte) string {
+	f := map[string]string{}
+	for _, line := range strings.Split(string(osRelease), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			f[k] = strings.Trim(v, `"`)
+		}
+	}
+	return fmt.Sprintf("etcd-appliance: image %s build %s (etcd %s, %s)", f["IMAGE_VERSION"], f["BUILD_ID"], f["ETCD_VERSION"], f["ARCHITECTURE"])
 }

@@ -1,0 +1,56 @@
+# etcd appliance. The two commands a fresh Debian 12 machine needs: `make image`, `make test`.
+SHELL := /bin/bash
+GO ?= go
+OUT ?= out
+ARCHES ?= amd64,arm64,ppc64le
+# Every timestamp in the images; the last commit's time keeps rebuilds of a commit identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export SOURCE_DATE_EPOCH VERSION
+
+IMAGEBUILD := bin/imagebuild
+
+.PHONY: all image images host-deps lock run test unit-test vm-test bench clean $(IMAGEBUILD)
+
+all: image
+
+host-deps:
+	@bash scripts/host-deps.sh
+
+$(IMAGEBUILD):
+	@mkdir -p bin
+	$(GO) build -o $@ ./cmd/imagebuild
+
+## image: amd64 raw + qcow2 images into out/ (installs host packages first)
+image: host-deps $(IMAGEBUILD)
+	$(IMAGEBUILD) build --arch amd64 --format raw,qcow2 --out $(OUT) --version $(VERSION)
+
+## images: every arch, with the direct-boot files the VM tests use
+images: host-deps $(IMAGEBUILD)
+	$(IMAGEBUILD) build --arch $(ARCHES) --format raw,qcow2,kernel --out $(OUT) --version $(VERSION)
+
+## lock: re-resolve packages.lock against the Debian mirror (then commit it)
+lock: host-deps $(IMAGEBUILD)
+	$(IMAGEBUILD) lock
+
+## run: boot the amd64 image in qemu with a data disk (ARCH=arm64 for another)
+run: $(IMAGEBUILD)
+	$(IMAGEBUILD) run --arch $(or $(ARCH),amd64) --dir $(OUT)
+
+## test: unit tests, then all three arches built and booted in qemu (about 20 minutes, no KVM)
+test: host-deps unit-test images vm-test
+
+unit-test:
+	$(GO) vet ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /qemu-tests)
+
+vm-test:
+	QEMU_TESTS_REQUIRED=1 IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
+		$(GO) test -count=1 -v -timeout 60m ./qemu-tests/
+
+## bench: build times, image sizes and boot times, as tables
+bench: host-deps $(IMAGEBUILD)
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(OUT) bin
