@@ -169,12 +169,13 @@ func (b *archBuild) run(ctx context.Context) error {
 			isBoot[n] = true
 		}
 		for i, pkg := range pkgs {
+			// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root
+			b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
 			if isBoot[pkg.Name] {
 				bootDebs = append(bootDebs, paths[i])
-				continue
+			} else {
+				rootDebs = append(rootDebs, paths[i])
 			}
-			rootDebs = append(rootDebs, paths[i])
-			b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
 		}
 		return fmt.Sprintf("%d packages, %d downloaded", len(pkgs), fetched), nil
 	})

@@ -2,9 +2,127 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/image"
+	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
+// bootFinished is the console line firstboot prints once startup is over.
+var bootFinished = regexp.MustCompile(`etcd-appliance: boot finished: state=(\S+) failed=(\S+)`)
+
+// run boots a built image in qemu (TCG) with a persistent data disk, shows the console, and
+// says how to reach etcd once the node is up. The image file itself is never written.
 func run(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	archName := fs.String("arch", "amd64", "architecture of the image to boot")
+	dir := fs.String("dir", "out", "directory holding manifest.json and the images")
+	format := fs.String("format", "qcow2", "image format to boot: qcow2 or raw")
+	direct := fs.Bool("direct", false, "direct kernel boot (needs a build with --format kernel) instead of firmware")
+	data := fs.String("data", "", "data disk (qcow2; created, 4 GiB, if missing; kept across runs). Default: DIR/<arch>-data.qcow2")
+	memory := fs.Int("memory", 1024, "guest memory in MiB")
+	quiet := fs.Bool("quiet", false, "do not copy the serial console to the terminal")
+	fs.Parse(args)
+
+	a, err := arch.Lookup(*archName)
+	if err != nil {
+		return fmt.Errorf("--arch: %w", err)
+	}
+	m, err := readManifest(*dir)
+	if err != nil {
+		return err
+	}
+	find := func(format string) (string, error) {
+		for _, art := range m.Artifacts {
+			if art.Arch == a.Name && art.Format == format {
+				return filepath.Join(*dir, art.Path), nil
+			}
+		}
+		return "", fmt.Errorf("%s/manifest.json lists no %s %s artifact: build it with 'imagebuild build --arch %s --format %s'",
+			*dir, a.Name, format, a.Name, format)
+	}
+	img, err := find(*format)
+	if err != nil {
+		return err
+	}
+	if *data == "" {
+		*data = filepath.Join(*dir, a.Name+"-data.qcow2")
+	}
+	if _, err := os.Stat(*data); errors.Is(err, os.ErrNotExist) {
+		if err := vm.CreateBlankDisk(ctx, *data, 4<<30); err != nil {
+			return err
+		}
+	}
+	cfg := vm.Config{
+		Arch: a, MemoryMiB: *memory,
+		Disks: []vm.Disk{
+			{Path: img, Format: *format, Snapshot: true},
+			{Path: *data, Format: "qcow2", Serial: "etcd-data"},
+		},
+		HostForwards: []vm.Forward{{GuestPort: 2379}, {GuestPort: 2381}},
+		ConsoleLog:   filepath.Join(*dir, a.Name+"-console.log"),
+	}
+	if !*quiet {
+		cfg.ConsoleFunc = func(line string) { fmt.Println(line) }
+	}
+	if *direct {
+		if cfg.Kernel, err = find("kernel"); err != nil {
+			return err
+		}
+		if cfg.Initrd, err = find("initrd"); err != nil {
+			return err
+		}
+		cmdlineFile, err := find("cmdline")
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(cmdlineFile)
+		if err != nil {
+			return err
+		}
+		cfg.Cmdline = string(b)
+	}
+	v, err := vm.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	fmt.Fprintf(os.Stderr, "imagebuild run: booting %s (qemu pid %d, console also in %s); Ctrl-C stops it\n", img, v.Pid(), cfg.ConsoleLog)
+	match, err := v.WaitConsole(ctx, bootFinished)
+	if err != nil {
+		return fmt.Errorf("waiting for the node to boot: %w", err)
+	}
+	client, metrics := v.HostPort(2379), v.HostPort(2381)
+	fmt.Fprintf(os.Stderr, `
+imagebuild run: node booted (state=%s, failed units: %s). etcd is reachable from this host:
+  curl http://127.0.0.1:%d/health
+  etcdctl --endpoints=http://127.0.0.1:%d put hello world
+  etcdctl --endpoints=http://127.0.0.1:%d get hello
+data disk: %s (kept; delete it for a fresh node)
+`, match[1], match[2], metrics, client, client, *data)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-v.Done():
+		return v.Wait()
+	}
+}
+
+func readManifest(dir string) (*image.Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("no build in %s: %w (run 'make image' first)", dir, err)
+	}
+	var m image.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
+	}
+	return &m, nil
 }

@@ -1,0 +1,97 @@
+package qemutests
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// manifest is the part of imagebuild's manifest.json the tests read.
+type manifest struct {
+	Version     string     `json:"version"`
+	BuildID     string     `json:"build_id"`
+	EtcdVersion string     `json:"etcd_version"`
+	Artifacts   []artifact `json:"artifacts"`
+}
+
+type artifact struct {
+	Arch   string `json:"arch"`
+	Format string `json:"format"`
+	Path   string `json:"path"` // relative to the image dir
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// images is a loaded image directory.
+type images struct {
+	dir string
+	m   manifest
+}
+
+// missing fails the test under QEMU_TESTS_REQUIRED=1 and skips it otherwise.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("QEMU_TESTS_REQUIRED") == "1" {
+		t.Fatalf("%s (QEMU_TESTS_REQUIRED=1)", msg)
+	}
+	t.Skipf("%s: run `make images` or set IMAGE_DIR", msg)
+}
+
+// loadImages reads manifest.json from IMAGE_DIR (default ../out).
+func loadImages(t testing.TB) *images {
+	t.Helper()
+	dir, err := filepath.Abs(envOr("IMAGE_DIR", filepath.Join("..", "out")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		missing(t, "no manifest.json in %s", dir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s/manifest.json: %v", dir, err)
+	}
+	return &images{dir: dir, m: m}
+}
+
+// find returns the absolute path and format of the first of formats built for arch, or
+// "" if none is listed. A listed artifact that is absent or has the wrong size fails the
+// test: the build output is broken.
+func (im *images) find(t testing.TB, archName string, formats ...string) (path, format string) {
+	t.Helper()
+	for _, f := range formats {
+		for _, a := range im.m.Artifacts {
+			if a.Arch != archName || a.Format != f {
+				continue
+			}
+			p := filepath.Join(im.dir, a.Path)
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("manifest lists %s: %v", a.Path, err)
+			}
+			if a.Size != 0 && fi.Size() != a.Size {
+				t.Fatalf("%s: %d bytes, manifest says %d", p, fi.Size(), a.Size)
+			}
+			return p, f
+		}
+	}
+	return "", ""
+}
+
+// need is find for a required artifact: missing() when it is not built.
+func (im *images) need(t testing.TB, archName string, formats ...string) (path, format string) {
+	t.Helper()
+	p, f := im.find(t, archName, formats...)
+	if p == "" {
+		missing(t, "no %v image for %s in %s", formats, archName, im.dir)
+	}
+	return p, f
+}
