@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,11 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	for mod := range mods {
 		m.GoModules = append(m.GoModules, mod)
 	}
+	// one entry per package: arch-independent packages are in every arch's image
+	slices.SortFunc(m.Packages, func(x, y ManifestPackage) int {
+		return strings.Compare(x.Name+" "+x.Arch+" "+x.Version, y.Name+" "+y.Arch+" "+y.Version)
+	})
+	m.Packages = slices.Compact(m.Packages)
 	sort.Slice(m.GoModules, func(i, j int) bool {
 		return m.GoModules[i].Path+m.GoModules[i].Version < m.GoModules[j].Path+m.GoModules[j].Version
 	})
@@ -298,7 +304,7 @@ func (b *archBuild) run(ctx context.Context) error {
 
 	// GPT disk
 	raw := filepath.Join(work, name+".raw")
-	if contains(b.o.Formats, "raw") {
+	if slices.Contains(b.o.Formats, "raw") {
 		raw = filepath.Join(b.o.OutDir, name+".raw")
 	}
 	err = b.p.stage(b.a.Name, "GPT disk", func() (string, error) {
@@ -418,15 +424,6 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return st.Size()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func unixTime(epoch int64) time.Time { return time.Unix(epoch, 0) }
