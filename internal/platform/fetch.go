@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -17,10 +18,48 @@ var ErrNotFound = errors.New("not found")
 // connection errors and timeouts are retried with exponential backoff (the network or the
 // metadata service may still be coming up), 404 is ErrNotFound at once, other 4xx fail at once.
 type HTTPGetter struct {
-	Client   *http.Client  // nil: a client with a 10 s per-request timeout
+	Client   *http.Client  // nil: DefaultClient()
 	Attempts int           // 0: 8
 	Backoff  time.Duration // first wait; doubles up to 10 s. 0: 250 ms
 	MaxBytes int64         // response size limit; 0: 16 MiB
+	// RetryStatus are further HTTP statuses retried like a 5xx (Azure IMDS answers 410 Gone
+	// while it starts up).
+	RetryStatus []int
+	// Check, if set, vets every 2xx answer before its body is used (a header the real server
+	// always sends, say); its error fails the fetch without a retry.
+	Check func(*http.Response) error
+}
+
+// StatusError is a non-2xx answer. errors.Is(err, ErrNotFound) holds for a 404.
+type StatusError struct {
+	Method, URL string
+	Code        int
+	Status      string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Status) }
+
+// Is makes a 404 match ErrNotFound.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && e.Code == http.StatusNotFound
+}
+
+// StatusCode is the HTTP status carried by err, or 0 when no answer came back.
+func StatusCode(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// DefaultClient is the client metadata fetches use: a 10 s limit per request, and never a
+// proxy from the environment (metadata servers are link-local; Azure documents that IMDS
+// requests must bypass proxies).
+func DefaultClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
 
 // Do sends the request built by newReq (called once per attempt, so bodies and tokens can be
@@ -28,7 +67,7 @@ type HTTPGetter struct {
 func (g HTTPGetter) Do(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error)) ([]byte, error) {
 	client := g.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = DefaultClient()
 	}
 	attempts, wait, limit := g.Attempts, g.Backoff, g.MaxBytes
 	if attempts <= 0 {
@@ -78,15 +117,17 @@ func (g HTTPGetter) once(client *http.Client, req *http.Request, limit int64) (b
 	if int64(len(body)) > limit {
 		return nil, false, fmt.Errorf("%s %s: answer larger than %d bytes", req.Method, req.URL, limit)
 	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if g.Check != nil {
+			if err := g.Check(resp); err != nil {
+				return nil, false, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
+			}
+		}
 		return body, false, nil
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, false, fmt.Errorf("%s %s: %w", req.Method, req.URL, ErrNotFound)
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, true, fmt.Errorf("%s %s: %s", req.Method, req.URL, resp.Status)
 	}
-	return nil, false, fmt.Errorf("%s %s: %s", req.Method, req.URL, resp.Status)
+	serr := &StatusError{Method: req.Method, URL: req.URL.String(), Code: resp.StatusCode, Status: resp.Status}
+	retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || slices.Contains(g.RetryStatus, resp.StatusCode)
+	return nil, retry, serr
 }
 
 // Get is Do for a plain GET with the given headers.

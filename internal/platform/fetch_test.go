@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,5 +67,46 @@ func TestHTTPGetterContext(t *testing.T) {
 	_, err := HTTPGetter{Attempts: 100, Backoff: 20 * time.Millisecond}.Get(ctx, srv.URL, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the context's deadline", err)
+	}
+}
+
+func TestHTTPGetterStatusAndCheck(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/gone-then-ok":
+			if calls.Add(1) < 3 {
+				w.WriteHeader(http.StatusGone)
+				return
+			}
+			w.Header().Set("Metadata-Flavor", "Google")
+			w.Write([]byte("ok"))
+		case "/unauthorized":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			w.Write([]byte("no flavor header"))
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	g := HTTPGetter{Attempts: 5, Backoff: time.Millisecond, RetryStatus: []int{http.StatusGone},
+		Check: func(resp *http.Response) error {
+			if resp.Header.Get("Metadata-Flavor") != "Google" {
+				return errors.New("not a metadata server")
+			}
+			return nil
+		}}
+	if body, err := g.Get(ctx, srv.URL+"/gone-then-ok", nil); err != nil || string(body) != "ok" {
+		t.Errorf("410 twice then 200: body %q, error %v; want ok (410 retried)", body, err)
+	}
+	if _, err := g.Get(ctx, srv.URL+"/other", nil); err == nil || !strings.Contains(err.Error(), "not a metadata server") {
+		t.Errorf("an answer failing Check gave error %v", err)
+	}
+	_, err := g.Get(ctx, srv.URL+"/unauthorized", nil)
+	if StatusCode(err) != http.StatusUnauthorized || errors.Is(err, ErrNotFound) {
+		t.Errorf("401: StatusCode %d, error %v", StatusCode(err), err)
+	}
+	if StatusCode(errors.New("x")) != 0 {
+		t.Error("StatusCode of an error without an answer is not 0")
 	}
 }

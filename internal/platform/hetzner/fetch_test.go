@@ -1,0 +1,101 @@
+package hetzner
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
+)
+
+// fakeHetzner serves the Hetzner metadata paths from a map (absent = 404), after scripted
+// 503s on the first request.
+type fakeHetzner struct {
+	docs    map[string][]byte // path → body
+	fail503 int
+
+	mu       sync.Mutex
+	requests int
+}
+
+func (f *fakeHetzner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if f.fail503 > 0 {
+		f.fail503--
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	body, ok := f.docs[r.URL.Path]
+	if r.Method != http.MethodGet || !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write(body)
+}
+
+var testGetter = platform.HTTPGetter{Attempts: 4, Backoff: time.Millisecond}
+
+func TestFetch(t *testing.T) {
+	docs := func(userData string, withPrivate bool) map[string][]byte {
+		d := map[string][]byte{
+			"/hetzner/v1/metadata":                platformtest.Read(t, "hetzner/metadata.yaml"),
+			"/hetzner/v1/metadata/network-config": platformtest.Read(t, "hetzner/network-config.yaml"),
+		}
+		if withPrivate {
+			d["/hetzner/v1/metadata/private-networks"] = platformtest.Read(t, "hetzner/private-networks.yaml")
+		}
+		if userData != "-" {
+			d["/hetzner/v1/userdata"] = []byte(userData)
+		}
+		return d
+	}
+	withoutPrivate := fixtureMetadata(t, nil)
+	withoutPrivate.Addresses = withoutPrivate.Addresses[:2]
+	withoutPrivate.Network.Interfaces = withoutPrivate.Network.Interfaces[:1]
+	for _, tc := range []struct {
+		name     string
+		srv      *fakeHetzner
+		want     *platform.Metadata
+		wantErr  string
+		requests int
+	}{
+		{name: "all documents", srv: &fakeHetzner{docs: docs("version: 1\n", true)}, want: fixtureMetadata(t, []byte("version: 1\n")), requests: 3},
+		{name: "empty user-data", srv: &fakeHetzner{docs: docs("", true)}, want: fixtureMetadata(t, nil), requests: 3},
+		{name: "404 user-data", srv: &fakeHetzner{docs: docs("-", true)}, want: fixtureMetadata(t, nil), requests: 3},
+		{name: "no private networks (404)", srv: &fakeHetzner{docs: docs("", false)}, want: withoutPrivate, requests: 3},
+		{name: "503 then success", srv: &fakeHetzner{docs: docs("", true), fail503: 2}, want: fixtureMetadata(t, nil), requests: 5},
+		{name: "no metadata", srv: &fakeHetzner{docs: map[string][]byte{}}, wantErr: "hetzner/v1/metadata: 404 Not Found", requests: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.srv)
+			defer srv.Close()
+			got, err := Fetch(context.Background(), srv.URL, testGetter)
+			checkResult(t, got, err, tc.want, tc.wantErr)
+			if tc.srv.requests != tc.requests {
+				t.Errorf("%d requests, want %d", tc.srv.requests, tc.requests)
+			}
+		})
+	}
+}
+
+func TestFetchUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	_, err = Fetch(context.Background(), u, testGetter)
+	if err == nil || !strings.Contains(err.Error(), "no metadata server at "+u+": is this really a Hetzner Cloud server? set etcd.platform= at build") {
+		t.Fatalf("error %v, want the no-metadata-server explanation", err)
+	}
+}
