@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -108,5 +109,23 @@ func TestHTTPGetterStatusAndCheck(t *testing.T) {
 	}
 	if StatusCode(errors.New("x")) != 0 {
 		t.Error("StatusCode of an error without an answer is not 0")
+	}
+}
+
+func TestMACJSON(t *testing.T) {
+	m, err := ParseMAC("06-AA-BB-CC-DD-00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(Interface{MAC: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"mac":"06:aa:bb:cc:dd:00"}`; got != want {
+		t.Errorf("JSON %s, want %s", got, want)
+	}
+	var back Interface
+	if err := json.Unmarshal(b, &back); err != nil || back.MAC.String() != m.String() {
+		t.Errorf("round trip gave %v, %v", back.MAC, err)
 	}
 }

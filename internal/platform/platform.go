@@ -27,17 +27,20 @@ type Network struct {
 	Interfaces    []Interface  `json:"interfaces,omitempty"`
 	Nameservers   []netip.Addr `json:"nameservers,omitempty"`
 	SearchDomains []string     `json:"search_domains,omitempty"`
+	// Routes are static routes not tied to one link by the platform (cloud-init v1 "route"
+	// entries whose gateway is in no static subnet): add each on the link that reaches Via.
+	Routes []Route `json:"routes,omitempty"`
 }
 
 // Interface is one link's configuration. It is matched by MAC when known, else by Name.
 type Interface struct {
-	Name      string           `json:"name,omitempty"`
-	MAC       net.HardwareAddr `json:"mac,omitempty"`
-	MTU       int              `json:"mtu,omitempty"`
-	DHCP4     bool             `json:"dhcp4,omitempty"`
-	DHCP6     bool             `json:"dhcp6,omitempty"`
-	Addresses []netip.Prefix   `json:"addresses,omitempty"` // static addresses with prefix length
-	Routes    []Route          `json:"routes,omitempty"`
+	Name      string         `json:"name,omitempty"`
+	MAC       MAC            `json:"mac,omitempty"`
+	MTU       int            `json:"mtu,omitempty"`
+	DHCP4     bool           `json:"dhcp4,omitempty"`
+	DHCP6     bool           `json:"dhcp6,omitempty"`
+	Addresses []netip.Prefix `json:"addresses,omitempty"` // static addresses with prefix length
+	Routes    []Route        `json:"routes,omitempty"`
 	// Bond lists member interface names (by Name or MAC string) when this is a bond.
 	Bond     []string `json:"bond,omitempty"`
 	BondMode string   `json:"bond_mode,omitempty"`
@@ -51,4 +54,29 @@ type Route struct {
 	To     netip.Prefix `json:"to"`
 	Via    netip.Addr   `json:"via,omitempty"`
 	Metric int          `json:"metric,omitempty"`
+}
+
+// MAC is a hardware address that reads and writes as text ("06:aa:bb:cc:dd:00"), so
+// `firstboot inspect` shows it as people write it (net.HardwareAddr would be base64 in JSON).
+type MAC net.HardwareAddr
+
+func (m MAC) String() string { return net.HardwareAddr(m).String() }
+
+// MarshalText writes the colon-separated form.
+func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads any form net.ParseMAC accepts.
+func (m *MAC) UnmarshalText(b []byte) error {
+	hw, err := net.ParseMAC(string(b))
+	if err != nil {
+		return err
+	}
+	*m = MAC(hw)
+	return nil
+}
+
+// ParseMAC reads a hardware address in any form net.ParseMAC accepts.
+func ParseMAC(s string) (MAC, error) {
+	hw, err := net.ParseMAC(s)
+	return MAC(hw), err
 }

@@ -96,7 +96,7 @@ func ParseInstance(doc []byte) (*platform.Metadata, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s.macAddress: %w", field, err)
 			}
-			iface.MAC = mac
+			iface.MAC = platform.MAC(mac)
 		}
 		for _, fam := range []struct {
 			name string

@@ -3,7 +3,6 @@ package azure
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -180,9 +179,9 @@ func TestParseOVFEnv(t *testing.T) {
 	}
 }
 
-func mac(t *testing.T, s string) net.HardwareAddr {
+func mac(t *testing.T, s string) platform.MAC {
 	t.Helper()
-	m, err := net.ParseMAC(s)
+	m, err := platform.ParseMAC(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func parseInterface(d ifaceDoc, routes bool) (platform.Interface, error) {
 	if err != nil {
 		return iface, fmt.Errorf("mac: %w", err)
 	}
-	iface.MAC = mac
+	iface.MAC = platform.MAC(mac)
 	if v4 := d.IPv4; v4 != nil && v4.IPAddress != "" {
 		a, err := netip.ParseAddr(v4.IPAddress)
 		if err != nil || !a.Is4() {

@@ -2,7 +2,6 @@ package digitalocean
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -92,9 +91,9 @@ func TestParseMetadata(t *testing.T) {
 	}
 }
 
-func mac(t *testing.T, s string) net.HardwareAddr {
+func mac(t *testing.T, s string) platform.MAC {
 	t.Helper()
-	m, err := net.ParseMAC(s)
+	m, err := platform.ParseMAC(s)
 	if err != nil {
 		t.Fatal(err)
 	}

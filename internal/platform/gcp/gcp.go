@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -71,7 +70,7 @@ func ParseInstance(instance, projectSSHKeys []byte, now time.Time) (*platform.Me
 		field := fmt.Sprintf("instance document: networkInterfaces[%d]", i)
 		iface := platform.Interface{MTU: nic.MTU, DHCP4: nic.IP != ""}
 		if nic.MAC != "" {
-			if iface.MAC, err = net.ParseMAC(nic.MAC); err != nil {
+			if iface.MAC, err = platform.ParseMAC(nic.MAC); err != nil {
 				return nil, fmt.Errorf("%s.mac: %w", field, err)
 			}
 		}

@@ -120,7 +120,7 @@ func parsePrivateNetworks(doc []byte) ([]platform.Interface, []netip.Addr, error
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s.mac_address: %w", field, err)
 		}
-		iface := platform.Interface{MAC: mac, DHCP4: true}
+		iface := platform.Interface{MAC: platform.MAC(mac), DHCP4: true}
 		a, err := netip.ParseAddr(n.IP)
 		if err != nil || !a.Is4() {
 			return nil, nil, fmt.Errorf("%s.ip: %q is not an IPv4 address", field, n.IP)
@@ -199,7 +199,7 @@ func parseNetworkConfig(n *yaml.Node, field string) (*platform.Network, error) {
 				return nil, fmt.Errorf("%s.mac_address: %w", f, err)
 			}
 			if !zero(mac) { // a placeholder that matches no link: match by name instead
-				iface.MAC = mac
+				iface.MAC = platform.MAC(mac)
 			}
 		}
 		if iface.Name == "" && iface.MAC == nil {
