@@ -36,6 +36,8 @@ func main() {
 		err = lock(ctx, os.Args[2:])
 	case "run":
 		err = run(ctx, os.Args[2:])
+	case "config":
+		err = configCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -52,7 +54,8 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: imagebuild <command> [flags]
   build   build disk images (imagebuild build -h for flags)
   lock    re-resolve packages.lock from the Debian mirror
-  run     boot a built image locally in qemu with a data disk`)
+  run     boot a built image locally in qemu with a data disk
+  config  validate FILE: check a cluster configuration (YAML, JSON or Ignition; - for stdin)`)
 	os.Exit(2)
 }
 

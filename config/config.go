@@ -1,0 +1,211 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the cluster configuration, version 1. The same document is given to every node.
+type Config struct {
+	Version           int      `yaml:"version" json:"version"`
+	Cluster           Cluster  `yaml:"cluster,omitempty" json:"cluster,omitzero"`
+	Node              Node     `yaml:"node,omitempty" json:"node,omitzero"`
+	TLS               TLS      `yaml:"tls,omitempty" json:"tls,omitzero"`
+	Data              Data     `yaml:"data,omitempty" json:"data,omitzero"`
+	Etcd              Etcd     `yaml:"etcd,omitempty" json:"etcd,omitzero"`
+	Restore           Restore  `yaml:"restore,omitempty" json:"restore,omitzero"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty" json:"ssh_authorized_keys,omitempty"`
+}
+
+// Cluster is the static initial cluster; empty for a single-node cluster.
+type Cluster struct {
+	// Name is the initial cluster token.
+	Name    string   `yaml:"name,omitempty" json:"name,omitempty"`
+	Members []Member `yaml:"members,omitempty" json:"members,omitempty"`
+}
+
+// Member is one etcd member; its URLs are https://Address:2379 (client) and :2380 (peer).
+type Member struct {
+	Name    string `yaml:"name" json:"name"`
+	Address string `yaml:"address" json:"address"`
+}
+
+// Node says which member this machine is, when it cannot be found from its addresses.
+type Node struct {
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+}
+
+// TLS holds PEM-encoded certificates and keys. Empty means the node makes its own CA
+// (single-node clusters only).
+type TLS struct {
+	CACert   string `yaml:"ca_cert,omitempty" json:"ca_cert,omitempty"`
+	CAKey    string `yaml:"ca_key,omitempty" json:"ca_key,omitempty"`
+	NodeCert string `yaml:"node_cert,omitempty" json:"node_cert,omitempty"`
+	NodeKey  string `yaml:"node_key,omitempty" json:"node_key,omitempty"`
+}
+
+// Data selects the data volume.
+type Data struct {
+	// Device is an absolute /dev path; empty selects the data disk automatically.
+	Device string `yaml:"device,omitempty" json:"device,omitempty"`
+	Wipe   bool   `yaml:"wipe,omitempty" json:"wipe,omitempty"`
+}
+
+// Etcd is the tuning a user may set; every field has a default (see doc.go).
+type Etcd struct {
+	QuotaBackendBytes   int64 `yaml:"quota_backend_bytes,omitempty" json:"quota_backend_bytes,omitempty"`
+	HeartbeatIntervalMS int   `yaml:"heartbeat_interval_ms,omitempty" json:"heartbeat_interval_ms,omitempty"`
+	ElectionTimeoutMS   int   `yaml:"election_timeout_ms,omitempty" json:"election_timeout_ms,omitempty"`
+	SnapshotCount       int64 `yaml:"snapshot_count,omitempty" json:"snapshot_count,omitempty"`
+}
+
+// Restore seeds a new cluster from an etcd snapshot.
+type Restore struct {
+	// Source is a go-getter URL, fetched by the node agent.
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+	// SHA256 is the hex digest the fetched snapshot must have.
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+}
+
+// Defaults and bounds; doc.go explains each choice.
+const (
+	defaultHeartbeatIntervalMS = 100      // etcd's default
+	defaultElectionTimeoutMS   = 1000     // etcd's default
+	defaultSnapshotCount       = 10000    // etcd 3.6's default
+	defaultQuotaBackendBytes   = 2 << 30  // etcd's default, 2 GiB
+	minHeartbeatIntervalMS     = 10       // below this, ticks cost more than they detect
+	maxHeartbeatIntervalMS     = 5000     // keeps the election bound below reachable
+	maxElectionTimeoutMS       = 50000    // etcd refuses more
+	electionPerHeartbeat       = 5        // etcd refuses an election timeout below 5 heartbeats
+	minQuotaBackendBytes       = 64 << 20 // smaller databases hit NOSPACE at once
+	maxQuotaBackendBytes       = 8 << 30  // etcd's suggested maximum
+)
+
+// Version is the configuration version this package understands.
+const Version = 1
+
+// Parse reads a version-1 configuration in YAML or JSON (JSON is YAML), applies defaults and
+// validates it. Unknown fields, wrong types, several documents and an empty document are errors.
+// All problems are returned together as an *Errors; warnings are returned even then.
+func Parse(data []byte) (*Config, Warnings, error) {
+	root, p := parseDocument(data)
+	if p != nil {
+		return nil, nil, &Errors{Problems: []Problem{*p}}
+	}
+	d := decoder{lines: map[string]int{}}
+	var c Config
+	d.decode(root, "", root.Line, reflect.ValueOf(&c).Elem())
+
+	// Another version has another schema: its other problems would only be noise.
+	if c.Version != 0 && c.Version != Version {
+		return nil, nil, &Errors{Problems: []Problem{{Path: "version", Line: d.lines["version"],
+			Message: fmt.Sprintf("unsupported version %d: this image understands version %d", c.Version, Version)}}}
+	}
+
+	c.applyDefaults()
+	errs, warns := c.validate()
+	ps := d.problems
+	for _, p := range errs {
+		if !d.failed(p.Path) { // the decoder already said what is wrong there
+			ps = append(ps, d.locate(p))
+		}
+	}
+	for i := range warns {
+		warns[i] = d.locate(warns[i])
+	}
+	ps.sortByLine()
+	if err := ps.err(); err != nil {
+		return nil, warns, err
+	}
+	return &c, warns, nil
+}
+
+// applyDefaults is the one place defaults are set. Zero means "not given" for every tuning field.
+// An empty data.device stays empty: the node agent selects the disk.
+func (c *Config) applyDefaults() {
+	if c.Etcd.HeartbeatIntervalMS == 0 {
+		c.Etcd.HeartbeatIntervalMS = defaultHeartbeatIntervalMS
+	}
+	if c.Etcd.ElectionTimeoutMS == 0 {
+		c.Etcd.ElectionTimeoutMS = defaultElectionTimeoutMS
+	}
+	if c.Etcd.SnapshotCount == 0 {
+		c.Etcd.SnapshotCount = defaultSnapshotCount
+	}
+	if c.Etcd.QuotaBackendBytes == 0 {
+		c.Etcd.QuotaBackendBytes = defaultQuotaBackendBytes
+	}
+}
+
+// Load reads user-data: an Ignition config (JSON with an "ignition" key) goes to FromIgnition,
+// anything else to Parse. extras is nil for a plain configuration.
+func Load(data []byte) (cfg *Config, extras *IgnitionExtras, warns Warnings, err error) {
+	if isIgnition(data) {
+		return FromIgnition(data)
+	}
+	cfg, warns, err = Parse(data)
+	return cfg, nil, warns, err
+}
+
+func isIgnition(data []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, ok := top["ignition"]
+	return ok
+}
+
+// parseDocument returns the top-level mapping of the one YAML document in data.
+func parseDocument(data []byte) (*yaml.Node, *Problem) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // moot for a yaml.Node; the schema walk in decode.go does the checking
+
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Problem{Message: "empty document: expected a configuration starting with \"version: 1\""}
+		}
+		return nil, syntaxProblem(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, syntaxProblem(err)
+	default:
+		return nil, &Problem{Line: next.Line, Message: "a second YAML document: give exactly one document (remove the --- separator and what follows)"}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, &Problem{Message: "empty document: expected a configuration starting with \"version: 1\""}
+	}
+	root := resolveAlias(doc.Content[0])
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, &Problem{Line: root.Line, Message: "empty document: expected a configuration starting with \"version: 1\""}
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Problem{Line: root.Line, Message: fmt.Sprintf("expected a mapping of fields (version, cluster, tls, …), got %s", describe(root))}
+	}
+	return root, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem turns a YAML syntax error into a problem with its line.
+func syntaxProblem(err error) *Problem {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Problem{Line: line, Message: "not valid YAML or JSON: " + m[2]}
+	}
+	return &Problem{Message: "not valid YAML or JSON: " + strings.TrimPrefix(msg, "yaml: ")}
+}

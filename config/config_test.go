@@ -1,0 +1,353 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const threeMembers = `version: 1
+cluster:
+  name: prod-etcd
+  members:
+    - {name: etcd-a, address: 192.0.2.10}
+    - {name: etcd-b, address: "2001:db8::11"}
+    - {name: etcd-c, address: etcd-c.example.com}
+node:
+  name: etcd-a
+tls:
+  ca_cert: {{ca}}
+  ca_key: {{ca_key}}
+data:
+  device: /dev/disk/by-id/virtio-etcd-data
+  wipe: true
+etcd:
+  quota_backend_bytes: 8589934592
+  heartbeat_interval_ms: 50
+  election_timeout_ms: 500
+  snapshot_count: 5000
+restore:
+  source: https://backups.example/etcd-2026-11-20.db
+  sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+ssh_authorized_keys:
+  - {{ssh}}
+`
+
+const threeMembersJSON = `{
+  "version": 1,
+  "cluster": {"name": "prod-etcd", "members": [
+    {"name": "etcd-a", "address": "192.0.2.10"},
+    {"name": "etcd-b", "address": "2001:db8::11"},
+    {"name": "etcd-c", "address": "etcd-c.example.com"}]},
+  "node": {"name": "etcd-a"},
+  "tls": {"ca_cert": {{ca}}, "ca_key": {{ca_key}}},
+  "data": {"device": "/dev/disk/by-id/virtio-etcd-data", "wipe": true},
+  "etcd": {"quota_backend_bytes": 8589934592, "heartbeat_interval_ms": 50, "election_timeout_ms": 500, "snapshot_count": 5000},
+  "restore": {"source": "https://backups.example/etcd-2026-11-20.db",
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+  "ssh_authorized_keys": [{{ssh}}]
+}`
+
+// members is a valid cluster section plus TLS, for cases about other fields.
+const members = `cluster:
+  name: c
+  members: [{name: a, address: 192.0.2.1}, {name: b, address: 192.0.2.2}, {name: c, address: 192.0.2.3}]
+`
+
+const caAndKey = "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}}\n"
+
+func defaults() Etcd {
+	return Etcd{QuotaBackendBytes: 2 << 30, HeartbeatIntervalMS: 100, ElectionTimeoutMS: 1000, SnapshotCount: 10000}
+}
+
+func TestParseGood(t *testing.T) {
+	pki := testPKI(t)
+	tests := []struct {
+		name  string
+		doc   string
+		check func(t *testing.T, c *Config)
+	}{
+		{"minimal", "version: 1\n", func(t *testing.T, c *Config) {
+			if want := (Config{Version: 1, Etcd: defaults()}); !reflect.DeepEqual(*c, want) {
+				t.Errorf("got %+v, want %+v", *c, want)
+			}
+		}},
+		{"minimal JSON", `{"version": 1}`, func(t *testing.T, c *Config) {
+			if want := (Config{Version: 1, Etcd: defaults()}); !reflect.DeepEqual(*c, want) {
+				t.Errorf("got %+v, want %+v", *c, want)
+			}
+		}},
+		{"empty sections are absent", "version: 1\ncluster:\nnode: {}\ntls:\nssh_authorized_keys: []\netcd: {heartbeat_interval_ms: 0}\n", func(t *testing.T, c *Config) {
+			if want := (Config{Version: 1, Etcd: defaults()}); !reflect.DeepEqual(*c, want) {
+				t.Errorf("got %+v, want %+v", *c, want)
+			}
+		}},
+		{"three members", threeMembers, func(t *testing.T, c *Config) {
+			if len(c.Cluster.Members) != 3 || c.Cluster.Members[2] != (Member{"etcd-c", "etcd-c.example.com"}) {
+				t.Errorf("members = %+v", c.Cluster.Members)
+			}
+			if want := (Etcd{8 << 30, 50, 500, 5000}); c.Etcd != want {
+				t.Errorf("etcd = %+v, want %+v", c.Etcd, want)
+			}
+			if !c.Data.Wipe || c.Node.Name != "etcd-a" || len(c.SSHAuthorizedKeys) != 1 || c.Restore.Source == "" {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{"single node with some tuning", "version: 1\netcd:\n  snapshot_count: 100\nnode: {name: solo}\n", func(t *testing.T, c *Config) {
+			want := defaults()
+			want.SnapshotCount = 100
+			if c.Etcd != want || c.Node.Name != "solo" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"pre-issued node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
+		{"PKCS#8 CA key", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_pkcs8}}}\n", nil},
+		{"CA key with node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
+		{"anchors", "version: 1\ncluster:\n  name: &n c\n  members: [{name: *n, address: 192.0.2.1}]\n" + caAndKey, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, warns, err := Parse([]byte(pki.Replace(tt.doc)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(warns) > 0 {
+				t.Errorf("warnings: %v", warns)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestParseJSONEqualsYAML(t *testing.T) {
+	pki := testPKI(t)
+	y, _, err := Parse([]byte(pki.Replace(threeMembers)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := Parse([]byte(pki.Replace(threeMembersJSON)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(y, j) {
+		t.Errorf("YAML and JSON forms differ:\n%+v\n%+v", y, j)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	pki := testPKI(t)
+	v1 := "version: 1\n"
+	tests := []struct {
+		name  string
+		doc   string
+		paths []string // every problem's path, in order
+		msg   string   // in the first problem's message
+	}{
+		// the document
+		{"empty", "", []string{""}, "empty document"},
+		{"only comments", "# nothing\n", []string{""}, "empty document"},
+		{"null document", "---\n", []string{""}, "empty document"},
+		{"two documents", v1 + "---\nversion: 1\n", []string{""}, "a second YAML document"},
+		{"syntax", v1 + "cluster: [\n", []string{""}, "not valid YAML or JSON"},
+		{"bad JSON", `{"version": 1`, []string{""}, "not valid YAML or JSON"},
+		{"not a mapping", "- version: 1\n", []string{""}, "expected a mapping"},
+		{"version missing", "cluster: {}\n", []string{"version"}, "required"},
+		{"version 2", "version: 2\nwhatever: true\n", []string{"version"}, "unsupported version 2: this image understands version 1"},
+
+		// unknown fields and types
+		{"unknown top-level", v1 + "clutser: {}\n", []string{"clutser"}, "unknown field"},
+		{"unknown nested", v1 + members + "tls:\n  ca_cert: {{ca}}\n  ca_key: {{ca_key}}\n  extra: 1\n", []string{"tls.extra"}, "fields in tls are ca_cert, ca_key"},
+		{"unknown member field", v1 + "cluster:\n  name: c\n  members:\n    - {name: a, address: 192.0.2.1}\n    - {name: b, address: 192.0.2.2}\n    - {name: c, adress: 192.0.2.3}\n" + caAndKey,
+			[]string{"cluster.members[2].adress", "cluster.members[2].address"}, "unknown field"},
+		{"camel case", v1 + "tls: {caCert: x}\n", []string{"tls.caCert"}, `did you mean "ca_cert"?`},
+		{"butane", "variant: fcos\nversion: 1.5.0\n", []string{"variant", "version"}, "Butane"},
+		{"duplicate key", v1 + "node: {name: a}\nnode: {name: b}\n", []string{"node"}, "given twice (first on line 2)"},
+		{"version as string", `version: "1"` + "\n", []string{"version"}, `expected a whole number, got the string "1": write the number without quotes`},
+		{"version fractional", "version: 1.0\n", []string{"version"}, "expected a whole number"},
+		{"string as number", v1 + "cluster: {name: 123}\n", []string{"cluster.name"}, "put it in quotes"},
+		{"bool as string", v1 + "data: {device: /dev/vdb, wipe: \"yes\"}\n", []string{"data.wipe"}, "expected true or false"},
+		{"members not a list", v1 + "cluster: {name: c, members: {name: a}}\n", []string{"cluster.members"}, "expected a list, got a mapping"},
+		{"member not a mapping", v1 + "cluster: {name: c, members: [a]}\n" + caAndKey, []string{"cluster.members[0]"}, "expected a mapping of fields (name, address)"},
+		{"section not a mapping", v1 + "etcd: 5\n", []string{"etcd"}, "expected a mapping"},
+		{"key list", v1 + "ssh_authorized_keys: {{ssh}}\n", []string{"ssh_authorized_keys"}, "expected a list"},
+		{"overflow", v1 + "etcd: {quota_backend_bytes: 99999999999999999999}\n", []string{"etcd.quota_backend_bytes"}, "expected a whole number"},
+
+		// cluster
+		{"cluster name required", v1 + "cluster:\n  members: [{name: a, address: 192.0.2.1}]\n" + caAndKey, []string{"cluster.name"}, "initial cluster token"},
+		{"cluster name invalid", v1 + "cluster: {name: Prod_etcd}\n", []string{"cluster.name"}, "not a valid cluster name"},
+		{"member name", v1 + "cluster:\n  name: c\n  members: [{name: A, address: 192.0.2.1}, {address: 192.0.2.2}, {name: -x, address: 192.0.2.3}]\n" + caAndKey,
+			[]string{"cluster.members[0].name", "cluster.members[1].name", "cluster.members[2].name"}, "not a valid member name"},
+		{"member name too long", v1 + "cluster: {name: c, members: [{name: " + strings.Repeat("a", 64) + ", address: 192.0.2.1}]}\n" + caAndKey,
+			[]string{"cluster.members[0].name"}, "not a valid member name"},
+		{"duplicate member names", v1 + "cluster: {name: c, members: [{name: a, address: 192.0.2.1}, {name: a, address: 192.0.2.2}, {name: b, address: 192.0.2.3}]}\n" + caAndKey,
+			[]string{"cluster.members[1].name"}, `"a" is already the name of cluster.members[0]`},
+		{"duplicate addresses", v1 + "cluster: {name: c, members: [{name: a, address: \"2001:db8::1\"}, {name: b, address: \"2001:0db8:0::1\"}, {name: c, address: Etcd.example}, {name: d, address: etcd.EXAMPLE}, {name: e, address: 192.0.2.5}]}\n" + caAndKey,
+			[]string{"cluster.members[1].address", "cluster.members[3].address"}, "is already the address of cluster.members[0]"},
+		{"bad addresses", v1 + `cluster:
+  name: c
+  members:
+    - {name: a, address: 192.0.2.300}
+    - {name: b, address: "etcd-b:2380"}
+    - {name: c, address: "https://etcd-c"}
+    - {name: d, address: "[2001:db8::1]"}
+    - {name: e, address: 0.0.0.0}
+    - {name: f, address: "fe80::1%eth0"}
+    - {name: g, address: "under_score.example"}
+    - {name: h}
+` + caAndKey, []string{"cluster.members[0].address", "cluster.members[1].address", "cluster.members[2].address",
+			"cluster.members[3].address", "cluster.members[4].address", "cluster.members[5].address",
+			"cluster.members[6].address", "cluster.members[7].address"}, "neither an IP address nor a DNS name"},
+		{"node not a member", v1 + members + caAndKey + "node: {name: d}\n", []string{"node.name"}, `"d" is not one of cluster.members (a, b, c)`},
+		{"node name invalid", v1 + "node: {name: Solo}\n", []string{"node.name"}, "not a valid member name"},
+
+		// tls
+		{"members without tls", v1 + members, []string{"tls.ca_cert"}, "required when cluster.members is set: every member must trust the same CA"},
+		{"tls without ca_cert", v1 + "tls: {ca_key: {{ca_key}}}\n", []string{"tls.ca_cert"}, "required when any tls field is set"},
+		{"ca_cert not PEM", v1 + "tls: {ca_cert: /etc/ca.pem, ca_key: {{ca_key}}}\n", []string{"tls.ca_cert"}, "is not PEM"},
+		{"ca_cert is a leaf", v1 + "tls: {ca_cert: {{node}}, node_cert: {{node}}, node_key: {{node_key}}}\n", []string{"tls.ca_cert"}, "not a CA certificate"},
+		{"ca_cert holds a key", v1 + "tls: {ca_cert: {{ca_key}}, ca_key: {{ca_key}}}\n", []string{"tls.ca_cert"}, `is a "EC PRIVATE KEY"`},
+		{"ca_key not matching", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{other_key}}}\n", []string{"tls.ca_key"}, "does not belong to tls.ca_cert"},
+		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `is a PEM "CERTIFICATE" block`},
+		{"neither ca_key nor node pair", v1 + "tls: {ca_cert: {{ca}}}\n", []string{"tls.node_cert", "tls.node_key"}, "required without tls.ca_key"},
+		{"node_cert alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}}\n", []string{"tls.node_key"}, "required with tls.node_cert"},
+		{"node_key alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_key: {{node_key}}}\n", []string{"tls.node_cert"}, "required with tls.node_key"},
+		{"node_cert from another CA", v1 + "tls: {ca_cert: {{ca}}, node_cert: {{stranger}}, node_key: {{node_key}}}\n", []string{"tls.node_cert", "tls.node_key"}, "is not signed by tls.ca_cert"},
+		{"node_key not matching", v1 + "tls: {ca_cert: {{ca}}, node_cert: {{node}}, node_key: {{spare_key}}}\n", []string{"tls.node_key"}, "does not belong to tls.node_cert"},
+		{"client-only node_cert", v1 + "tls: {ca_cert: {{ca}}, node_cert: {{client}}, node_key: {{node_key}}}\n", []string{"tls.node_cert", "tls.node_key"}, "serverAuth and clientAuth"},
+
+		// data, etcd, restore
+		{"relative device", v1 + "data: {device: sdb}\n", []string{"data.device"}, "expected an absolute path under /dev/"},
+		{"device escapes /dev", v1 + "data: {device: /dev/../etc/passwd}\n", []string{"data.device"}, "not a device path"},
+		{"bare /dev/", v1 + "data: {device: /dev/}\n", []string{"data.device"}, "not a device path"},
+		{"wipe without device", v1 + "data: {wipe: true}\n", []string{"data.wipe"}, "requires data.device"},
+		{"heartbeat low", v1 + "etcd: {heartbeat_interval_ms: 5}\n", []string{"etcd.heartbeat_interval_ms"}, "expected 10 to 5000 milliseconds"},
+		{"heartbeat high", v1 + "etcd: {heartbeat_interval_ms: 6000, election_timeout_ms: 40000}\n", []string{"etcd.heartbeat_interval_ms"}, "out of range"},
+		{"election below 5 heartbeats", v1 + "etcd: {heartbeat_interval_ms: 200, election_timeout_ms: 999}\n", []string{"etcd.election_timeout_ms"}, "expected 1000 (5 heartbeat intervals) to 50000"},
+		{"election high", v1 + "etcd: {election_timeout_ms: 50001}\n", []string{"etcd.election_timeout_ms"}, "out of range"},
+		{"quota low", v1 + "etcd: {quota_backend_bytes: 1024}\n", []string{"etcd.quota_backend_bytes"}, "64 MiB"},
+		{"quota high", v1 + "etcd: {quota_backend_bytes: 8589934593}\n", []string{"etcd.quota_backend_bytes"}, "8 GiB"},
+		{"negative snapshot count", v1 + "etcd: {snapshot_count: -1}\n", []string{"etcd.snapshot_count"}, "expected at least 1"},
+		{"restore without sha256", v1 + "restore: {source: https://b.example/s.db}\n", []string{"restore.sha256"}, "required with restore.source"},
+		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
+		{"short sha256", v1 + "restore: {source: https://b.example/s.db, sha256: abc}\n", []string{"restore.sha256"}, "expected 64 hex digits"},
+
+		// ssh
+		{"ssh keys", v1 + "ssh_authorized_keys:\n  - ssh-foo AAAA\n  - ssh-ed25519 !!!notbase64\n  - \"" + sshKey(t, "ssh-rsa", "ssh-ed25519") + "\"\n  - \"ssh-ed25519 AAAA\\nssh-rsa AAAA\"\n  - ssh-dss AAAAB3NzaC1kc3MAAACB\n  - ssh-ed25519\n  - \"\"\n",
+			[]string{"ssh_authorized_keys[0]", "ssh_authorized_keys[1]", "ssh_authorized_keys[2]", "ssh_authorized_keys[3]",
+				"ssh_authorized_keys[4]", "ssh_authorized_keys[5]", "ssh_authorized_keys[6]"}, "expected a public key line starting with its type"},
+		{"ssh key with options", v1 + "ssh_authorized_keys:\n  - 'from=\"10.0.0.0/8,host name\",no-pty " + sshKey(t, "ssh-ed25519", "ssh-ed25519") + " me'\n  - 'no-pty ssh-rsa AAAA'\n",
+			[]string{"ssh_authorized_keys[1]"}, "key data is too short"},
+
+		// everything at once
+		{"many problems", "version: 1\ncluster:\n  name: Bad\n  members:\n    - {name: a, address: 192.0.2.1}\n    - {name: a, address: 192.0.2.1}\netcd: {heartbeat_interval_ms: oops}\nextra: 1\n",
+			[]string{"cluster.name", "cluster.members[1].name", "cluster.members[1].address", "etcd.heartbeat_interval_ms", "extra", "tls.ca_cert"}, "not a valid cluster name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Parse([]byte(pki.Replace(tt.doc)))
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Parse = %+v, %v; want *Errors", c, err)
+			}
+			if c != nil {
+				t.Errorf("config returned with errors: %+v", c)
+			}
+			var got []string
+			for _, p := range errs.Problems {
+				got = append(got, p.Path)
+			}
+			if !slices.Equal(got, tt.paths) {
+				t.Errorf("paths = %q, want %q\n%v", got, tt.paths, err)
+			}
+			if !strings.Contains(errs.Problems[0].Message, tt.msg) {
+				t.Errorf("first message %q does not contain %q", errs.Problems[0].Message, tt.msg)
+			}
+		})
+	}
+}
+
+func TestParseLines(t *testing.T) {
+	doc := `version: 1
+cluster:
+  name: c
+  members:
+    - name: a
+      address: 192.0.2.1
+    - name: b
+      address: 192.0.2.1
+etcd:
+  heartbeat_interval_ms: "100"
+  unknown: 1
+`
+	_, _, err := Parse([]byte(doc))
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []Problem{
+		{Path: "cluster.members[1].address", Line: 8},
+		{Path: "etcd.heartbeat_interval_ms", Line: 10},
+		{Path: "etcd.unknown", Line: 11},
+		{Path: "tls.ca_cert", Line: 0},
+	}
+	if len(errs.Problems) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(errs.Problems), len(want), err)
+	}
+	for i, w := range want {
+		if p := errs.Problems[i]; p.Path != w.Path || p.Line != w.Line {
+			t.Errorf("problem %d = %s (line %d), want %s (line %d)", i, p.Path, p.Line, w.Path, w.Line)
+		}
+	}
+	if !strings.Contains(err.Error(), "line 8: cluster.members[1].address: ") {
+		t.Errorf("Error() = %q", err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	pki := testPKI(t)
+	cluster := func(n int) string {
+		s := "version: 1\n" + caAndKey + "cluster:\n  name: c\n  members:\n"
+		for i := range n {
+			s += "    - {name: m" + string(rune('a'+i)) + ", address: 192.0.2." + string(rune('1'+i)) + "}\n"
+		}
+		return s
+	}
+	tests := []struct {
+		members int
+		want    []string
+	}{
+		{1, nil},
+		{3, nil},
+		{4, []string{"4 members tolerate no more failures than 3: use an odd number"}},
+		{7, nil},
+		{8, []string{"8 members tolerate no more failures than 7: use an odd number", "etcd recommends at most 7 voting members: more slow down every write"}},
+		{9, []string{"etcd recommends at most 7 voting members: more slow down every write"}},
+	}
+	for _, tt := range tests {
+		_, warns, err := Parse([]byte(pki.Replace(cluster(tt.members))))
+		if err != nil {
+			t.Fatalf("%d members: %v", tt.members, err)
+		}
+		var got []string
+		for _, w := range warns {
+			got = append(got, w.Message)
+			if w.Path != "cluster.members" || w.Line != 5 {
+				t.Errorf("%d members: warning at %s line %d", tt.members, w.Path, w.Line)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%d members: warnings %q, want %q", tt.members, got, tt.want)
+		}
+	}
+}
+
+func TestLoadPlain(t *testing.T) {
+	c, x, _, err := Load([]byte(`{"version": 1}`))
+	if err != nil || c == nil || x != nil {
+		t.Fatalf("Load = %v, %v, %v", c, x, err)
+	}
+}

@@ -1,0 +1,87 @@
+// Package config is the etcd appliance's cluster configuration: its schema, strict parsing from
+// YAML, JSON or an Ignition config, defaults, and validation that names the field at fault.
+//
+// The same document is given to every node as user-data. Parse reads YAML or JSON (JSON is
+// YAML); FromIgnition reads an Ignition config carrying it; Load picks one of the two. Every
+// problem is reported at once, as an *Errors whose Problems name a field path such as
+// cluster.members[2].address and, when known, a line.
+//
+// # Reference, version 1
+//
+// Fields not listed here are errors. An empty value (name: with nothing after it, or null) is the
+// same as leaving the field out. Strings must be strings: quote values such as 2024 or "yes".
+//
+//	version: 1                  required; the only version this image understands
+//
+//	cluster:                    omit for a single-node cluster
+//	  name: prod-etcd           the initial cluster token. Required when members are listed.
+//	                            1-63 of a-z, 0-9 and '-', starting and ending with a letter or digit
+//	  members:                  the static initial cluster; 1 or more
+//	    - name: etcd-a          the member's etcd name: same charset as cluster.name; unique
+//	      address: 192.0.2.10   IPv4, IPv6 (no brackets, no zone) or a DNS name; unique; no port
+//	                            or scheme: the URLs are https://ADDRESS:2379 and :2380
+//	                            An even number of members, or more than 7, gives a warning.
+//
+//	node:
+//	  name: etcd-a              optional: which member this machine is. Must be one of
+//	                            cluster.members when they are listed; with no members, the name
+//	                            of the single member. Default: the member whose address is one
+//	                            of this machine's, else the metadata hostname.
+//
+//	tls:                        PEM texts (not file names). Omit entirely on a single node: it
+//	                            makes its own CA. Required when cluster.members is listed.
+//	  ca_cert: |                required when any tls field is set: one or more CA certificates
+//	                            (basic constraints CA:TRUE)
+//	  ca_key: |                 optional: the unencrypted private key of ca_cert (PKCS#8, EC or
+//	                            RSA PEM); nodes then issue their own certificates
+//	  node_cert: |              required without ca_key, together with node_key: this node's
+//	                            certificate (then intermediates), signed by ca_cert, with
+//	                            extended key usages serverAuth and clientAuth (or none)
+//	  node_key: |               the unencrypted private key of node_cert
+//	                            Certificate validity dates are not checked here.
+//
+//	data:
+//	  device: /dev/disk/by-id/virtio-etcd-data
+//	                            optional: an absolute path under /dev/. Default (empty): the one
+//	                            disk that is neither the OS disk nor in use, blank or labelled
+//	                            etcd-data
+//	  wipe: false               format the device even if it holds data. Requires data.device.
+//
+//	etcd:                       optional tuning; 0 or absent means the default
+//	  heartbeat_interval_ms: 100      10 to 5000 (etcd's default 100)
+//	  election_timeout_ms: 1000       5 heartbeat intervals to 50000, etcd's own limits
+//	                                  (etcd's default 1000)
+//	  quota_backend_bytes: 2147483648 64 MiB to 8 GiB, etcd's suggested maximum
+//	                                  (etcd's default 2 GiB)
+//	  snapshot_count: 10000           at least 1 (etcd 3.6's default 10000)
+//
+//	restore:                    optional: seed a NEW cluster from an etcd snapshot
+//	  source: https://backups.example/etcd.db   any go-getter URL; requires sha256
+//	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
+//
+//	ssh_authorized_keys:        optional: keys for root; without any, SSH is off. Each is one
+//	  - ssh-ed25519 AAAA… me    authorized_keys line: [options] type base64-key [comment], type
+//	                            one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,
+//	                            sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com
+//
+// # Ignition
+//
+// An Ignition config of spec 3.0.0 to 3.5.0 may carry the document above as the file
+// /etc/etcd-appliance/config.yaml in storage.files, inline as a data: URL (base64 or
+// percent-encoded, optionally gzip-compressed, optionally with a sha512-/sha256- verification
+// hash of the decompressed contents). Without that file the node uses its defaults. Besides it:
+//
+//   - passwd.users: only root and core, which both mean the appliance's one SSH login (root);
+//     only sshAuthorizedKeys may be given. Passwords and every other account field are errors.
+//   - storage.files, storage.directories, storage.links: paths under /etc or /var, owned by
+//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http,
+//     https, s3 or gs URLs that the node agent fetches and checks against verification.hash.
+//   - systemd.units with contents, dropins, enabled and mask.
+//
+// Refused, because an immutable appliance cannot apply them or this package would have to fetch
+// them: storage.disks, storage.raid, storage.luks, storage.filesystems, passwd.groups,
+// kernelArguments, ignition.config.merge and replace, ignition.proxy,
+// ignition.security.tls.certificateAuthorities, httpHeaders on resources, tftp and arn sources,
+// and keys Ignition does not know (Ignition itself only warns about those). Ignition's own
+// warnings are passed on as Warnings.
+package config

@@ -1,0 +1,272 @@
+package config
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const soloConfig = "version: 1\nnode: {name: solo}\netcd: {snapshot_count: 500}\n"
+
+// ignition builds an Ignition config of the given spec version from its other sections.
+func ignition(t testing.TB, version string, sections map[string]any) []byte {
+	t.Helper()
+	m := map[string]any{"ignition": map[string]any{"version": version}}
+	maps.Copy(m, sections)
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func base64URL(s string) string {
+	return "data:;base64," + base64.StdEncoding.EncodeToString([]byte(s))
+}
+
+func gzipURL(t testing.TB, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "data:application/gzip;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+func applianceFile(source string, extra map[string]any) map[string]any {
+	contents := map[string]any{"source": source}
+	maps.Copy(contents, extra)
+	return map[string]any{"path": IgnitionConfigPath, "contents": contents}
+}
+
+func TestFromIgnition(t *testing.T) {
+	key := sshKey(t, "ssh-ed25519", "ssh-ed25519") + " me@laptop"
+	unit := "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+	sum := sha512.Sum512([]byte(soloConfig))
+	hash := "sha512-" + hex.EncodeToString(sum[:])
+	motd := "hello\n"
+
+	tests := []struct {
+		name    string
+		version string
+		file    map[string]any // the appliance config entry; nil for none
+		want    *IgnitionExtras
+	}{
+		{"3.0 base64", "3.0.0", applianceFile(base64URL(soloConfig), nil), nil},
+		{"3.3 gzip", "3.3.0", applianceFile(gzipURL(t, soloConfig), map[string]any{"compression": "gzip"}), nil},
+		{"3.5 percent-encoded with hash", "3.5.0", applianceFile("data:,"+url.PathEscape(soloConfig), map[string]any{"verification": map[string]any{"hash": hash}}), nil},
+		{"3.4 gzip with hash of the decompressed contents", "3.4.0", applianceFile(gzipURL(t, soloConfig), map[string]any{"compression": "gzip", "verification": map[string]any{"hash": hash}}), nil},
+		{"no appliance config", "3.5.0", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := []any{
+				map[string]any{"path": "/etc/motd", "mode": 0o600, "overwrite": true, "contents": map[string]any{"source": base64URL(motd)}},
+				map[string]any{"path": "/var/opt/big", "contents": map[string]any{"source": "https://files.example/big", "verification": map[string]any{"hash": hash}}},
+			}
+			if tt.file != nil {
+				files = append(files, tt.file)
+			}
+			data := ignition(t, tt.version, map[string]any{
+				"passwd": map[string]any{"users": []any{
+					map[string]any{"name": "core", "sshAuthorizedKeys": []string{key}},
+					map[string]any{"name": "root", "sshAuthorizedKeys": []string{key}},
+				}},
+				"storage": map[string]any{
+					"files":       files,
+					"directories": []any{map[string]any{"path": "/var/opt/app"}},
+					"links":       []any{map[string]any{"path": "/etc/localtime", "target": "/usr/share/zoneinfo/UTC"}},
+				},
+				"systemd": map[string]any{"units": []any{
+					map[string]any{"name": "hello.service", "enabled": true, "contents": unit,
+						"dropins": []any{map[string]any{"name": "10-env.conf", "contents": "[Service]\nEnvironment=A=1\n"}}},
+					map[string]any{"name": "sshd.socket", "mask": true},
+				}},
+			})
+			cfg, x, warns, err := Load(data)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(warns) > 0 {
+				t.Errorf("warnings: %v", warns)
+			}
+			if tt.file == nil {
+				if cfg != nil {
+					t.Errorf("config = %+v, want none", cfg)
+				}
+			} else if cfg == nil || cfg.Node.Name != "solo" || cfg.Etcd.SnapshotCount != 500 || cfg.Etcd.HeartbeatIntervalMS != 100 {
+				t.Errorf("config = %+v", cfg)
+			}
+
+			enabled := true
+			dropin := "[Service]\nEnvironment=A=1\n"
+			want := &IgnitionExtras{
+				SSHAuthorizedKeys: []string{key, key},
+				Directories:       []IgnitionDirectory{{Path: "/var/opt/app", Mode: 0o755}},
+				Files: []IgnitionFile{
+					{Path: "/etc/motd", Mode: 0o600, Overwrite: true, Contents: IgnitionContent{Inline: []byte(motd)}},
+					{Path: "/var/opt/big", Mode: 0o644, Contents: IgnitionContent{Remote: &IgnitionRemote{URL: "https://files.example/big", Hash: hash}}},
+				},
+				Links: []IgnitionLink{{Path: "/etc/localtime", Target: "/usr/share/zoneinfo/UTC"}},
+				Units: []IgnitionUnit{
+					{Name: "hello.service", Contents: &unit, Enabled: &enabled, Dropins: []IgnitionDropin{{Name: "10-env.conf", Contents: &dropin}}},
+					{Name: "sshd.socket", Mask: true},
+				},
+			}
+			if !reflect.DeepEqual(x, want) {
+				got, _ := json.MarshalIndent(x, "", " ")
+				exp, _ := json.MarshalIndent(want, "", " ")
+				t.Errorf("extras:\n%s\nwant:\n%s", got, exp)
+			}
+		})
+	}
+}
+
+func TestFromIgnitionRejects(t *testing.T) {
+	key := sshKey(t, "ssh-ed25519", "ssh-ed25519")
+	tests := []struct {
+		name     string
+		version  string
+		sections map[string]any
+		paths    []string
+		msg      string // in the first message
+	}{
+		{"disks", "3.5.0", map[string]any{"storage": map[string]any{"disks": []any{map[string]any{"device": "/dev/vda", "wipeTable": true}}}},
+			[]string{"storage.disks[0]"}, "partitioning is not supported"},
+		{"filesystems raid luks", "3.5.0", map[string]any{"storage": map[string]any{
+			"filesystems": []any{map[string]any{"device": "/dev/vdb", "format": "ext4", "path": "/var/lib/etcd"}},
+			"raid":        []any{map[string]any{"name": "md0", "level": "raid1", "devices": []string{"/dev/vdb", "/dev/vdc"}}},
+			"luks":        []any{map[string]any{"name": "data", "device": "/dev/vdb"}}}},
+			[]string{"storage.filesystems[0]", "storage.luks[0]", "storage.raid[0]"}, "filesystems are not supported"},
+		{"users", "3.0.0", map[string]any{"passwd": map[string]any{"users": []any{
+			map[string]any{"name": "core", "sshAuthorizedKeys": []string{key, "ssh-ed25519 bad"}},
+			map[string]any{"name": "root", "passwordHash": "$6$x", "shell": "/bin/zsh"},
+			map[string]any{"name": "bob"}}}},
+			[]string{"passwd.users[0].sshAuthorizedKeys[1]", "passwd.users[1].passwordHash", "passwd.users[1].shell", "passwd.users[2].name"}, "not valid base64"},
+		{"groups", "3.0.0", map[string]any{"passwd": map[string]any{"groups": []any{map[string]any{"name": "ops"}}}},
+			[]string{"passwd.groups[0]"}, "groups cannot be created"},
+		{"paths", "3.1.0", map[string]any{"storage": map[string]any{
+			"files":       []any{map[string]any{"path": "/usr/local/bin/x"}, map[string]any{"path": "/var/lib/etcd/member/x"}, map[string]any{"path": "/etc/x", "user": map[string]any{"name": "etcd"}}},
+			"directories": []any{map[string]any{"path": "/opt/x"}},
+			"links":       []any{map[string]any{"path": "/etc/y", "target": "/usr/bin/y", "hard": true}}}},
+			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.files[2].user", "storage.links[0].target"}, "outside /etc and /var"},
+		{"appliance units", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "a.service", "mask": true}, map[string]any{"name": "etcd.service", "dropins": []any{map[string]any{"name": "x.conf", "contents": "[Service]\n"}}}}}},
+			[]string{"systemd.units[1]"}, "etcd.service belongs to the appliance"},
+		{"kernel arguments", "3.3.0", map[string]any{"kernelArguments": map[string]any{"shouldExist": []string{"quiet"}}},
+			[]string{"kernelArguments"}, "kernel arguments are fixed in the image"},
+		{"remote configs and proxies", "3.5.0", map[string]any{"ignition": map[string]any{"version": "3.5.0",
+			"config": map[string]any{"merge": []any{map[string]any{"source": "https://x.example/a.ign"}}},
+			"proxy":  map[string]any{"httpsProxy": "http://proxy.example"}}},
+			[]string{"ignition.config.merge[0]", "ignition.proxy"}, "merging remote Ignition configs is not supported"},
+		{"sources", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
+			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "tftp://x.example/a"}},
+			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "https://x.example/b", "httpHeaders": []any{map[string]any{"name": "Authorization", "value": "x"}}}},
+			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": base64URL("c"), "verification": map[string]any{"hash": "sha256-" + strings.Repeat("0", 64)}}}}}},
+			[]string{"storage.files[0].contents.source", "storage.files[1].contents.httpHeaders", "storage.files[2].contents.source"}, "tftp URLs are not supported"},
+		{"remote appliance config", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{applianceFile("https://x.example/config.yaml", nil)}}},
+			[]string{"storage.files[0].contents.source"}, "must be inline"},
+		{"bad gzip", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{applianceFile(base64URL(soloConfig), map[string]any{"compression": "gzip"})}}},
+			[]string{"storage.files[0].contents.source"}, "compression is gzip but the data is not"},
+		{"appliance config problems", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{applianceFile(base64URL("version: 1\nnode: {name: Bad}\n"), nil)}},
+			"passwd": map[string]any{"users": []any{map[string]any{"name": "bob"}}}},
+			[]string{"passwd.users[0].name", "node.name"}, `user "bob" cannot be created`},
+		{"unknown key", "3.5.0", map[string]any{"sytemd": map[string]any{}}, []string{"sytemd"}, "unknown field"},
+		{"Ignition's own validation", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{map[string]any{"path": "relative"}}}},
+			[]string{"storage.files[0].path"}, "absolute"},
+		{"spec 2", "2.3.0", nil, []string{"ignition.version"}, `unsupported Ignition spec version "2.3.0": this image understands 3.0.0 through 3.5.0`},
+		{"experimental spec", "3.6.0-experimental", nil, []string{"ignition.version"}, "unsupported Ignition spec version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, x, _, err := Load(ignition(t, tt.version, tt.sections))
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load = %+v, %+v, %v; want *Errors", cfg, x, err)
+			}
+			if cfg != nil || x != nil {
+				t.Errorf("results returned with errors: %+v, %+v", cfg, x)
+			}
+			var got []string
+			for _, p := range errs.Problems {
+				got = append(got, p.Path)
+			}
+			if !slices.Equal(got, tt.paths) {
+				t.Errorf("paths = %q, want %q\n%v", got, tt.paths, err)
+			}
+			if !strings.Contains(errs.Problems[0].Message, tt.msg) {
+				t.Errorf("first message %q does not contain %q", errs.Problems[0].Message, tt.msg)
+			}
+		})
+	}
+}
+
+func TestFromIgnitionLines(t *testing.T) {
+	data := []byte(`{
+  "ignition": {"version": "3.5.0"},
+  "storage": {
+    "files": [{"path": "/etc/etcd-appliance/config.yaml",
+               "contents": {"source": "` + base64URL("version: 1\n\nnode: {name: Bad}\n") + `"}}],
+    "disks": [{"device": "/dev/vda"}]
+  }
+}`)
+	_, _, _, err := FromIgnition(data)
+	var errs *Errors
+	if !errors.As(err, &errs) || len(errs.Problems) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	disk, node := errs.Problems[0], errs.Problems[1]
+	if disk.Path != "storage.disks[0]" || disk.Line != 6 || disk.File != "" {
+		t.Errorf("disk problem = %+v", disk)
+	}
+	if node.Path != "node.name" || node.Line != 3 || node.File != IgnitionConfigPath {
+		t.Errorf("node problem = %+v", node)
+	}
+	if want := IgnitionConfigPath + ":3: node.name: "; !strings.Contains(err.Error(), want) {
+		t.Errorf("Error() = %q, want it to contain %q", err, want)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	m := 0o4755
+	if got := fileMode(&m, 0); got != fs.ModeSetuid|0o755 {
+		t.Errorf("fileMode(04755) = %v", got)
+	}
+	if got := fileMode(nil, 0o644); got != 0o644 {
+		t.Errorf("fileMode(nil) = %v", got)
+	}
+}
+
+func TestFromIgnitionWarnings(t *testing.T) {
+	data := ignition(t, "3.5.0", map[string]any{
+		"ignition": map[string]any{"version": "3.5.0", "timeouts": map[string]any{"httpTotal": 10}},
+		"systemd":  map[string]any{"units": []any{map[string]any{"name": "a.service", "enabled": true, "contents": "[Service]\n"}}},
+		"storage":  map[string]any{"files": []any{applianceFile(base64URL("version: 1\ncluster: {name: c, members: [{name: a, address: a.example}, {name: b, address: b.example}]}\ntls: {ca_cert: x}\n"), nil)}},
+	})
+	_, _, warns, err := FromIgnition(data)
+	if err == nil {
+		t.Fatal("want the appliance config's TLS errors")
+	}
+	var got []string
+	for _, w := range warns {
+		got = append(got, w.File+"|"+w.Path)
+	}
+	want := []string{"|systemd.units[0].contents", "|ignition.timeouts", IgnitionConfigPath + "|cluster.members"}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings at %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// nameRE is the charset for member and cluster names: a DNS label in lower case. etcd itself
+// accepts more, but these names also end up in certificate subjects, URLs and file names.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+const nameRule = "1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+
+// validate checks a configuration whose defaults are applied. It returns errors and warnings;
+// their lines are filled in by the caller, which knows the document.
+func (c *Config) validate() (errs problems, warns Warnings) {
+	if c.Version == 0 {
+		errs.add("version", "required: add \"version: %d\" at the top", Version)
+	}
+	warns = c.validateCluster(&errs)
+	c.validateNode(&errs)
+	validateTLS(c.TLS, len(c.Cluster.Members) > 0, &errs)
+	c.validateData(&errs)
+	c.validateEtcd(&errs)
+	c.validateRestore(&errs)
+	for i, k := range c.SSHAuthorizedKeys {
+		if err := checkAuthorizedKey(k); err != nil {
+			errs.add(index("ssh_authorized_keys", i), "%v", err)
+		}
+	}
+	return errs, warns
+}
+
+func (c *Config) validateCluster(errs *problems) Warnings {
+	members := c.Cluster.Members
+	switch {
+	case c.Cluster.Name == "" && len(members) > 0:
+		errs.add("cluster.name", "required when cluster.members is set: it is the initial cluster token, e.g. prod-etcd")
+	case c.Cluster.Name != "" && !nameRE.MatchString(c.Cluster.Name):
+		errs.add("cluster.name", "%q is not a valid cluster name: use %s", c.Cluster.Name, nameRule)
+	}
+	names := map[string]int{}
+	addrs := map[string]int{}
+	for i, m := range members {
+		p := index("cluster.members", i)
+		switch first, dup := names[m.Name]; {
+		case m.Name == "":
+			errs.add(field(p, "name"), "required: the member's etcd name, e.g. etcd-a")
+		case !nameRE.MatchString(m.Name):
+			errs.add(field(p, "name"), "%q is not a valid member name: use %s", m.Name, nameRule)
+		case dup:
+			errs.add(field(p, "name"), "%q is already the name of cluster.members[%d]: member names must be unique", m.Name, first)
+		default:
+			names[m.Name] = i
+		}
+		if m.Address == "" {
+			errs.add(field(p, "address"), "required: the member's IP address or DNS name")
+			continue
+		}
+		key, err := checkAddress(m.Address)
+		if err != nil {
+			errs.add(field(p, "address"), "%s", err)
+			continue
+		}
+		if first, dup := addrs[key]; dup {
+			errs.add(field(p, "address"), "%q is already the address of cluster.members[%d]: each member needs its own address", m.Address, first)
+			continue
+		}
+		addrs[key] = i
+	}
+
+	var warns Warnings
+	if n := len(members); n > 0 && n%2 == 0 {
+		warns = append(warns, Problem{Path: "cluster.members", Message: evenMembers(n)})
+	}
+	if n := len(members); n > 7 {
+		warns = append(warns, Problem{Path: "cluster.members", Message: "etcd recommends at most 7 voting members: more slow down every write"})
+	}
+	return warns
+}
+
+func evenMembers(n int) string {
+	return fmt.Sprintf("%d members tolerate no more failures than %d: use an odd number", n, n-1)
+}
+
+func (c *Config) validateNode(errs *problems) {
+	name := c.Node.Name
+	if name == "" {
+		return
+	}
+	if !nameRE.MatchString(name) {
+		errs.add("node.name", "%q is not a valid member name: use %s", name, nameRule)
+		return
+	}
+	if len(c.Cluster.Members) == 0 {
+		return // the name of the single member
+	}
+	var names []string
+	for _, m := range c.Cluster.Members {
+		if m.Name == name {
+			return
+		}
+		if !slices.Contains(names, m.Name) {
+			names = append(names, m.Name)
+		}
+	}
+	errs.add("node.name", "%q is not one of cluster.members (%s): name this node's member or leave node.name out", name, strings.Join(names, ", "))
+}
+
+func (c *Config) validateData(errs *problems) {
+	dev := c.Data.Device
+	switch {
+	case dev == "" && c.Data.Wipe:
+		errs.add("data.wipe", "requires data.device: name the disk that may be wiped, e.g. /dev/disk/by-id/virtio-etcd-data")
+	case dev == "":
+	case !strings.HasPrefix(dev, "/dev/") || len(dev) == len("/dev/") || path.Clean(dev) != dev:
+		errs.add("data.device", "%q is not a device path: expected an absolute path under /dev/, e.g. /dev/disk/by-id/virtio-etcd-data or /dev/vdb", dev)
+	case strings.IndexFunc(dev, unicode.IsSpace) >= 0 || strings.IndexFunc(dev, unicode.IsControl) >= 0:
+		errs.add("data.device", "%q contains spaces or control characters: expected a device path such as /dev/vdb", dev)
+	}
+}
+
+func (c *Config) validateEtcd(errs *problems) {
+	e := c.Etcd
+	if e.HeartbeatIntervalMS < minHeartbeatIntervalMS || e.HeartbeatIntervalMS > maxHeartbeatIntervalMS {
+		errs.add("etcd.heartbeat_interval_ms", "%d is out of range: expected %d to %d milliseconds (default %d)",
+			e.HeartbeatIntervalMS, minHeartbeatIntervalMS, maxHeartbeatIntervalMS, defaultHeartbeatIntervalMS)
+	}
+	if low := electionPerHeartbeat * e.HeartbeatIntervalMS; e.ElectionTimeoutMS < low || e.ElectionTimeoutMS > maxElectionTimeoutMS {
+		errs.add("etcd.election_timeout_ms", "%d is out of range: expected %d (%d heartbeat intervals) to %d milliseconds (default %d)",
+			e.ElectionTimeoutMS, low, electionPerHeartbeat, maxElectionTimeoutMS, defaultElectionTimeoutMS)
+	}
+	if e.QuotaBackendBytes < minQuotaBackendBytes || e.QuotaBackendBytes > maxQuotaBackendBytes {
+		errs.add("etcd.quota_backend_bytes", "%d is out of range: expected %d (64 MiB) to %d (8 GiB) bytes (default %d, 2 GiB)",
+			e.QuotaBackendBytes, minQuotaBackendBytes, maxQuotaBackendBytes, defaultQuotaBackendBytes)
+	}
+	if e.SnapshotCount < 1 {
+		errs.add("etcd.snapshot_count", "%d is out of range: expected at least 1 (default %d)", e.SnapshotCount, defaultSnapshotCount)
+	}
+}
+
+func (c *Config) validateRestore(errs *problems) {
+	r := c.Restore
+	switch {
+	case r.Source == "" && r.SHA256 != "":
+		errs.add("restore.source", "required with restore.sha256: the URL of the snapshot to restore")
+	case r.Source != "" && r.SHA256 == "":
+		errs.add("restore.sha256", "required with restore.source: the snapshot's SHA-256 as 64 hex digits (sha256sum prints it)")
+	}
+	if r.Source != "" && strings.IndexFunc(r.Source, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0 {
+		errs.add("restore.source", "contains spaces or control characters: expected a URL such as https://backups.example/etcd.db")
+	}
+	if r.SHA256 != "" {
+		if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
+			errs.add("restore.sha256", "expected 64 hex digits (the output of sha256sum), got %d characters", len(r.SHA256))
+		}
+	}
+}
+
+// checkAddress accepts an IP address or a DNS name and returns the form used to find duplicates.
+func checkAddress(a string) (string, error) {
+	if ip, err := netip.ParseAddr(a); err == nil {
+		switch {
+		case ip.Zone() != "":
+			return "", fmt.Errorf("%q has a zone: give a global or private address without %%zone", a)
+		case ip.IsUnspecified() || ip.IsMulticast():
+			return "", fmt.Errorf("%q cannot be a member address: give the member's own unicast address", a)
+		}
+		return ip.Unmap().String(), nil
+	}
+	if strings.HasPrefix(a, "[") {
+		return "", fmt.Errorf("%q: write an IPv6 address without brackets", a)
+	}
+	if _, err := netip.ParseAddrPort(a); err == nil || strings.Contains(a, ":") || strings.Contains(a, "/") {
+		return "", fmt.Errorf("%q: give only the host (an IP address or DNS name), without scheme or port: the ports are fixed at 2379 and 2380", a)
+	}
+	if !isHostname(a) {
+		return "", fmt.Errorf("%q is neither an IP address nor a DNS name: DNS names are dot-separated labels of letters, digits and '-' (at most 253 characters)", a)
+	}
+	return strings.ToLower(a), nil
+}
+
+// isHostname checks RFC 1123 host name syntax; an all-numeric last label is refused, so that
+// a mistyped IPv4 address such as 192.0.2.300 is not taken for a name.
+func isHostname(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
