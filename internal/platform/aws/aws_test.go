@@ -1,13 +1,12 @@
 package aws
 
 import (
-	"encoding/json"
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 func TestParse(t *testing.T) {
@@ -55,7 +54,7 @@ func TestParse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Parse(tc.docs)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
 	}
 }
@@ -77,23 +76,5 @@ func TestParseKeyList(t *testing.T) {
 		if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseKeyList(%q) = %v, %v; want %v, error %v", tc.body, got, err, tc.want, tc.wantErr)
 		}
-	}
-}
-
-func checkResult(t *testing.T, got *platform.Metadata, err error, want *platform.Metadata, wantErr string) {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error %v, want one containing %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", "  ")
-		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
 }

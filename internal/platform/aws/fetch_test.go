@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // fakeIMDS speaks IMDSv2 over a tree of documents: PUT /latest/api/token with a TTL header
@@ -152,7 +153,7 @@ func TestFetch(t *testing.T) {
 			srv := httptest.NewServer(tc.imds)
 			defer srv.Close()
 			got, err := Fetch(context.Background(), srv.URL, testGetter)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 			if tc.imds.puts != tc.wantPUTs {
 				t.Errorf("%d token PUTs, want %d", tc.imds.puts, tc.wantPUTs)
 			}
@@ -188,7 +189,7 @@ func TestFetchAny(t *testing.T) {
 		v6 := httptest.NewServer(&fakeIMDS{tree: ec2Tree()})
 		defer v6.Close()
 		got, err := fetchAny(context.Background(), testGetter, deadURL(t), v6.URL)
-		checkResult(t, got, err, ec2Metadata(), "")
+		platformtest.CheckResult(t, got, err, ec2Metadata(), "")
 	})
 	t.Run("IPv4 answers with an error: no fallback", func(t *testing.T) {
 		v4 := httptest.NewServer(&fakeIMDS{tree: ec2Tree(), refusePUT: 403})

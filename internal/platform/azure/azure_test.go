@@ -31,10 +31,10 @@ func TestParseFixture(t *testing.T) {
 		Hostname:   "examplevmname",
 		Addresses:  []netip.Addr{netip.MustParseAddr("172.18.1.10"), netip.MustParseAddr("fd00::10")},
 		Network: &platform.Network{Interfaces: []platform.Interface{{
-			MAC: mac(t, "00:0d:3a:d6:31:ee"), DHCP4: true, DHCP6: true,
+			MAC: platformtest.MAC(t, "00:0d:3a:d6:31:ee"), DHCP4: true, DHCP6: true,
 		}}},
 	}
-	checkResult(t, got, err, want, "")
+	platformtest.CheckResult(t, got, err, want, "")
 }
 
 func TestParseInstance(t *testing.T) {
@@ -98,7 +98,7 @@ func TestParseInstance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseInstance(tc.doc)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
 	}
 }
@@ -176,32 +176,5 @@ func TestParseOVFEnv(t *testing.T) {
 	}
 	if _, err := ParseOVFEnv([]byte("<Environment><unclosed>")); err == nil || !strings.HasPrefix(err.Error(), "ovf-env.xml: ") {
 		t.Errorf("malformed XML: error %v, want an ovf-env.xml error", err)
-	}
-}
-
-func mac(t *testing.T, s string) platform.MAC {
-	t.Helper()
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func checkResult(t *testing.T, got *platform.Metadata, err error, want *platform.Metadata, wantErr string) {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error %v, want one containing %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", "  ")
-		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // fakeIMDS answers like Azure IMDS: without the Metadata: true header or the api-version
@@ -69,7 +70,7 @@ func azureMetadata(t *testing.T, userData string) *platform.Metadata {
 		Hostname:   "etcd-a",
 		Addresses:  []netip.Addr{netip.MustParseAddr("10.1.0.4")},
 		SSHKeys:    []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2 azureuser@etcd-a"},
-		Network:    &platform.Network{Interfaces: []platform.Interface{{MAC: mac(t, "60:45:bd:a9:c7:e1"), DHCP4: true}}},
+		Network:    &platform.Network{Interfaces: []platform.Interface{{MAC: platformtest.MAC(t, "60:45:bd:a9:c7:e1"), DHCP4: true}}},
 	}
 	if userData != "" {
 		md.UserData = []byte(userData)
@@ -100,7 +101,7 @@ func TestFetch(t *testing.T) {
 			srv := httptest.NewServer(tc.imds)
 			defer srv.Close()
 			got, err := Fetch(context.Background(), srv.URL, testGetter)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 			if tc.imds.requests != tc.requests {
 				t.Errorf("%d requests, want %d", tc.imds.requests, tc.requests)
 			}

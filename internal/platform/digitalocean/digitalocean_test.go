@@ -1,10 +1,7 @@
 package digitalocean
 
 import (
-	"encoding/json"
 	"net/netip"
-	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
@@ -13,7 +10,7 @@ import (
 
 func TestParseFixture(t *testing.T) {
 	got, err := ParseMetadata(platformtest.Read(t, "digitalocean/metadata-v1.json"))
-	checkResult(t, got, err, fixtureMetadata(t), "")
+	platformtest.CheckResult(t, got, err, fixtureMetadata(t), "")
 }
 
 // fixtureMetadata is what digitalocean/metadata-v1.json says.
@@ -30,7 +27,7 @@ func fixtureMetadata(t *testing.T) *platform.Metadata {
 		Network: &platform.Network{
 			Interfaces: []platform.Interface{
 				{
-					MAC: mac(t, "12:2f:49:0c:eb:c0"),
+					MAC: platformtest.MAC(t, "12:2f:49:0c:eb:c0"),
 					Addresses: []netip.Prefix{
 						netip.MustParsePrefix("128.199.52.32/19"),
 						netip.MustParsePrefix("2a03:b0c0:2:d0::1478:3001/64"),
@@ -41,7 +38,7 @@ func fixtureMetadata(t *testing.T) *platform.Metadata {
 					},
 				},
 				{
-					MAC:       mac(t, "2a:3c:79:3d:f3:b7"),
+					MAC:       platformtest.MAC(t, "2a:3c:79:3d:f3:b7"),
 					Addresses: []netip.Prefix{netip.MustParsePrefix("10.133.0.2/16")},
 				},
 			},
@@ -86,34 +83,7 @@ func TestParseMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseMetadata([]byte(tc.doc))
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
-	}
-}
-
-func mac(t *testing.T, s string) platform.MAC {
-	t.Helper()
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func checkResult(t *testing.T, got *platform.Metadata, err error, want *platform.Metadata, wantErr string) {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error %v, want one containing %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", "  ")
-		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
 }

@@ -60,7 +60,7 @@ func TestFetch(t *testing.T) {
 			srv := httptest.NewServer(tc.do)
 			defer srv.Close()
 			got, err := Fetch(context.Background(), srv.URL, testGetter)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 			if tc.do.requests != tc.requests {
 				t.Errorf("%d requests, want %d", tc.do.requests, tc.requests)
 			}

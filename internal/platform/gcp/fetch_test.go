@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // fakeGCE answers like the GCE metadata server: requests without Metadata-Flavor: Google are
@@ -69,7 +70,7 @@ func gceMetadata(t *testing.T, keys ...string) *platform.Metadata {
 		SSHKeys:    append([]string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq alice"}, keys...),
 		UserData:   []byte("version: 1\n"),
 		Network: &platform.Network{Interfaces: []platform.Interface{{
-			MAC: mac(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
+			MAC: platformtest.MAC(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
 		}}},
 	}
 }
@@ -97,7 +98,7 @@ func TestFetch(t *testing.T) {
 			srv := httptest.NewServer(tc.gce)
 			defer srv.Close()
 			got, err := Fetch(context.Background(), srv.URL, testGetter)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
 	}
 }

@@ -3,8 +3,6 @@ package gcp
 import (
 	"encoding/json"
 	"net/netip"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +37,10 @@ func TestParseFixture(t *testing.T) {
 			netip.MustParseAddr("fd20:172:1610:7003:0:1:0:0"),
 		},
 		Network: &platform.Network{Interfaces: []platform.Interface{{
-			MAC: mac(t, "42:01:ac:10:00:04"), MTU: 1500, DHCP4: true, DHCP6: true,
+			MAC: platformtest.MAC(t, "42:01:ac:10:00:04"), MTU: 1500, DHCP4: true, DHCP6: true,
 		}}},
 	}
-	checkResult(t, got, err, want, "")
+	platformtest.CheckResult(t, got, err, want, "")
 }
 
 func TestParseInstance(t *testing.T) {
@@ -81,7 +79,7 @@ func TestParseInstance(t *testing.T) {
 			Addresses:  []netip.Addr{netip.MustParseAddr("10.164.0.7")},
 			SSHKeys:    keys,
 			Network: &platform.Network{Interfaces: []platform.Interface{{
-				MAC: mac(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
+				MAC: platformtest.MAC(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
 			}}},
 		}
 		if userData != "" {
@@ -138,34 +136,7 @@ func TestParseInstance(t *testing.T) {
 				project = []byte(tc.project)
 			}
 			got, err := ParseInstance(tc.instance, project, testNow)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
-	}
-}
-
-func mac(t *testing.T, s string) platform.MAC {
-	t.Helper()
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func checkResult(t *testing.T, got *platform.Metadata, err error, want *platform.Metadata, wantErr string) {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error %v, want one containing %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", "  ")
-		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
 }

@@ -79,7 +79,7 @@ func TestFetch(t *testing.T) {
 			srv := httptest.NewServer(tc.srv)
 			defer srv.Close()
 			got, err := Fetch(context.Background(), srv.URL, testGetter)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 			if tc.srv.requests != tc.requests {
 				t.Errorf("%d requests, want %d", tc.srv.requests, tc.requests)
 			}

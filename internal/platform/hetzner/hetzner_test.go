@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
@@ -37,8 +36,8 @@ func fixtureMetadata(t *testing.T, userData []byte) *platform.Metadata {
 					Addresses: []netip.Prefix{netip.MustParsePrefix("a00:a0:a000:a000::1/64")},
 					Routes:    []platform.Route{{To: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("aa11::1")}},
 				},
-				{MAC: mac(t, "86:00:00:98:40:6e"), DHCP4: true},
-				{MAC: mac(t, "86:00:00:98:40:6d"), DHCP4: true},
+				{MAC: platformtest.MAC(t, "86:00:00:98:40:6e"), DHCP4: true},
+				{MAC: platformtest.MAC(t, "86:00:00:98:40:6d"), DHCP4: true},
 			},
 			Nameservers: []netip.Addr{netip.MustParseAddr("a01:ff:ff00::add:2"), netip.MustParseAddr("a01:ff:ff00::add:1")},
 		},
@@ -47,7 +46,7 @@ func fixtureMetadata(t *testing.T, userData []byte) *platform.Metadata {
 
 func TestParseFixture(t *testing.T) {
 	got, err := ParseMetadata(platformtest.Read(t, "hetzner/metadata.yaml"), platformtest.Read(t, "hetzner/private-networks.yaml"), nil)
-	checkResult(t, got, err, fixtureMetadata(t, nil), "")
+	platformtest.CheckResult(t, got, err, fixtureMetadata(t, nil), "")
 }
 
 func TestParseNetworkConfigFixture(t *testing.T) {
@@ -101,7 +100,7 @@ func TestParseMetadata(t *testing.T) {
 				md.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.10")}
 				md.Network = &platform.Network{
 					Interfaces: []platform.Interface{{
-						Name: "eth0", MAC: mac(t, "96:00:02:1a:2b:3c"), DHCP6: true,
+						Name: "eth0", MAC: platformtest.MAC(t, "96:00:02:1a:2b:3c"), DHCP6: true,
 						Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
 						Routes:    []platform.Route{{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1")}},
 					}},
@@ -117,7 +116,7 @@ func TestParseMetadata(t *testing.T) {
 			want: bare(func(md *platform.Metadata) {
 				md.Addresses = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.20"), netip.MustParseAddr("10.0.0.21")}
 				md.Network = &platform.Network{Interfaces: []platform.Interface{{
-					MAC: mac(t, "86:00:00:98:40:6e"), DHCP4: true,
+					MAC: platformtest.MAC(t, "86:00:00:98:40:6e"), DHCP4: true,
 					Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.20/32"), netip.MustParsePrefix("10.0.0.21/32")},
 				}}}
 			}),
@@ -147,34 +146,7 @@ func TestParseMetadata(t *testing.T) {
 				userData = []byte(tc.userData)
 			}
 			got, err := ParseMetadata([]byte(tc.metadata), private, userData)
-			checkResult(t, got, err, tc.want, tc.wantErr)
+			platformtest.CheckResult(t, got, err, tc.want, tc.wantErr)
 		})
-	}
-}
-
-func mac(t *testing.T, s string) platform.MAC {
-	t.Helper()
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func checkResult(t *testing.T, got *platform.Metadata, err error, want *platform.Metadata, wantErr string) {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error %v, want one containing %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", "  ")
-		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
 }
