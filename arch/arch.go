@@ -20,6 +20,21 @@ const (
 	IEEE1275 BootChain = "ieee1275"
 )
 
+// QEMUConfig says how a qemu guest of an arch receives its config (user-data), following
+// Ignition's qemu conventions so existing tooling works.
+type QEMUConfig string
+
+const (
+	// FwCfg: the fw_cfg item opt/com.coreos/config
+	// (-fw_cfg name=opt/com.coreos/config,file=CONFIG), read by the guest from
+	// /sys/firmware/qemu_fw_cfg once the qemu_fw_cfg module is loaded.
+	FwCfg QEMUConfig = "fw_cfg"
+	// BlockDev: a virtio-blk disk with serial "ignition" holding the config, NUL-padded
+	// (-drive if=none,id=ign,format=raw,file=CONFIG,readonly=on -device virtio-blk-pci,drive=ign,serial=ignition);
+	// for machines without fw_cfg (pseries).
+	BlockDev QEMUConfig = "blockdev"
+)
+
 // QEMU holds what it takes to boot the arch under qemu TCG.
 type QEMU struct {
 	Binary  string   // qemu-system-*
@@ -61,6 +76,8 @@ type Arch struct {
 	// Modules are arch-specific kernel modules to keep in addition to the common set.
 	Modules []string
 	QEMU    QEMU
+	// QEMUConfig is how a qemu guest of this arch gets its config (see FwCfg, BlockDev).
+	QEMUConfig QEMUConfig
 }
 
 // Partition type GUIDs that are not per-arch.
@@ -83,6 +100,7 @@ var table = map[string]Arch{
 		EFIBootPath:  "EFI/BOOT/BOOTX64.EFI",
 		RootPartType: "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
 		Modules:      []string{"ena", "hv_vmbus", "hv_storvsc", "hv_netvsc", "xen-blkfront", "xen-netfront", "gve", "vmw_pvscsi", "vmxnet3"},
+		QEMUConfig:   FwCfg,
 		QEMU: QEMU{
 			// SMM is only needed for secure-boot firmware and costs time under TCG
 			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max", MachineOpts: "smm=off",
@@ -101,6 +119,7 @@ var table = map[string]Arch{
 		EFIBootPath:  "EFI/BOOT/BOOTAA64.EFI",
 		RootPartType: "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
 		Modules:      []string{"ena", "gve", "xen-blkfront", "xen-netfront", "hv_vmbus", "hv_storvsc", "hv_netvsc"},
+		QEMUConfig:   FwCfg,
 		QEMU: QEMU{
 			// plain "max" enables the QARMA pointer-authentication algorithm, ~3x slower under TCG
 			Binary: "qemu-system-aarch64", Machine: "virt", CPU: "max,pauth-impdef=on",
@@ -119,6 +138,8 @@ var table = map[string]Arch{
 		GrubModDir:   "usr/lib/grub/powerpc-ieee1275",
 		RootPartType: "C31C45E6-3F39-412E-80FB-4809C4980599",
 		Modules:      []string{"ibmvscsi", "ibmveth"},
+		// pseries has no fw_cfg device
+		QEMUConfig: BlockDev,
 		QEMU: QEMU{
 			// -nodefaults: otherwise SLOF and GRUB print to a VGA device nobody reads
 			Binary: "qemu-system-ppc64", Machine: "pseries", CPU: "",

@@ -23,6 +23,9 @@ var rootModules = []string{
 	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
 	"ext4", "xfs", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
 	"autofs4", // systemd mounts automount points with it
+	// first-boot configuration sources: qemu's fw_cfg, NoCloud seeds and config drives on
+	// CD-ROM (iso9660) or FAT
+	"qemu_fw_cfg", "isofs", "sr_mod", "cdrom", "nls_utf8",
 }
 
 // initramfsModules are loaded by the initramfs to reach the root partition: disk drivers for

@@ -1,0 +1,94 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/aws"
+	"github.com/etcd-appliance/appliance/internal/platform/azure"
+	"github.com/etcd-appliance/appliance/internal/platform/digitalocean"
+	"github.com/etcd-appliance/appliance/internal/platform/gcp"
+	"github.com/etcd-appliance/appliance/internal/platform/hetzner"
+	"github.com/etcd-appliance/appliance/internal/platform/metal"
+	"github.com/etcd-appliance/appliance/internal/platform/nocloud"
+	"github.com/etcd-appliance/appliance/internal/platform/openstack"
+	"github.com/etcd-appliance/appliance/internal/platform/qemu"
+)
+
+// Env is what fetching from a platform needs from the machine.
+type Env struct {
+	Arch   arch.Arch
+	Reader Reader              // its roots are also where qemu and the volume mounts look
+	HTTP   platform.HTTPGetter // for the metadata services
+	// MountDir is where config drives and NoCloud seeds are mounted, one directory per label;
+	// "": /run/etcd-appliance/media.
+	MountDir string
+	// Metal tunes the etcd.config.url= fetch (zero: production backoff).
+	Metal metal.Options
+}
+
+// Fetch reads the metadata of platform name ("" for none: empty Metadata). f supplies the
+// kernel command line (etcd.config.url=) and the filesystem labels present.
+func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadata, error) {
+	switch name {
+	case "":
+		return &platform.Metadata{}, nil
+	case qemu.Name:
+		return qemu.Source{Arch: e.Arch, SysfsRoot: e.Reader.SysRoot, DevRoot: e.Reader.DevRoot}.Fetch(ctx)
+	case metal.Name:
+		u, ok := Arg(f.Cmdline, metal.KernelArg)
+		if !ok {
+			return nil, fmt.Errorf("%s=%s needs %s=<URL> on the kernel command line: add it, or choose another platform", PlatformArg, metal.Name, metal.KernelArg)
+		}
+		return e.Metal.Fetch(ctx, u)
+	case aws.Name:
+		return aws.FetchAny(ctx, e.HTTP)
+	case gcp.Name:
+		return gcp.Fetch(ctx, gcp.DefaultBase, e.HTTP)
+	case azure.Name:
+		return azure.Fetch(ctx, azure.DefaultBase, e.HTTP)
+	case digitalocean.Name:
+		return digitalocean.Fetch(ctx, digitalocean.DefaultBase, e.HTTP)
+	case hetzner.Name:
+		return hetzner.Fetch(ctx, hetzner.DefaultBase, e.HTTP)
+	case openstack.Name:
+		if label, ok := firstLabel(f.Labels, openstack.ConfigDriveLabels); ok {
+			return e.fromVolume(label, openstack.FromConfigDrive)
+		}
+		return openstack.FromService(ctx, openstack.ServiceURL, e.HTTP)
+	case nocloud.Name:
+		label, ok := firstLabel(f.Labels, nocloud.SeedLabels)
+		if !ok {
+			return nil, fmt.Errorf("%s: no filesystem labelled %s: attach a NoCloud seed (ISO9660 or vfat with meta-data and user-data), or choose another platform",
+				nocloud.Name, strings.Join(nocloud.SeedLabels, " or "))
+		}
+		return e.fromVolume(label, nocloud.FromDir)
+	default:
+		return nil, fmt.Errorf("unknown platform %q: use one of %s", name, strings.Join(Names(), ", "))
+	}
+}
+
+// fromVolume mounts the filesystem labelled label read-only, parses it with read, unmounts it.
+func (e Env) fromVolume(label string, read func(fs.FS) (*platform.Metadata, error)) (*platform.Metadata, error) {
+	dev := e.Reader.LabelDevice(label)
+	var md *platform.Metadata
+	err := withVolume(dev, e.mountPoint(label), VolumeTypes(), func(fsys fs.FS) error {
+		var err error
+		md, err = read(fsys)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("volume labelled %s: %w", label, err)
+	}
+	return md, nil
+}
+
+// mountPoint is the directory a volume is mounted on.
+func (e Env) mountPoint(label string) string {
+	return filepath.Join(orDefault(e.MountDir, "/run/etcd-appliance/media"), escapeLabel(label))
+}

@@ -1,0 +1,128 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Reader gathers Facts from the running system. Zero roots mean the real /proc, /sys, /dev.
+type Reader struct {
+	ProcRoot string // default "/proc"
+	SysRoot  string // default "/sys"
+	DevRoot  string // default "/dev"
+}
+
+func (r Reader) proc() string { return orDefault(r.ProcRoot, "/proc") }
+func (r Reader) sys() string  { return orDefault(r.SysRoot, "/sys") }
+func (r Reader) dev() string  { return orDefault(r.DevRoot, "/dev") }
+
+// Facts reads the kernel command line, the DMI strings, the filesystem labels udev published
+// and the device-tree model. A file or directory that does not exist is left empty (no DMI on
+// pseries, no labels without udev); any other read error is returned.
+func (r Reader) Facts() (Facts, error) {
+	var f Facts
+	cmdline, err := readOptional(filepath.Join(r.proc(), "cmdline"))
+	if err != nil {
+		return Facts{}, err
+	}
+	f.Cmdline = strings.TrimSpace(cmdline)
+
+	f.DMI = map[string]string{}
+	for _, k := range DMIKeys() {
+		v, err := readOptional(filepath.Join(r.sys(), "class", "dmi", "id", k))
+		if err != nil {
+			return Facts{}, err
+		}
+		if v = strings.TrimSpace(v); v != "" {
+			f.DMI[k] = v
+		}
+	}
+
+	if f.Labels, err = r.labels(); err != nil {
+		return Facts{}, err
+	}
+
+	model, err := readOptional(filepath.Join(r.proc(), "device-tree", "model"))
+	if err != nil {
+		return Facts{}, err
+	}
+	f.DeviceTreeModel = strings.TrimRight(model, "\x00 \n")
+	return f, nil
+}
+
+// LabelDevice is the udev link of the filesystem with this label.
+func (r Reader) LabelDevice(label string) string {
+	return filepath.Join(r.dev(), "disk", "by-label", escapeLabel(label))
+}
+
+// labels lists /dev/disk/by-label, undoing udev's \xNN escapes.
+func (r Reader) labels() ([]string, error) {
+	dir := filepath.Join(r.dev(), "disk", "by-label")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing filesystem labels: %w", err)
+	}
+	var labels []string
+	for _, e := range entries {
+		labels = append(labels, unescapeLabel(e.Name()))
+	}
+	return labels, nil
+}
+
+func readOptional(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading platform facts: %w", err)
+	}
+	return string(b), nil
+}
+
+// unescapeLabel undoes udev's escaping of link names ("my\x20disk" → "my disk").
+func unescapeLabel(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// escapeLabel is udev's escaping of a label in a link name (encode_devnode_name): ASCII
+// letters, digits and #+-.:=@_ stay, as do UTF-8 bytes; anything else becomes \xNN.
+func escapeLabel(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		plain := c >= 0x80 || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("#+-.:=@_", c) >= 0
+		if !plain {
+			fmt.Fprintf(&b, `\x%02x`, c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

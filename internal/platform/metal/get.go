@@ -1,0 +1,132 @@
+package metal
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	getter "github.com/hashicorp/go-getter/v2"
+)
+
+// once makes one download attempt into a fresh temporary directory and returns the file.
+func (o Options) once(ctx context.Context, rawURL string) ([]byte, error) {
+	timeout := o.AttemptTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "file" {
+		if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, &permanentError{
+				msg: fmt.Sprintf("%s=%s: %s does not exist: put the config there or correct the %s= kernel argument", KernelArg, redact(rawURL), u.Path, KernelArg),
+				err: err,
+			}
+		}
+	}
+
+	dir, err := os.MkdirTemp(o.TempDir, "etcd-config-")
+	if err != nil {
+		return nil, &permanentError{msg: fmt.Sprintf("%s: making a download directory: %v", KernelArg, err), err: err}
+	}
+	defer os.RemoveAll(dir)
+	dst := filepath.Join(dir, "config")
+
+	rec := &statusRecorder{next: http.DefaultTransport}
+	hc := &http.Client{}
+	if o.HTTPClient != nil {
+		*hc = *o.HTTPClient
+		if hc.Transport != nil {
+			rec.next = hc.Transport
+		}
+	}
+	hc.Transport = rec
+	client := &getter.Client{
+		// Only these: no git, hg, smb, s3 or gcs, and no X-Terraform-Get redirection.
+		Getters: []getter.Getter{
+			&getter.HttpGetter{Client: hc, DoNotCheckHeadFirst: true, XTerraformGetDisabled: true, MaxBytes: maxBytes + 1},
+			&getter.FileGetter{},
+		},
+		Decompressors:   map[string]getter.Decompressor{}, // the config is used as it is
+		DisableSymlinks: true,
+	}
+	req := &getter.Request{Src: rawURL, Dst: dst, GetMode: getter.ModeFile, Copy: true, DisableSymlinks: true}
+	if _, err := client.Get(ctx, req); err != nil {
+		return nil, classify(rawURL, rec.status(), err)
+	}
+	data, err := os.ReadFile(dst)
+	if err != nil {
+		return nil, fmt.Errorf("reading the download: %w", err)
+	}
+	switch {
+	case len(data) > maxBytes:
+		return nil, &permanentError{msg: fmt.Sprintf("%s=%s: the config is larger than %d bytes: is the URL right?", KernelArg, redact(rawURL), maxBytes)}
+	case len(data) == 0:
+		return nil, &permanentError{msg: fmt.Sprintf("%s=%s: the config is empty: put the cluster config at the URL or correct the %s= kernel argument", KernelArg, redact(rawURL), KernelArg)}
+	}
+	return data, nil
+}
+
+// classify turns a go-getter error into a permanent error where retrying cannot help.
+// status is the last HTTP status seen (0: none).
+func classify(rawURL string, status int, err error) error {
+	shown := redact(rawURL)
+	var ce *getter.ChecksumError
+	if errors.As(err, &ce) {
+		typ := checksumType(rawURL)
+		if typ == "" {
+			typ = "checksum"
+		}
+		return &permanentError{
+			msg: fmt.Sprintf("%s=%s: checksum mismatch: expected %s:%s, got %s:%s: the file at the URL is not the one the checksum names; publish the right file or correct checksum= in the %s= kernel argument",
+				KernelArg, shown, typ, hex.EncodeToString(ce.Expected), typ, hex.EncodeToString(ce.Actual), KernelArg),
+			err: err,
+		}
+	}
+	switch {
+	case status == http.StatusNotFound || status == http.StatusGone:
+		return &permanentError{
+			msg: fmt.Sprintf("%s=%s: not found (HTTP %d): put the config at that URL or correct the %s= kernel argument", KernelArg, shown, status, KernelArg),
+			err: err,
+		}
+	case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
+		return &permanentError{
+			msg: fmt.Sprintf("%s=%s: the server refused (HTTP %d %s): make the config readable at that URL without credentials, or correct the %s= kernel argument", KernelArg, shown, status, http.StatusText(status), KernelArg),
+			err: err,
+		}
+	}
+	return err
+}
+
+// statusRecorder remembers the status of the last HTTP answer, since go-getter reports a bad
+// status only as text.
+type statusRecorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	last int
+}
+
+func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err == nil {
+		r.mu.Lock()
+		r.last = resp.StatusCode
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (r *statusRecorder) status() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
