@@ -6,10 +6,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"strings"
 	"syscall"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/platform/detect"
 )
 
 func main() {
@@ -21,7 +30,9 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "boot":
-		err = boot(ctx, defaultPaths())
+		err = boot(ctx, defaultPaths(), nodeEnv())
+	case "inspect":
+		err = inspect(ctx, os.Args[2:], nodeEnv(), os.Stdout)
 	case "report":
 		err = report(ctx, os.Stdout)
 	default:
@@ -34,8 +45,38 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: firstboot boot|report
-  boot    prepare this node's etcd member (run by firstboot.service before etcd.service)
-  report  wait for startup to finish and print the boot result on the console`)
+	fmt.Fprintln(os.Stderr, `usage: firstboot boot|inspect|report
+  boot     read this node's configuration and prepare its etcd member (firstboot.service)
+  inspect  [--platform P] print the configuration this node resolves, as JSON; changes nothing
+  report   wait for startup to finish and print the boot result on the console`)
 	os.Exit(2)
+}
+
+// nodeEnv is where a node finds its platform: the real /proc, /sys and /dev.
+func nodeEnv() detect.Env {
+	a, err := arch.Lookup(runtime.GOARCH)
+	if err != nil {
+		panic(err) // firstboot is only built for the arches in the table
+	}
+	return detect.Env{Arch: a}
+}
+
+// inspect prints what this node resolves, with private keys redacted, and changes nothing.
+func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	platformName := fs.String("platform", "", "use this platform instead of detecting it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := resolve(ctx, env, *platformName)
+	if err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			return errors.New(strings.Join(ce.problems(), "\n"))
+		}
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r.redacted())
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/platform/detect"
+	"github.com/etcd-appliance/appliance/internal/platform/qemu"
+)
+
+// sshKey makes an authorized_keys line for a fresh ed25519 key.
+func sshKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob []byte
+	for _, field := range [][]byte{[]byte("ssh-ed25519"), pub} {
+		blob = binary.BigEndian.AppendUint32(blob, uint32(len(field)))
+		blob = append(blob, field...)
+	}
+	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " test@host"
+}
+
+// ignition is an Ignition 3.4 config with the appliance config and extra inline files.
+func ignition(t *testing.T, applianceConfig string, files map[string]string, keys ...string) []byte {
+	t.Helper()
+	type file struct {
+		Path     string `json:"path"`
+		Mode     int    `json:"mode,omitempty"`
+		Contents struct {
+			Source string `json:"source"`
+		} `json:"contents"`
+	}
+	var fs []file
+	add := func(p, data string) {
+		f := file{Path: p, Mode: 0o644}
+		f.Contents.Source = "data:," + url.PathEscape(data)
+		fs = append(fs, f)
+	}
+	if applianceConfig != "" {
+		add("/etc/etcd-appliance/config.yaml", applianceConfig)
+	}
+	for p, data := range files {
+		add(p, data)
+	}
+	doc := map[string]any{"ignition": map[string]string{"version": "3.4.0"}, "storage": map[string]any{"files": fs}}
+	if len(keys) > 0 {
+		doc["passwd"] = map[string]any{"users": []map[string]any{{"name": "root", "sshAuthorizedKeys": keys}}}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fakeNode is a /proc and /sys tree of a qemu amd64 guest that got userData over fw_cfg.
+func fakeNode(t *testing.T, cmdline string, userData []byte) detect.Env {
+	t.Helper()
+	root := t.TempDir()
+	amd64, err := arch.Lookup("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := detect.Env{Arch: amd64, Reader: detect.Reader{ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys"), DevRoot: filepath.Join(root, "dev")}}
+	write := func(p string, data []byte) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "proc", "cmdline"), []byte(cmdline+"\n"))
+	write(filepath.Join(root, "sys", "class", "dmi", "id", "sys_vendor"), []byte("QEMU\n"))
+	fwcfg := qemu.Source{Arch: amd64, SysfsRoot: env.Reader.SysRoot}.FwCfgPath()
+	if userData != nil {
+		write(fwcfg, userData)
+	} else if err := os.MkdirAll(filepath.Dir(filepath.Dir(filepath.Dir(fwcfg))), 0o755); err != nil {
+		t.Fatal(err) // fw_cfg present, no config item
+	}
+	return env
+}
+
+func TestResolve(t *testing.T) {
+	key := sshKey(t)
+	for _, tc := range []struct {
+		name       string
+		userData   []byte
+		wantErr    []string // substrings of a *configError
+		wantMember string
+		wantHost   string
+		wantKeys   int
+		wantFiles  []string
+	}{
+		{name: "no user-data: single member named after the host", wantMember: memberName("")},
+		{
+			name:       "ignition with config, hostname and key",
+			userData:   nil, // set below
+			wantMember: "etcd-q", wantHost: "qemu-node-1", wantKeys: 1, wantFiles: []string{"/etc/hostname"},
+		},
+		{
+			name:     "plain YAML with two problems",
+			userData: []byte("version: 1\netcd: {heartbeat_interval_ms: 1}\nnode: {name: Bad_Name}\n"),
+			wantErr:  []string{"etcd.heartbeat_interval_ms", "node.name"},
+		},
+		{
+			name:     "members are refused until clustering lands",
+			userData: []byte("version: 1\ncluster: {name: c, members: [{name: a, address: 192.0.2.1}]}\n"),
+			wantErr:  []string{"cluster.members"},
+		},
+		{
+			name:     "ignition units are refused, not ignored",
+			userData: []byte(`{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x.service","contents":"[Service]\nExecStart=/bin/true\n"}]}}`),
+			wantErr:  []string{"systemd.units"},
+		},
+		{
+			name:     "broken JSON Ignition",
+			userData: []byte(`{"ignition":{"version":"3.4.0"},`),
+			wantErr:  []string{"user-data from qemu"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ud := tc.userData
+			if tc.wantHost != "" {
+				ud = ignition(t, "version: 1\nnode: {name: etcd-q}\n", map[string]string{"/etc/hostname": "qemu-node-1\n"}, key)
+			}
+			env := fakeNode(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
+			r, err := resolve(context.Background(), env, "")
+			if len(tc.wantErr) > 0 {
+				var ce *configError
+				if !errors.As(err, &ce) {
+					t.Fatalf("error %v, want a config error", err)
+				}
+				all := strings.Join(ce.problems(), "\n")
+				for _, w := range tc.wantErr {
+					if !strings.Contains(all, w) {
+						t.Errorf("problems %q do not mention %q", all, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Platform != "qemu" || r.Member != tc.wantMember || r.Hostname != tc.wantHost || len(r.SSHKeys) != tc.wantKeys || strings.Join(r.Files, ",") != strings.Join(tc.wantFiles, ",") {
+				t.Errorf("resolved platform=%s member=%s hostname=%q keys=%d files=%v", r.Platform, r.Member, r.Hostname, len(r.SSHKeys), r.Files)
+			}
+		})
+	}
+}
+
+func TestApply(t *testing.T) {
+	key := sshKey(t)
+	env := fakeNode(t, "etcd.platform=qemu", ignition(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
+	r, err := resolve(context.Background(), env, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := r.apply(root); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]struct {
+		data string
+		mode os.FileMode
+	}{
+		"etc/hostname":                 {"n1\n", 0o644},
+		"var/lib/app/x.conf":           {"x=1\n", 0o644},
+		"etc/ssh/authorized_keys/root": {key + "\n", 0o600},
+	} {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		st, _ := os.Stat(filepath.Join(root, p))
+		if string(b) != want.data || st.Mode().Perm() != want.mode {
+			t.Errorf("%s: %q mode %v, want %q mode %v", p, b, st.Mode().Perm(), want.data, want.mode)
+		}
+	}
+	// the appliance config itself is not written out: it is read from the platform each boot
+	if _, err := os.Stat(filepath.Join(root, "etc/etcd-appliance/config.yaml")); err == nil {
+		t.Error("the appliance config was written to disk")
+	}
+}
+
+func TestInspectRedacts(t *testing.T) {
+	r := &resolved{Config: mustParse(t, "version: 1\n")}
+	r.Config.TLS.CAKey = "-----BEGIN EC PRIVATE KEY-----"
+	if got := r.redacted().Config.TLS.CAKey; got != "(redacted)" {
+		t.Errorf("ca_key printed as %q", got)
+	}
+	if r.Config.TLS.CAKey == "(redacted)" {
+		t.Error("redacting changed the original config")
+	}
+}
+
+func mustParse(t *testing.T, text string) *config.Config {
+	t.Helper()
+	c, _, err := config.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -1,0 +1,133 @@
+package qemutests
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/vm"
+)
+
+// TestQemuIgnition hands an Ignition config to the node over fw_cfg (opt/com.coreos/config,
+// the convention of Ignition's qemu platform) and checks from outside that it was applied,
+// and that a broken one is refused with a clear console error and no etcd.
+func TestQemuIgnition(t *testing.T) {
+	imgs := loadImages(t)
+	forEachArch(t, []string{"amd64", "arm64"}, func(t *testing.T, a arch.Arch) {
+		if a.QEMUConfig != arch.FwCfg {
+			t.Skipf("%s takes its qemu config on a disk, not fw_cfg", a.Name)
+		}
+		img, format := imgs.need(t, a.Name, "qcow2", "raw")
+		boot := func(t *testing.T, ign []byte) *vm.VM {
+			path := filepath.Join(workDir(t), "config.ign")
+			if err := os.WriteFile(path, ign, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return bootVM(t, vm.Config{
+				Arch:         a,
+				Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()},
+				HostForwards: []vm.Forward{{GuestPort: etcdClientPort}, {GuestPort: etcdMetricsPort}},
+				ExtraArgs:    []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + path},
+			})
+		}
+		t.Run("applied", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
+			defer cancel()
+			v := boot(t, ignitionConfig(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n",
+				map[string]string{"/etc/hostname": "qemu-node-1\n"}, testSSHKey(t)))
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1`)); err != nil {
+				t.Fatal(err)
+			}
+			waitBooted(ctx, t, v)
+			if t.Failed() {
+				return
+			}
+			if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
+				t.Fatal(err)
+			}
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", v.HostPort(etcdClientPort))}, DialTimeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			members, err := cli.MemberList(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(members.Members) != 1 || members.Members[0].Name != "etcd-q" {
+				t.Errorf("etcd members %v, want the one member etcd-q named by node.name", members.Members)
+			}
+		})
+		t.Run("refused", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
+			defer cancel()
+			v := boot(t, ignitionConfig(t, "version: 1\nnode: {name: Bad_Name}\n", nil))
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: config error: user-data from qemu: .*node\.name: "Bad_Name" is not a valid`)); err != nil {
+				t.Fatal(err)
+			}
+			m, err := v.WaitConsole(ctx, bootFinished)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m[1] != "degraded" || m[2] != "firstboot.service" {
+				t.Errorf("boot finished with state=%s failed=%s, want degraded with firstboot.service failed", m[1], m[2])
+			}
+			// startup is over: etcd was never started, so nothing answers on the metrics port
+			client := &http.Client{Timeout: 5 * time.Second}
+			if err := checkHealth(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err == nil {
+				t.Error("etcd answers /health although its configuration was refused")
+			}
+		})
+	})
+}
+
+// ignitionConfig is an Ignition 3.4 config carrying the appliance config and inline files.
+func ignitionConfig(t *testing.T, applianceConfig string, files map[string]string, sshKeys ...string) []byte {
+	t.Helper()
+	type file struct {
+		Path     string            `json:"path"`
+		Mode     int               `json:"mode"`
+		Contents map[string]string `json:"contents"`
+	}
+	fs := []file{{Path: "/etc/etcd-appliance/config.yaml", Mode: 0o600, Contents: map[string]string{"source": "data:," + url.PathEscape(applianceConfig)}}}
+	for p, data := range files {
+		fs = append(fs, file{Path: p, Mode: 0o644, Contents: map[string]string{"source": "data:," + url.PathEscape(data)}})
+	}
+	doc := map[string]any{"ignition": map[string]string{"version": "3.4.0"}, "storage": map[string]any{"files": fs}}
+	if len(sshKeys) > 0 {
+		doc["passwd"] = map[string]any{"users": []map[string]any{{"name": "root", "sshAuthorizedKeys": sshKeys}}}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testSSHKey is an authorized_keys line for a fresh ed25519 key.
+func testSSHKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob []byte
+	for _, field := range [][]byte{[]byte("ssh-ed25519"), pub} {
+		blob = binary.BigEndian.AppendUint32(blob, uint32(len(field)))
+		blob = append(blob, field...)
+	}
+	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " qemu-tests"
+}
