@@ -21,27 +21,34 @@ import (
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
-// TestQemuIgnition hands an Ignition config to the node over fw_cfg (opt/com.coreos/config,
-// the convention of Ignition's qemu platform) and checks from outside that it was applied,
-// and that a broken one is refused with a clear console error and no etcd.
+// TestQemuIgnition hands an Ignition config to the node the way Ignition's qemu platform does
+// (fw_cfg opt/com.coreos/config on amd64/arm64, a disk with serial "ignition" on ppc64le) and
+// checks from outside that it was applied, and that a broken one is refused with a clear
+// console error and no etcd.
 func TestQemuIgnition(t *testing.T) {
 	imgs := loadImages(t)
-	forEachArch(t, []string{"amd64", "arm64"}, func(t *testing.T, a arch.Arch) {
-		if a.QEMUConfig != arch.FwCfg {
-			t.Skipf("%s takes its qemu config on a disk, not fw_cfg", a.Name)
-		}
+	forEachArch(t, arch.Names(), func(t *testing.T, a arch.Arch) {
 		img, format := imgs.need(t, a.Name, "qcow2", "raw")
 		boot := func(t *testing.T, ign []byte) *vm.VM {
-			path := filepath.Join(workDir(t), "config.ign")
-			if err := os.WriteFile(path, ign, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return bootVM(t, vm.Config{
+			cfg := vm.Config{
 				Arch:         a,
 				Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()},
 				HostForwards: []vm.Forward{{GuestPort: etcdClientPort}, {GuestPort: etcdMetricsPort}},
-				ExtraArgs:    []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + path},
-			})
+			}
+			path := filepath.Join(workDir(t), "config.ign")
+			switch a.QEMUConfig {
+			case arch.FwCfg:
+				cfg.ExtraArgs = []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + path}
+			case arch.BlockDev: // pseries has no fw_cfg: a disk with serial "ignition", NUL-padded
+				ign = append(ign, make([]byte, 1<<20-len(ign)%(1<<20))...)
+				cfg.Disks = append(cfg.Disks, vm.Disk{Path: path, Format: "raw", ReadOnly: true, Serial: "ignition"})
+			default:
+				t.Fatalf("%s: no QEMUConfig in the arch table", a.Name)
+			}
+			if err := os.WriteFile(path, ign, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return bootVM(t, cfg)
 		}
 		t.Run("applied", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))

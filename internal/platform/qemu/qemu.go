@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/platform"
@@ -69,9 +70,22 @@ func (s Source) FwCfgPath() string {
 	return filepath.Join(orDefault(s.SysfsRoot, "/sys"), fwCfgDir, "by_name", FwCfgName, "raw")
 }
 
-// DiskPath is the udev link of the config disk.
-func (s Source) DiskPath() string {
-	return filepath.Join(orDefault(s.DevRoot, "/dev"), "disk", "by-id", "virtio-"+DiskSerial)
+// DiskPath finds the config disk by its virtio serial in sysfs, as the kernel reports it
+// (/sys/block/<name>/serial), rather than by udev's /dev/disk/by-id link: firstboot runs early
+// and must not depend on udev having processed the disk yet. "" means no such disk.
+func (s Source) DiskPath() (string, error) {
+	sys := orDefault(s.SysfsRoot, "/sys")
+	disks, err := os.ReadDir(filepath.Join(sys, "block"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("listing block devices: %w", err)
+	}
+	for _, d := range disks {
+		serial, err := os.ReadFile(filepath.Join(sys, "block", d.Name(), "serial"))
+		if err == nil && strings.TrimSpace(string(serial)) == DiskSerial {
+			return filepath.Join(orDefault(s.DevRoot, "/dev"), d.Name()), nil
+		}
+	}
+	return "", nil
 }
 
 func (s Source) readFwCfg() ([]byte, error) {
@@ -92,7 +106,11 @@ func (s Source) readFwCfg() ([]byte, error) {
 }
 
 func (s Source) readBlockDev() ([]byte, error) {
-	data, err := readLimited(s.DiskPath(), true)
+	path, err := s.DiskPath()
+	if err != nil || path == "" {
+		return nil, err
+	}
+	data, err := readLimited(path, true)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

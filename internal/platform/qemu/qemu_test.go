@@ -97,7 +97,7 @@ func TestFetch(t *testing.T) {
 			arch: "amd64",
 			setup: func(t *testing.T, sys, dev string) {
 				write(t, filepath.Join(sys, fwcfgDir, "rev"), []byte("3"))
-				write(t, filepath.Join(dev, "disk/by-id/virtio-ignition"), []byte(cfg))
+				configDisk(t, sys, dev, "vdb", []byte(cfg))
 			},
 			want: nil,
 		},
@@ -106,21 +106,24 @@ func TestFetch(t *testing.T) {
 			arch: "ppc64le",
 			setup: func(t *testing.T, sys, dev string) {
 				data := append([]byte(cfg), make([]byte, 512*1024)...)
-				write(t, filepath.Join(dev, "disk/by-id/virtio-ignition"), data)
+				configDisk(t, sys, dev, "vdb", data)
 			},
 			want: []byte(cfg),
 		},
 		{
-			name:  "ppc64le without a config disk",
-			arch:  "ppc64le",
-			setup: func(t *testing.T, sys, dev string) {},
-			want:  nil,
+			name: "ppc64le without a config disk",
+			arch: "ppc64le",
+			setup: func(t *testing.T, sys, dev string) {
+				write(t, filepath.Join(sys, "block/vda/serial"), []byte("etcd-data\n")) // another disk
+				write(t, filepath.Join(dev, "vda"), []byte("not a config"))
+			},
+			want: nil,
 		},
 		{
 			name: "ppc64le blank config disk",
 			arch: "ppc64le",
 			setup: func(t *testing.T, sys, dev string) {
-				write(t, filepath.Join(dev, "disk/by-id/virtio-ignition"), make([]byte, 4096))
+				configDisk(t, sys, dev, "vdc", make([]byte, 4096))
 			},
 			want: nil,
 		},
@@ -156,9 +159,9 @@ func TestFetchUnknownChannel(t *testing.T) {
 }
 
 func TestFetchTooLarge(t *testing.T) {
-	dev := t.TempDir()
-	write(t, filepath.Join(dev, "disk/by-id/virtio-ignition"), bytes.Repeat([]byte("a"), maxBytes+1))
-	_, err := Source{Arch: mustArch(t, "ppc64le"), DevRoot: dev}.Fetch(context.Background())
+	sys, dev := t.TempDir(), t.TempDir()
+	configDisk(t, sys, dev, "vdb", bytes.Repeat([]byte("a"), maxBytes+1))
+	_, err := Source{Arch: mustArch(t, "ppc64le"), SysfsRoot: sys, DevRoot: dev}.Fetch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v", err)
 	}
@@ -169,7 +172,11 @@ func TestDefaultPaths(t *testing.T) {
 	if got, want := s.FwCfgPath(), "/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw"; got != want {
 		t.Errorf("FwCfgPath = %s, want %s", got, want)
 	}
-	if got, want := s.DiskPath(), "/dev/disk/by-id/virtio-ignition"; got != want {
-		t.Errorf("DiskPath = %s, want %s", got, want)
-	}
+}
+
+// configDisk fakes a virtio disk with serial "ignition": its sysfs serial and its device node.
+func configDisk(t *testing.T, sys, dev, name string, content []byte) {
+	t.Helper()
+	write(t, filepath.Join(sys, "block", name, "serial"), []byte(DiskSerial+"\n"))
+	write(t, filepath.Join(dev, name), content)
 }
