@@ -2,13 +2,8 @@ package qemutests
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -53,8 +49,8 @@ func TestQemuIgnition(t *testing.T) {
 		t.Run("applied", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 			defer cancel()
-			v := boot(t, ignitionConfig(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n",
-				map[string]string{"/etc/hostname": "qemu-node-1\n"}, testSSHKey(t)))
+			v := boot(t, ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n",
+				map[string]string{"/etc/hostname": "qemu-node-1\n"}, ignitiontest.SSHKey(t, "qemu-tests")))
 			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1`)); err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +77,7 @@ func TestQemuIgnition(t *testing.T) {
 		t.Run("refused", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 			defer cancel()
-			v := boot(t, ignitionConfig(t, "version: 1\nnode: {name: Bad_Name}\n", nil))
+			v := boot(t, ignitiontest.Config(t, "version: 1\nnode: {name: Bad_Name}\n", nil))
 			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: config error: user-data from qemu: .*node\.name: "Bad_Name" is not a valid`)); err != nil {
 				t.Fatal(err)
 			}
@@ -99,42 +95,4 @@ func TestQemuIgnition(t *testing.T) {
 			}
 		})
 	})
-}
-
-// ignitionConfig is an Ignition 3.4 config carrying the appliance config and inline files.
-func ignitionConfig(t *testing.T, applianceConfig string, files map[string]string, sshKeys ...string) []byte {
-	t.Helper()
-	type file struct {
-		Path     string            `json:"path"`
-		Mode     int               `json:"mode"`
-		Contents map[string]string `json:"contents"`
-	}
-	fs := []file{{Path: "/etc/etcd-appliance/config.yaml", Mode: 0o600, Contents: map[string]string{"source": "data:," + url.PathEscape(applianceConfig)}}}
-	for p, data := range files {
-		fs = append(fs, file{Path: p, Mode: 0o644, Contents: map[string]string{"source": "data:," + url.PathEscape(data)}})
-	}
-	doc := map[string]any{"ignition": map[string]string{"version": "3.4.0"}, "storage": map[string]any{"files": fs}}
-	if len(sshKeys) > 0 {
-		doc["passwd"] = map[string]any{"users": []map[string]any{{"name": "root", "sshAuthorizedKeys": sshKeys}}}
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// testSSHKey is an authorized_keys line for a fresh ed25519 key.
-func testSSHKey(t *testing.T) string {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blob []byte
-	for _, field := range [][]byte{[]byte("ssh-ed25519"), pub} {
-		blob = binary.BigEndian.AppendUint32(blob, uint32(len(field)))
-		blob = append(blob, field...)
-	}
-	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " qemu-tests"
 }

@@ -2,12 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,57 +10,10 @@ import (
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 	"github.com/etcd-appliance/appliance/internal/platform/qemu"
 )
-
-// sshKey makes an authorized_keys line for a fresh ed25519 key.
-func sshKey(t *testing.T) string {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blob []byte
-	for _, field := range [][]byte{[]byte("ssh-ed25519"), pub} {
-		blob = binary.BigEndian.AppendUint32(blob, uint32(len(field)))
-		blob = append(blob, field...)
-	}
-	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " test@host"
-}
-
-// ignition is an Ignition 3.4 config with the appliance config and extra inline files.
-func ignition(t *testing.T, applianceConfig string, files map[string]string, keys ...string) []byte {
-	t.Helper()
-	type file struct {
-		Path     string `json:"path"`
-		Mode     int    `json:"mode,omitempty"`
-		Contents struct {
-			Source string `json:"source"`
-		} `json:"contents"`
-	}
-	var fs []file
-	add := func(p, data string) {
-		f := file{Path: p, Mode: 0o644}
-		f.Contents.Source = "data:," + url.PathEscape(data)
-		fs = append(fs, f)
-	}
-	if applianceConfig != "" {
-		add("/etc/etcd-appliance/config.yaml", applianceConfig)
-	}
-	for p, data := range files {
-		add(p, data)
-	}
-	doc := map[string]any{"ignition": map[string]string{"version": "3.4.0"}, "storage": map[string]any{"files": fs}}
-	if len(keys) > 0 {
-		doc["passwd"] = map[string]any{"users": []map[string]any{{"name": "root", "sshAuthorizedKeys": keys}}}
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // fakeNode is a /proc and /sys tree of a qemu amd64 guest that got userData over fw_cfg.
 func fakeNode(t *testing.T, cmdline string, userData []byte) detect.Env {
@@ -96,7 +44,7 @@ func fakeNode(t *testing.T, cmdline string, userData []byte) detect.Env {
 }
 
 func TestResolve(t *testing.T) {
-	key := sshKey(t)
+	key := ignitiontest.SSHKey(t, "test@host")
 	for _, tc := range []struct {
 		name       string
 		userData   []byte
@@ -136,7 +84,7 @@ func TestResolve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ud := tc.userData
 			if tc.wantHost != "" {
-				ud = ignition(t, "version: 1\nnode: {name: etcd-q}\n", map[string]string{"/etc/hostname": "qemu-node-1\n"}, key)
+				ud = ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\n", map[string]string{"/etc/hostname": "qemu-node-1\n"}, key)
 			}
 			env := fakeNode(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
 			r, err := resolve(context.Background(), env, "")
@@ -164,8 +112,8 @@ func TestResolve(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
-	key := sshKey(t)
-	env := fakeNode(t, "etcd.platform=qemu", ignition(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
+	key := ignitiontest.SSHKey(t, "test@host")
+	env := fakeNode(t, "etcd.platform=qemu", ignitiontest.Config(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
 	r, err := resolve(context.Background(), env, "")
 	if err != nil {
 		t.Fatal(err)
