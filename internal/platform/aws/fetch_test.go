@@ -3,7 +3,6 @@ package aws
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -164,20 +163,8 @@ func TestFetch(t *testing.T) {
 	}
 }
 
-// deadURL is an http URL where nothing listens.
-func deadURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	return u
-}
-
 func TestFetchUnreachable(t *testing.T) {
-	u := deadURL(t)
+	u := platformtest.ClosedURL(t)
 	_, err := Fetch(context.Background(), u, testGetter)
 	if err == nil || !strings.Contains(err.Error(), "no metadata server at "+u+": is this really an AWS instance? set etcd.platform= at build") {
 		t.Fatalf("error %v, want the no-metadata-server explanation", err)
@@ -188,7 +175,7 @@ func TestFetchAny(t *testing.T) {
 	t.Run("IPv4 unreachable: IPv6 endpoint", func(t *testing.T) {
 		v6 := httptest.NewServer(&fakeIMDS{tree: ec2Tree()})
 		defer v6.Close()
-		got, err := fetchAny(context.Background(), testGetter, deadURL(t), v6.URL)
+		got, err := fetchAny(context.Background(), testGetter, platformtest.ClosedURL(t), v6.URL)
 		platformtest.CheckResult(t, got, err, ec2Metadata(), "")
 	})
 	t.Run("IPv4 answers with an error: no fallback", func(t *testing.T) {
@@ -206,7 +193,7 @@ func TestFetchAny(t *testing.T) {
 		}
 	})
 	t.Run("neither", func(t *testing.T) {
-		_, err := fetchAny(context.Background(), testGetter, deadURL(t), deadURL(t))
+		_, err := fetchAny(context.Background(), testGetter, platformtest.ClosedURL(t), platformtest.ClosedURL(t))
 		if err == nil || !strings.Contains(err.Error(), "over IPv6") {
 			t.Fatalf("error %v, want both endpoints named", err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -119,13 +118,8 @@ func TestFakeRequiresHeader(t *testing.T) {
 }
 
 func TestFetchUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	_, err = Fetch(context.Background(), u, testGetter)
+	u := platformtest.ClosedURL(t)
+	_, err := Fetch(context.Background(), u, testGetter)
 	if err == nil || !strings.Contains(err.Error(), "no metadata server at "+u+": is this really an Azure VM? set etcd.platform= at build") {
 		t.Fatalf("error %v, want the no-metadata-server explanation", err)
 	}

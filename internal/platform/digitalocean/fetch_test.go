@@ -2,7 +2,6 @@ package digitalocean
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,13 +68,8 @@ func TestFetch(t *testing.T) {
 }
 
 func TestFetchUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	_, err = Fetch(context.Background(), u, testGetter)
+	u := platformtest.ClosedURL(t)
+	_, err := Fetch(context.Background(), u, testGetter)
 	if err == nil || !strings.Contains(err.Error(), "no metadata server at "+u+": is this really a DigitalOcean Droplet? set etcd.platform= at build") {
 		t.Fatalf("error %v, want the no-metadata-server explanation", err)
 	}

@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -113,13 +112,8 @@ func TestFakeRequiresFlavor(t *testing.T) {
 }
 
 func TestFetchUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	_, err = Fetch(context.Background(), u, testGetter)
+	u := platformtest.ClosedURL(t)
+	_, err := Fetch(context.Background(), u, testGetter)
 	if err == nil || !strings.Contains(err.Error(), "no metadata server at "+u+": is this really a GCP instance? set etcd.platform= at build") {
 		t.Fatalf("error %v, want the no-metadata-server explanation", err)
 	}

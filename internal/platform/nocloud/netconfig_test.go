@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // TestNetworkForms covers what the fixtures do not: the network: wrapper, netmasks, global
@@ -51,14 +52,14 @@ network:
       search: [example.org, example.net]
 `, &platform.Network{
 			Interfaces: []platform.Interface{{
-				Name: "eth0", MAC: mac("52:54:00:12:34:56"), DHCP6: true,
-				Addresses: pfx("192.0.2.10/24", "2001:db8::10/64"),
+				Name: "eth0", MAC: platformtest.MustMAC("52:54:00:12:34:56"), DHCP6: true,
+				Addresses: platformtest.Prefixes("192.0.2.10/24", "2001:db8::10/64"),
 				Routes: []platform.Route{
 					route("0.0.0.0/0", "192.0.2.1"),
 					{To: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.254"), Metric: 50},
 				},
 			}},
-			Nameservers:   addrs("192.0.2.53", "2001:db8::53"),
+			Nameservers:   platformtest.Addrs("192.0.2.53", "2001:db8::53"),
 			SearchDomains: []string{"example.org", "example.net"},
 			Routes:        []platform.Route{route("203.0.113.0/24", "10.9.9.9")},
 		}},
@@ -88,15 +89,15 @@ vlans:
       search: [example.org]
 `, &platform.Network{
 			Interfaces: []platform.Interface{
-				{Name: "lan0", MAC: mac("52:54:00:ab:cd:ef"), MTU: 1500},
+				{Name: "lan0", MAC: platformtest.MustMAC("52:54:00:ab:cd:ef"), MTU: 1500},
 				{Name: "enp*", DHCP4: true},
-				{Name: "lan0.7", VLAN: 7, VLANLink: "lan0", Addresses: pfx("192.0.2.20/24", "2001:db8::20/64"),
+				{Name: "lan0.7", VLAN: 7, VLANLink: "lan0", Addresses: platformtest.Prefixes("192.0.2.20/24", "2001:db8::20/64"),
 					Routes: []platform.Route{
 						route("::/0", "2001:db8::1"),
 						{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Metric: 100},
 					}},
 			},
-			Nameservers:   addrs("192.0.2.53"),
+			Nameservers:   platformtest.Addrs("192.0.2.53"),
 			SearchDomains: []string{"example.org"},
 		}},
 	} {

@@ -13,30 +13,6 @@ import (
 	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
-func mac(s string) platform.MAC {
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func pfx(s ...string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, x := range s {
-		out = append(out, netip.MustParsePrefix(x))
-	}
-	return out
-}
-
-func addrs(s ...string) []netip.Addr {
-	var out []netip.Addr
-	for _, x := range s {
-		out = append(out, netip.MustParseAddr(x))
-	}
-	return out
-}
-
 func route(to, via string) platform.Route {
 	return platform.Route{To: netip.MustParsePrefix(to), Via: netip.MustParseAddr(via)}
 }
@@ -48,7 +24,7 @@ var dhcpWithStaticGateways = &platform.Network{
 		Name: "eth0", DHCP4: true, DHCP6: true,
 		Routes: []platform.Route{route("0.0.0.0/0", "192.168.1.1"), route("::/0", "2001:db8::1")},
 	}},
-	Nameservers: addrs("8.8.8.8", "8.8.4.4"),
+	Nameservers: platformtest.Addrs("8.8.8.8", "8.8.4.4"),
 }
 
 // TestGolden parses every captured seed in shared/fixtures/metadata/nocloud and compares
@@ -72,35 +48,35 @@ func TestGolden(t *testing.T) {
 		}},
 		{"v1-pnap", &platform.Metadata{ // two NICs in an LACP bond, two VLANs on it
 			Platform:  Name,
-			Addresses: addrs("1.2.3.4", "10.0.0.11"),
+			Addresses: platformtest.Addrs("1.2.3.4", "10.0.0.11"),
 			Network: &platform.Network{
 				Interfaces: []platform.Interface{
-					{Name: "eno1np0", MAC: mac("3c:ec:ef:e0:45:28"), MTU: 9000},
-					{Name: "eno2np1", MAC: mac("3c:ec:ef:e0:45:29"), MTU: 9000},
-					{Name: "bond0", MAC: mac("3c:ec:ef:e0:45:28"), MTU: 9000, Bond: []string{"eno1np0", "eno2np1"}, BondMode: "802.3ad"},
-					{Name: "bond0.2", MTU: 9000, VLAN: 2, VLANLink: "bond0", Addresses: pfx("1.2.3.4/29"),
+					{Name: "eno1np0", MAC: platformtest.MustMAC("3c:ec:ef:e0:45:28"), MTU: 9000},
+					{Name: "eno2np1", MAC: platformtest.MustMAC("3c:ec:ef:e0:45:29"), MTU: 9000},
+					{Name: "bond0", MAC: platformtest.MustMAC("3c:ec:ef:e0:45:28"), MTU: 9000, Bond: []string{"eno1np0", "eno2np1"}, BondMode: "802.3ad"},
+					{Name: "bond0.2", MTU: 9000, VLAN: 2, VLANLink: "bond0", Addresses: platformtest.Prefixes("1.2.3.4/29"),
 						Routes: []platform.Route{route("0.0.0.0/0", "1.2.3.5")}},
-					{Name: "bond0.4", MTU: 9000, VLAN: 4, VLANLink: "bond0", Addresses: pfx("10.0.0.11/24")},
+					{Name: "bond0.4", MTU: 9000, VLAN: 4, VLANLink: "bond0", Addresses: platformtest.Prefixes("10.0.0.11/24")},
 				},
-				Nameservers: addrs("8.8.8.8", "8.8.4.4"),
+				Nameservers: platformtest.Addrs("8.8.8.8", "8.8.4.4"),
 			},
 		}},
 		{"v2-bonds", &platform.Metadata{ // four NICs matched by MAC (mixed case), two bonds
 			Platform:  Name,
-			Addresses: addrs("10.26.98.92", "188.42.48.188"),
+			Addresses: platformtest.Addrs("10.26.98.92", "188.42.48.188"),
 			Network: &platform.Network{
 				Interfaces: []platform.Interface{
-					{Name: "int0", MAC: mac("68:05:ca:b8:f1:f8")},
-					{Name: "int1", MAC: mac("68:05:ca:b8:f1:f9")},
-					{Name: "ext0", MAC: mac("3c:ec:ef:e0:45:28")},
-					{Name: "ext1", MAC: mac("3c:ec:ef:e0:45:29")},
-					{Name: "aggi", Bond: []string{"int0", "int1"}, BondMode: "802.3ad", Addresses: pfx("10.26.98.92/29"),
+					{Name: "int0", MAC: platformtest.MustMAC("68:05:ca:b8:f1:f8")},
+					{Name: "int1", MAC: platformtest.MustMAC("68:05:ca:b8:f1:f9")},
+					{Name: "ext0", MAC: platformtest.MustMAC("3c:ec:ef:e0:45:28")},
+					{Name: "ext1", MAC: platformtest.MustMAC("3c:ec:ef:e0:45:29")},
+					{Name: "aggi", Bond: []string{"int0", "int1"}, BondMode: "802.3ad", Addresses: platformtest.Prefixes("10.26.98.92/29"),
 						Routes: []platform.Route{
 							route("10.0.0.0/8", "10.26.98.91"),
 							route("192.168.0.0/16", "10.26.98.91"),
 							route("188.42.208.0/21", "10.26.98.91"),
 						}},
-					{Name: "agge", Bond: []string{"ext0", "ext1"}, BondMode: "802.3ad", Addresses: pfx("188.42.48.188/29"),
+					{Name: "agge", Bond: []string{"ext0", "ext1"}, BondMode: "802.3ad", Addresses: platformtest.Prefixes("188.42.48.188/29"),
 						Routes: []platform.Route{route("0.0.0.0/0", "188.42.48.187")}},
 				},
 			},

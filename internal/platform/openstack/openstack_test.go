@@ -13,30 +13,6 @@ import (
 	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
-func mac(s string) platform.MAC {
-	m, err := platform.ParseMAC(s)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func pfx(s ...string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, x := range s {
-		out = append(out, netip.MustParsePrefix(x))
-	}
-	return out
-}
-
-func addrs(s ...string) []netip.Addr {
-	var out []netip.Addr
-	for _, x := range s {
-		out = append(out, netip.MustParseAddr(x))
-	}
-	return out
-}
-
 func rt(to, via string) platform.Route {
 	r := platform.Route{To: netip.MustParsePrefix(to)}
 	if via != "" {
@@ -52,10 +28,10 @@ var configDriveWant = &platform.Metadata{
 	InstanceID: "b3f43d9c-9198-4cd4-ac9f-bed14960794b",
 	Network: &platform.Network{
 		Interfaces: []platform.Interface{{
-			Name: "eth0", MAC: mac("06:aa:bb:cc:dd:00"), DHCP4: true, DHCP6: true,
+			Name: "eth0", MAC: platformtest.MustMAC("06:aa:bb:cc:dd:00"), DHCP4: true, DHCP6: true,
 			Routes: []platform.Route{rt("0.0.0.0/0", "192.168.1.1"), rt("::/0", "2001:db8::1")},
 		}},
-		Nameservers: addrs("8.8.8.8", "8.8.4.4"),
+		Nameservers: platformtest.Addrs("8.8.8.8", "8.8.4.4"),
 	},
 }
 
@@ -142,20 +118,20 @@ func TestForms(t *testing.T) {
 		Platform: Name, InstanceID: "u-1", Hostname: "node-a",
 		SSHKeys:   []string{"ssh-ed25519 AAA a", "ssh-ed25519 BBB b", "ssh-ed25519 DDD d"},
 		UserData:  []byte("version: 1\n"),
-		Addresses: addrs("192.0.2.10", "2001:db8::10", "2001:db8:1::10"),
+		Addresses: platformtest.Addrs("192.0.2.10", "2001:db8::10", "2001:db8:1::10"),
 		Network: &platform.Network{
 			Interfaces: []platform.Interface{
-				{Name: "vlan0", MAC: mac("fa:16:3e:00:00:03"), VLAN: 101, VLANLink: "bond0",
-					Addresses: pfx("192.0.2.10/24", "2001:db8::10/64"),
+				{Name: "vlan0", MAC: platformtest.MustMAC("fa:16:3e:00:00:03"), VLAN: 101, VLANLink: "bond0",
+					Addresses: platformtest.Prefixes("192.0.2.10/24", "2001:db8::10/64"),
 					Routes: []platform.Route{
 						rt("0.0.0.0/0", "192.0.2.1"), rt("198.51.100.0/24", "192.0.2.254"), rt("::/0", "2001:db8::1"),
 					}},
-				{Name: "tap-1", MAC: mac("fa:16:3e:00:00:01"), MTU: 9000, DHCP6: true},
-				{Name: "tap-2", MAC: mac("fa:16:3e:00:00:02"), MTU: 9000},
-				{Name: "bond0", MAC: mac("fa:16:3e:00:00:01"), Bond: []string{"tap-1", "tap-2"}, BondMode: "802.3ad",
-					Addresses: pfx("2001:db8:1::10/64")},
+				{Name: "tap-1", MAC: platformtest.MustMAC("fa:16:3e:00:00:01"), MTU: 9000, DHCP6: true},
+				{Name: "tap-2", MAC: platformtest.MustMAC("fa:16:3e:00:00:02"), MTU: 9000},
+				{Name: "bond0", MAC: platformtest.MustMAC("fa:16:3e:00:00:01"), Bond: []string{"tap-1", "tap-2"}, BondMode: "802.3ad",
+					Addresses: platformtest.Prefixes("2001:db8:1::10/64")},
 			},
-			Nameservers: addrs("192.0.2.53", "2001:db8::53"),
+			Nameservers: platformtest.Addrs("192.0.2.53", "2001:db8::53"),
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

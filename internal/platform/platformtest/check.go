@@ -2,6 +2,8 @@ package platformtest
 
 import (
 	"encoding/json"
+	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,4 +39,44 @@ func CheckResult(t testing.TB, got *platform.Metadata, err error, want *platform
 		w, _ := json.MarshalIndent(want, "", "  ")
 		t.Errorf("got\n%s (user-data %q)\nwant\n%s (user-data %q)", g, got.UserData, w, want.UserData)
 	}
+}
+
+// MustMAC parses a hardware address or panics: for expected values in test tables.
+func MustMAC(s string) platform.MAC {
+	m, err := platform.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Prefixes parses CIDR prefixes or panics.
+func Prefixes(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, x := range s {
+		out = append(out, netip.MustParsePrefix(x))
+	}
+	return out
+}
+
+// Addrs parses IP addresses or panics.
+func Addrs(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, x := range s {
+		out = append(out, netip.MustParseAddr(x))
+	}
+	return out
+}
+
+// ClosedURL is an http:// URL on loopback where nothing listens: a metadata server that is
+// not there.
+func ClosedURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	return u
 }
