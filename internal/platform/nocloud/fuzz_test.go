@@ -1,8 +1,9 @@
 package nocloud
 
 import (
-	"encoding/json"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // FuzzParse: no input panics the parser, and what it accepts is well formed.
@@ -15,20 +16,6 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := json.Marshal(md); err != nil {
-			t.Errorf("result does not marshal: %v", err)
-		}
-		if md.Network != nil {
-			for _, ifc := range md.Network.Interfaces {
-				if ifc.Name == "" {
-					t.Errorf("interface without a name: %+v", ifc)
-				}
-				for _, p := range ifc.Addresses {
-					if !p.IsValid() {
-						t.Errorf("invalid address %v", p)
-					}
-				}
-			}
-		}
+		platformtest.CheckInvariants(t, md)
 	})
 }

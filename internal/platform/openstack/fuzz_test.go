@@ -1,8 +1,9 @@
 package openstack
 
 import (
-	"encoding/json"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
 
 // FuzzParse: no input panics the parser, and what it accepts is well formed.
@@ -16,15 +17,6 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := json.Marshal(md); err != nil {
-			t.Errorf("result does not marshal: %v", err)
-		}
-		if md.Network != nil {
-			for _, ifc := range md.Network.Interfaces {
-				if ifc.Name == "" {
-					t.Errorf("interface without a name: %+v", ifc)
-				}
-			}
-		}
+		platformtest.CheckInvariants(t, md)
 	})
 }

@@ -80,3 +80,25 @@ func ClosedURL(t testing.TB) string {
 	l.Close()
 	return u
 }
+
+// CheckInvariants holds for any Metadata a parser accepts, whatever its input: it marshals to
+// JSON, every interface has a name, every static address is valid. Fuzz tests assert it.
+func CheckInvariants(t testing.TB, md *platform.Metadata) {
+	t.Helper()
+	if _, err := json.Marshal(md); err != nil {
+		t.Errorf("result does not marshal: %v", err)
+	}
+	if md.Network == nil {
+		return
+	}
+	for _, ifc := range md.Network.Interfaces {
+		if ifc.Name == "" {
+			t.Errorf("interface without a name: %+v", ifc)
+		}
+		for _, p := range ifc.Addresses {
+			if !p.IsValid() {
+				t.Errorf("invalid address %v on %s", p, ifc.Name)
+			}
+		}
+	}
+}
