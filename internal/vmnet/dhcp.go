@@ -1,0 +1,290 @@
+package vmnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Host is a static DHCP assignment.
+type Host struct {
+	MAC      net.HardwareAddr
+	IP       netip.Addr
+	Hostname string // optional
+}
+
+// dnsmasqBinary is a variable so a test can point it at a missing file.
+var dnsmasqBinary = "/usr/sbin/dnsmasq"
+
+// Bounds for dnsmasq's start and stop. Generous: the host may be busy running qemu under
+// TCG, and neither is slept: both wait for the event and only fail at the bound.
+const (
+	dhcpStartTimeout = 30 * time.Second
+	dhcpStopTimeout  = 10 * time.Second
+)
+
+// readyMarker is the first thing dnsmasq logs about DHCP; it does so after its DHCP
+// socket is bound, so a VM's DISCOVER can no longer be lost.
+const readyMarker = "DHCP, "
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// dnsmasq is a running DHCP server.
+type dnsmasq struct {
+	cmd  *exec.Cmd
+	log  *logBuffer
+	dir  string
+	done chan struct{} // closed once dnsmasq is reaped
+}
+
+// StartDHCP runs dnsmasq on the bridge, answering only the given hosts (static leases: a
+// VM's address is known before it boots). No DNS is served. The default route is offered
+// only with Options.Router; even then VMs cannot get out, as the namespace has no uplink
+// and routes nowhere. Close stops the server.
+func (n *Net) StartDHCP(hosts []Host) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.closed:
+		return errClosed
+	case n.dhcp != nil:
+		return errors.New("vmnet: DHCP already started")
+	}
+	dir, err := os.MkdirTemp("", "vmnet-dnsmasq-")
+	if err != nil {
+		return fmt.Errorf("vmnet: dhcp: %w", err)
+	}
+	args, err := dnsmasqArgs(n.opts, n.gw, dir, hosts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("vmnet: dhcp: %w", err)
+	}
+	d, err := startDnsmasq(n.Command(dnsmasqBinary, args...), dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("vmnet: dhcp in %s: %w", n.name, err)
+	}
+	n.dhcp = d
+	return nil
+}
+
+// DHCPLog is dnsmasq's output so far (every DHCP exchange is logged), for test failures.
+func (n *Net) DHCPLog() string {
+	n.mu.Lock()
+	d := n.dhcp
+	n.mu.Unlock()
+	if d == nil {
+		return ""
+	}
+	return d.log.String()
+}
+
+// dnsmasqArgs builds dnsmasq's command line, checking hosts so mistakes are reported here
+// rather than as a dnsmasq exit or a VM that never gets an address.
+func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]string, error) {
+	if len(hosts) == 0 {
+		return nil, errors.New("no hosts: leases are static, nobody would get an address")
+	}
+	subnet := opts.Subnet
+	mask := net.IP(net.CIDRMask(subnet.Bits(), 32)).String()
+	args := []string{
+		"--keep-in-foreground",
+		"--conf-file=/dev/null", // never pick up the host's /etc/dnsmasq.conf
+		"--port=0",              // no DNS
+		"--no-resolv",
+		"--no-hosts",
+		"--bind-interfaces",
+		"--interface=" + BridgeName,
+		"--except-interface=lo",
+		// Stay root: no privilege drop, so no dependence on the host's users and groups;
+		// the process is confined to the namespace anyway.
+		"--user=root",
+		"--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), // not the shared /run/dnsmasq.pid
+		"--dhcp-leasefile=" + filepath.Join(dir, "leases"),
+		// The only server on this link: answer a rebooted VM's REQUEST for its old
+		// address at once instead of letting it time out.
+		"--dhcp-authoritative",
+		"--dhcp-range=" + subnet.Addr().String() + ",static," + mask + ",12h",
+		"--log-dhcp",
+		"--log-facility=-", // to stderr, which DHCPLog captures
+	}
+	if !opts.Router {
+		// An empty option suppresses dnsmasq's default of offering itself as router.
+		args = append(args, "--dhcp-option=option:router")
+	}
+	seenMAC := map[string]bool{}
+	seenIP := map[netip.Addr]bool{}
+	last := lastAddr(subnet)
+	for _, h := range hosts {
+		switch {
+		case len(h.MAC) != 6:
+			return nil, fmt.Errorf("host %q: MAC %q is not 48 bits", h.Hostname, h.MAC)
+		case !h.IP.Is4() || !subnet.Contains(h.IP):
+			return nil, fmt.Errorf("host %s: IP %s is not in %s", h.MAC, h.IP, subnet)
+		case h.IP == subnet.Addr() || h.IP == gw || h.IP == last:
+			return nil, fmt.Errorf("host %s: IP %s is the network, gateway or broadcast address", h.MAC, h.IP)
+		case h.Hostname != "" && !hostnameRE.MatchString(h.Hostname):
+			return nil, fmt.Errorf("host %s: bad hostname %q", h.MAC, h.Hostname)
+		case seenMAC[h.MAC.String()]:
+			return nil, fmt.Errorf("host %s: MAC listed twice", h.MAC)
+		case seenIP[h.IP]:
+			return nil, fmt.Errorf("host %s: IP %s listed twice", h.MAC, h.IP)
+		}
+		seenMAC[h.MAC.String()], seenIP[h.IP] = true, true
+		arg := "--dhcp-host=" + h.MAC.String() + "," + h.IP.String()
+		if h.Hostname != "" {
+			arg += "," + h.Hostname
+		}
+		args = append(args, arg)
+	}
+	return args, nil
+}
+
+// WaitDHCPLog waits until dnsmasq's output contains substr, for example
+// "DHCPACK(br0) 10.77.0.10" once that VM has its address.
+func (n *Net) WaitDHCPLog(ctx context.Context, substr string) error {
+	n.mu.Lock()
+	d := n.dhcp
+	n.mu.Unlock()
+	if d == nil {
+		return errors.New("vmnet: DHCP not started")
+	}
+	if err := d.log.wait(ctx, substr); err != nil {
+		return fmt.Errorf("vmnet: waiting for %q in the DHCP log: %w", substr, err)
+	}
+	return nil
+}
+
+// lastAddr is the broadcast address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(a)
+}
+
+// startDnsmasq starts cmd and waits until dnsmasq says DHCP is up, or it exits, or the
+// start bound passes.
+func startDnsmasq(cmd *exec.Cmd, dir string) (*dnsmasq, error) {
+	d := &dnsmasq{cmd: cmd, dir: dir, log: newLogBuffer(), done: make(chan struct{})}
+	cmd.Stdout = d.log
+	cmd.Stderr = d.log
+	// Own process group so stop reaches anything it forks; SIGKILL if we die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the forking thread exits, not the process: keep this
+		// goroutine on that thread until dnsmasq is reaped.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		close(d.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start dnsmasq: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), dhcpStartTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.done:
+			cancel() // no point waiting for a dead process
+		case <-ctx.Done():
+		}
+	}()
+	if err := d.log.wait(ctx, readyMarker); err != nil {
+		select {
+		case <-d.done:
+			return nil, fmt.Errorf("dnsmasq exited (%v) before DHCP was up; output:\n%s", cmd.ProcessState, d.log)
+		default:
+		}
+		d.stop()
+		return nil, fmt.Errorf("dnsmasq did not start DHCP within %s; output:\n%s", dhcpStartTimeout, d.log)
+	}
+	return d, nil
+}
+
+// stop ends dnsmasq's process group politely, then forcibly, and waits until it is reaped.
+func (d *dnsmasq) stop() error {
+	defer os.RemoveAll(d.dir)
+	pgid := d.cmd.Process.Pid
+	select {
+	case <-d.done:
+		return nil // died on its own; DHCPLog shows why
+	default:
+	}
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	timer := time.NewTimer(dhcpStopTimeout)
+	defer timer.Stop()
+	select {
+	case <-d.done:
+		return nil
+	case <-timer.C:
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	<-d.done
+	return fmt.Errorf("dnsmasq ignored SIGTERM for %s, killed", dhcpStopTimeout)
+}
+
+// logBuffer collects output and lets readers wait for a piece of it.
+type logBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newLogBuffer() *logBuffer {
+	return &logBuffer{changed: make(chan struct{})}
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// wait returns nil once the output contains substr, or ctx's error if it ends first.
+func (l *logBuffer) wait(ctx context.Context, substr string) error {
+	for {
+		l.mu.Lock()
+		found := bytes.Contains(l.buf.Bytes(), []byte(substr))
+		changed := l.changed
+		l.mu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,385 @@
+// Package vmnet builds a private network for test VMs: a network namespace holding a bridge,
+// tap devices for qemu, an optional DHCP server, and dial/listen helpers that put sockets
+// inside it. The namespace has no uplink, so nothing a VM or a test sends through it can
+// reach the host's networks or the outside world.
+package vmnet
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// BridgeName is the bridge inside every namespace; taps are attached to it.
+const BridgeName = "br0"
+
+// DefaultSubnet is used when Options.Subnet is unset.
+var DefaultSubnet = netip.MustParsePrefix("10.77.0.0/24")
+
+// Options configures New. The zero value is usable.
+type Options struct {
+	// Subnet is the IPv4 network of the bridge; its first address is the gateway and is
+	// put on the bridge. Default DefaultSubnet.
+	Subnet netip.Prefix
+	// Subnet6, if set, is an IPv6 network handled the same way (first address on the
+	// bridge).
+	Subnet6 netip.Prefix
+	// ExtraAddrs are put on the bridge as given, e.g. 169.254.169.254/16 so a fake cloud
+	// metadata server can listen there. VMs reach one outside Subnet only through a route,
+	// so such tests usually want Router too.
+	ExtraAddrs []netip.Prefix
+	// Router makes the DHCP server offer the gateway as default route.
+	Router bool
+}
+
+// normalize applies defaults and checks the options.
+func (o Options) normalize() (Options, error) {
+	if !o.Subnet.IsValid() {
+		o.Subnet = DefaultSubnet
+	}
+	o.Subnet = o.Subnet.Masked()
+	if !o.Subnet.Addr().Is4() || o.Subnet.Bits() > 30 {
+		return o, fmt.Errorf("subnet %s: need IPv4 with room for a gateway and hosts", o.Subnet)
+	}
+	if o.Subnet6.IsValid() {
+		o.Subnet6 = o.Subnet6.Masked()
+		if !o.Subnet6.Addr().Is6() || o.Subnet6.Addr().Is4In6() || o.Subnet6.Bits() > 126 {
+			return o, fmt.Errorf("subnet6 %s: need IPv6 with room for a gateway and hosts", o.Subnet6)
+		}
+	}
+	for _, p := range o.ExtraAddrs {
+		if !p.IsValid() {
+			return o, fmt.Errorf("extra address %s: invalid", p)
+		}
+	}
+	return o, nil
+}
+
+// Net is a network namespace with a bridge. Methods are safe for concurrent use.
+type Net struct {
+	name      string
+	opts      Options
+	gw, gw6   netip.Addr
+	closeOnce sync.Once
+	closeErr  error
+
+	mu     sync.Mutex
+	closed bool
+	dhcp   *dnsmasq
+}
+
+var errClosed = errors.New("vmnet: network is closed")
+
+// counter makes namespace names unique within this process; the pid in the name makes
+// them unique across processes and lets Sweep tell when their owner is gone.
+var counter atomic.Uint64
+
+const namePrefix = "etcdapp-"
+
+var nameRE = regexp.MustCompile(`^` + namePrefix + `([0-9]+)-[0-9]+$`)
+
+// New creates a namespace named etcdapp-<pid>-<n> with lo up and bridge BridgeName holding
+// the gateway addresses. Close it to remove everything.
+func New(opts Options) (_ *Net, err error) {
+	opts, err = opts.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("vmnet: %w", err)
+	}
+	n := &Net{opts: opts, gw: opts.Subnet.Addr().Next()}
+	if opts.Subnet6.IsValid() {
+		n.gw6 = opts.Subnet6.Addr().Next()
+	}
+	// A stale entry may carry our pid if an earlier process had it; skip such names.
+	for tries := 0; ; tries++ {
+		n.name = fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), counter.Add(1)-1)
+		err = createNamed(n.name)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || tries >= 10 {
+			return nil, fmt.Errorf("vmnet: new namespace %s: %w", n.name, err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			deleteNamed(n.name)
+		}
+	}()
+
+	addrs := []netip.Prefix{netip.PrefixFrom(n.gw, opts.Subnet.Bits())}
+	if n.gw6.IsValid() {
+		addrs = append(addrs, netip.PrefixFrom(n.gw6, opts.Subnet6.Bits()))
+	}
+	addrs = append(addrs, opts.ExtraAddrs...)
+	if err := n.do(func() error { return setup(addrs) }); err != nil {
+		return nil, fmt.Errorf("vmnet: set up %s: %w", n.name, err)
+	}
+	return n, nil
+}
+
+// setup runs inside the new namespace.
+func setup(addrs []netip.Prefix) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	if err := addBridge(BridgeName); err != nil {
+		return err
+	}
+	br, err := netlink.LinkByName(BridgeName)
+	if err != nil {
+		return fmt.Errorf("find bridge: %w", err)
+	}
+	for _, p := range addrs {
+		a := &netlink.Addr{IPNet: &net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		}}
+		if p.Addr().Is6() {
+			// Skip duplicate address detection: nobody else can own the address on this
+			// private link, and a tentative address would make early binds fail.
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(br, a); err != nil {
+			return fmt.Errorf("add %s to %s: %w", p, BridgeName, err)
+		}
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return fmt.Errorf("set %s up: %w", BridgeName, err)
+	}
+	return nil
+}
+
+// addBridge creates a bridge with STP off and forward delay 0, so a port forwards as soon
+// as it has carrier (a VM's first DHCP packets must not vanish into a listening state).
+// netlink.Bridge cannot set these attributes, hence the hand-made request.
+func addBridge(name string) error {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(unix.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+	data := info.AddRtAttr(unix.IFLA_INFO_DATA, nil)
+	data.AddRtAttr(unix.IFLA_BR_STP_STATE, nl.Uint32Attr(0))
+	data.AddRtAttr(unix.IFLA_BR_FORWARD_DELAY, nl.Uint32Attr(0))
+	req.AddData(info)
+	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+		return fmt.Errorf("create bridge %s: %w", name, err)
+	}
+	return nil
+}
+
+// do runs fn on a thread inside the namespace.
+func (n *Net) do(fn func() error) error {
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	// A handle per call instead of one kept open: nothing to race with Close, and after
+	// Close the path is gone so late calls fail instead of touching a dying namespace.
+	ns, err := netns.GetFromPath(filepath.Join(runDir, n.name))
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", n.name, err)
+	}
+	defer ns.Close()
+	return inNS(ns, fn)
+}
+
+// Name is the namespace name, as `ip netns` shows it.
+func (n *Net) Name() string { return n.name }
+
+// Gateway is the bridge's IPv4 address, the first of Options.Subnet.
+func (n *Net) Gateway() netip.Addr { return n.gw }
+
+// Gateway6 is the bridge's IPv6 address, or the zero Addr without Options.Subnet6.
+func (n *Net) Gateway6() netip.Addr { return n.gw6 }
+
+// Subnet is the IPv4 network of the bridge.
+func (n *Net) Subnet() netip.Prefix { return n.opts.Subnet }
+
+// checkLinkName rejects names the kernel would truncate or refuse, with a clear error.
+func checkLinkName(name string) error {
+	if name == "" || len(name) >= unix.IFNAMSIZ || name == "." || name == ".." {
+		return fmt.Errorf("bad link name %q", name)
+	}
+	for _, r := range name {
+		if r == '/' || r == ':' || r <= ' ' || r > '~' {
+			return fmt.Errorf("bad link name %q", name)
+		}
+	}
+	return nil
+}
+
+// AddTap creates a persistent tap device in the namespace, attached to the bridge and up.
+// qemu started with Command can open it: -netdev tap,ifname=NAME,script=no,downscript=no.
+// The tap has no carrier until qemu opens it.
+func (n *Net) AddTap(name string) error {
+	if err := checkLinkName(name); err != nil {
+		return fmt.Errorf("vmnet: add tap: %w", err)
+	}
+	err := n.do(func() error {
+		br, err := netlink.LinkByName(BridgeName)
+		if err != nil {
+			return fmt.Errorf("find bridge: %w", err)
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		attrs.MasterIndex = br.Attrs().Index
+		// Single queue without packet info is what qemu's tap backend opens; TUN_EXCL
+		// makes a duplicate name fail instead of silently reusing the existing device.
+		// The device is created by the thread's /dev/net/tun open, so it lands in this
+		// namespace.
+		tap := &netlink.Tuntap{
+			LinkAttrs: attrs,
+			Mode:      netlink.TUNTAP_MODE_TAP,
+			Flags:     netlink.TUNTAP_NO_PI | netlink.TUNTAP_TUN_EXCL,
+		}
+		if err := netlink.LinkAdd(tap); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		if err := netlink.LinkSetUp(tap); err != nil {
+			netlink.LinkDel(tap)
+			return fmt.Errorf("set up: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("vmnet: add tap %s in %s: %w", name, n.name, err)
+	}
+	return nil
+}
+
+// SetLinkUp sets a link in the namespace (a tap, usually) up or down. Down on a VM's tap
+// cuts the VM off the bridge, as if its cable were pulled.
+func (n *Net) SetLinkUp(name string, up bool) error {
+	err := n.do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if up {
+			return netlink.LinkSetUp(l)
+		}
+		return netlink.LinkSetDown(l)
+	})
+	if err != nil {
+		return fmt.Errorf("vmnet: set %s up=%t in %s: %w", name, up, n.name, err)
+	}
+	return nil
+}
+
+// Close stops the DHCP server and deletes the namespace, which removes the bridge and the
+// taps. Stop processes started with Command and close sockets from Dial and Listen
+// first: each keeps the namespace (and its links) alive after its name is gone. Close is
+// idempotent.
+func (n *Net) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		d := n.dhcp
+		n.mu.Unlock()
+		var errs []error
+		if d != nil {
+			errs = append(errs, d.stop())
+		}
+		if err := deleteNamed(n.name); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			n.closeErr = fmt.Errorf("vmnet: close %s: %w", n.name, err)
+		}
+	})
+	return n.closeErr
+}
+
+// Sweep deletes namespaces left by earlier processes that died without Close: those named
+// etcdapp-<pid>-<n> whose pid no longer exists. Processes still inside such a namespace
+// (a qemu or dnsmasq that outlived its parent) are killed, as they would otherwise keep it
+// alive. Namespaces of live processes, including other concurrent test binaries, are left
+// alone.
+func Sweep() error {
+	entries, err := os.ReadDir(runDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vmnet: sweep: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		m := nameRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pidAlive(pid) {
+			continue
+		}
+		if err := killInside(filepath.Join(runDir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+		if err := deleteNamed(e.Name()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("vmnet: sweep: %w", err)
+	}
+	return nil
+}
+
+// pidAlive reports whether pid exists. EPERM means it exists but is not ours to signal.
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// killInside sends SIGKILL to every process whose network namespace is the one pinned at
+// path, found like `ip netns pids` does: by comparing /proc/PID/ns/net with it.
+func killInside(path string) error {
+	want, err := os.Stat(path)
+	if err != nil {
+		return nil // not pinned: no namespace to hold processes
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("list processes: %w", err)
+	}
+	var errs []error
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join("/proc", p.Name(), "ns", "net"))
+		if err != nil || !os.SameFile(fi, want) {
+			continue // gone already, or elsewhere
+		}
+		if err := unix.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill %d in %s: %w", pid, path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
