@@ -96,3 +96,25 @@ func verify(data []byte, want string) error {
 	}
 	return nil
 }
+
+// Decode turns a remote source's fetched bytes into the file's contents as Ignition does:
+// decompress, then check the verification hash (a mismatch is an error naming both digests).
+func (r IgnitionRemote) Decode(fetched []byte) ([]byte, error) {
+	data := fetched
+	switch r.Compression {
+	case "":
+	case "gzip":
+		var err error
+		if data, err = gunzip(data); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown compression %q: expected gzip or none", r.Compression)
+	}
+	if r.Hash != "" {
+		if err := verify(data, r.Hash); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}

@@ -23,6 +23,9 @@ var rootModules = []string{
 	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
 	"ext4", "xfs", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
 	"autofs4", // systemd mounts automount points with it
+	// ext4 (and xfs) metadata checksums get crc32c through the crypto API at mount time: a
+	// soft dependency the module closure does not follow, and mount fails without it
+	"crc32c_generic",
 	// first-boot configuration sources: qemu's fw_cfg, NoCloud seeds and config drives on
 	// CD-ROM (iso9660) or FAT
 	"qemu_fw_cfg", "isofs", "sr_mod", "cdrom", "nls_utf8",

@@ -2,6 +2,9 @@ package qemutests
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/vm"
@@ -59,14 +60,25 @@ func dataDisk() vm.Disk {
 // waitBooted waits for the boot-finished line and checks that no unit failed.
 func waitBooted(ctx context.Context, t *testing.T, v *vm.VM) {
 	t.Helper()
+	waitBootedNamed(ctx, t, v, "")
+}
+
+// waitBootedNamed is waitBooted for one of several VMs; it may run on another goroutine, so
+// it reports with Errorf.
+func waitBootedNamed(ctx context.Context, t *testing.T, v *vm.VM, name string) {
+	t.Helper()
+	if name != "" {
+		name += ": "
+	}
 	start := time.Now()
 	m, err := v.WaitConsole(ctx, bootFinished)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("%s%v", name, err)
+		return
 	}
-	t.Logf("boot finished after %s: state=%s failed=%s", time.Since(start).Round(time.Second), m[1], m[2])
+	t.Logf("%sboot finished after %s: state=%s failed=%s", name, time.Since(start).Round(time.Second), m[1], m[2])
 	if m[1] != "running" || m[2] != "none" {
-		t.Errorf("boot finished with state=%s failed=%s, want state=running failed=none", m[1], m[2])
+		t.Errorf("%sboot finished with state=%s failed=%s, want state=running failed=none", name, m[1], m[2])
 	}
 }
 
@@ -101,8 +113,28 @@ func TestFirmwareBoot(t *testing.T) {
 		if err := waitHealthy(ctx, healthURL); err != nil {
 			t.Fatal(err)
 		}
-		checkPutGet(ctx, t, fmt.Sprintf("http://127.0.0.1:%d", v.HostPort(etcdClientPort)), a.Name)
+		// no configuration: a single member with its own CA, so the test has no client
+		// certificate; the client port must refuse everyone without one
+		checkClientPortRefuses(ctx, t, fmt.Sprintf("127.0.0.1:%d", v.HostPort(etcdClientPort)))
 	})
+}
+
+// checkClientPortRefuses checks that etcd's client port at addr serves only TLS with a
+// client certificate: plain HTTP and a TLS client without a certificate get nothing.
+func checkClientPortRefuses(ctx context.Context, t *testing.T, addr string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := client.Get("http://" + addr + "/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP on the client port answered %s", resp.Status)
+		}
+	}
+	anon := &tls.Config{InsecureSkipVerify: true} // the server's CA is the node's own
+	cli := etcdClient(t, []string{"https://" + addr}, anon, nil)
+	if _, err := cli.Put(shortCtx(ctx), "/qemu-tests/anonymous", "x"); err == nil {
+		t.Error("a put without a client certificate was accepted")
+	}
 }
 
 func TestDirectKernelBoot(t *testing.T) {
@@ -132,7 +164,10 @@ func TestDirectKernelBoot(t *testing.T) {
 // waitHealthy polls etcd's /health until it reports healthy or ctx ends. There is no
 // event to wait for from the host, so this polls at a short interval.
 func waitHealthy(ctx context.Context, url string) error {
-	client := &http.Client{Timeout: 5 * time.Second}
+	return waitHealthyWith(ctx, &http.Client{Timeout: 5 * time.Second}, url)
+}
+
+func waitHealthyWith(ctx context.Context, client *http.Client, url string) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -177,26 +212,17 @@ func checkHealth(ctx context.Context, client *http.Client, url string) error {
 	return nil
 }
 
-// checkPutGet writes a key through the etcd client API and reads it back.
-func checkPutGet(ctx context.Context, t *testing.T, endpoint, archName string) {
+// fileSHA256 is the hex digest of a file, to prove a disk was not changed.
+func fileSHA256(t testing.TB, path string) string {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 30 * time.Second})
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatalf("etcd client for %s: %v", endpoint, err)
+		t.Fatal(err)
 	}
-	defer cli.Close()
-	key := "/qemu-tests/" + archName
-	val := fmt.Sprintf("%s booted at %s", archName, time.Now().UTC().Format(time.RFC3339Nano))
-	opCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if _, err := cli.Put(opCtx, key, val); err != nil {
-		t.Fatalf("etcd put %s at %s: %v", key, endpoint, err)
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
 	}
-	resp, err := cli.Get(opCtx, key)
-	if err != nil {
-		t.Fatalf("etcd get %s at %s: %v", key, endpoint, err)
-	}
-	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != val {
-		t.Fatalf("etcd get %s = %v, want %q", key, resp.Kvs, val)
-	}
+	return hex.EncodeToString(h.Sum(nil))
 }

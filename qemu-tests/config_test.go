@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
@@ -49,7 +47,8 @@ func TestQemuIgnition(t *testing.T) {
 		t.Run("applied", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 			defer cancel()
-			v := boot(t, ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n",
+			ca := newTestCA(t, "qemu-tests ignition CA")
+			v := boot(t, ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML(),
 				map[string]string{"/etc/hostname": "qemu-node-1\n"}, ignitiontest.SSHKey(t, "qemu-tests")))
 			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1`)); err != nil {
 				t.Fatal(err)
@@ -61,11 +60,7 @@ func TestQemuIgnition(t *testing.T) {
 			if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
 				t.Fatal(err)
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", v.HostPort(etcdClientPort))}, DialTimeout: 30 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
+			cli := etcdClient(t, []string{fmt.Sprintf("https://127.0.0.1:%d", v.HostPort(etcdClientPort))}, ca.clientTLS(t, "qemu-tests"), nil)
 			members, err := cli.MemberList(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +68,7 @@ func TestQemuIgnition(t *testing.T) {
 			if len(members.Members) != 1 || members.Members[0].Name != "etcd-q" {
 				t.Errorf("etcd members %v, want the one member etcd-q named by node.name", members.Members)
 			}
+			putThenGet(ctx, t, cli, cli, "/qemu-tests/"+a.Name, "configured by Ignition")
 		})
 		t.Run("refused", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))

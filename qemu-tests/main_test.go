@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/vm"
+	"github.com/etcd-appliance/appliance/internal/vmnet"
 )
 
 // running holds every VM and work dir the tests made so an interrupt can stop the VMs and
@@ -32,6 +33,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "qemu-tests: %v: stopped %d VM(s)\n", s, n)
 		os.Exit(1)
 	}()
+	// namespaces left by a test binary that was killed (their owner pid is gone)
+	if err := vmnet.Sweep(); err != nil {
+		fmt.Fprintf(os.Stderr, "qemu-tests: removing stale test namespaces: %v\n", err)
+	}
 	os.Exit(m.Run())
 }
 
@@ -149,15 +154,27 @@ func archSelected(name string) bool {
 // console tail and qemu command are printed and the console log is kept.
 func bootVM(t *testing.T, cfg vm.Config) *vm.VM {
 	t.Helper()
-	slots <- struct{}{}
-	t.Cleanup(func() { <-slots })
+	return startVM(t, cfg, true, "")
+}
+
+// startVM is bootVM; slot false skips the QEMU_TESTS_PARALLEL bound (for VMs that must run
+// together, from tests that are not parallel), and label names the VM in logs.
+func startVM(t *testing.T, cfg vm.Config, slot bool, label string) *vm.VM {
+	t.Helper()
+	if label != "" {
+		label += " "
+	}
+	if slot {
+		slots <- struct{}{}
+		t.Cleanup(func() { <-slots })
+	}
 
 	dir := workDir(t)
 	cfg.TempDir = dir
 	cfg.ConsoleLog = filepath.Join(dir, "console.log")
 	cfg.Timeout = vmTimeout(t)
 	if os.Getenv("QEMU_TESTS_VERBOSE") == "1" {
-		cfg.ConsoleFunc = func(line string) { t.Log("console: " + line) }
+		cfg.ConsoleFunc = func(line string) { t.Log(label + "console: " + line) }
 	}
 	v, err := vm.Start(t.Context(), cfg)
 	if err != nil {
@@ -170,23 +187,23 @@ func bootVM(t *testing.T, cfg vm.Config) *vm.VM {
 	t.Cleanup(func() {
 		failed := t.Failed()
 		if failed {
-			t.Logf("last console lines:\n%s", strings.Join(v.ConsoleTail(80), "\n"))
+			t.Logf("%slast console lines:\n%s", label, strings.Join(v.ConsoleTail(80), "\n"))
 		}
 		if err := v.Close(); err != nil {
 			t.Errorf("close VM: %v", err)
 		}
 		running.remove(v)
 		if failed {
-			keepLogs(t, cfg.ConsoleLog, v.Command())
+			keepLogs(t, label, cfg.ConsoleLog, v.Command())
 		}
 	})
 	return v
 }
 
 // keepLogs copies the console log and the qemu command to QEMU_TESTS_LOGDIR.
-func keepLogs(t *testing.T, consoleLog, command string) {
+func keepLogs(t *testing.T, label, consoleLog, command string) {
 	dir := envOr("QEMU_TESTS_LOGDIR", filepath.Join("..", "out", "test-logs"))
-	base := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	base := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()+label))
 	err := os.MkdirAll(dir, 0o755)
 	if err == nil {
 		var b []byte

@@ -16,6 +16,10 @@ pkgs=(
   qemu-system-x86 qemu-system-arm qemu-system-ppc ovmf qemu-efi-aarch64
   # tests: network namespaces, bridges and tap devices
   iproute2
+  # tests: DHCP for the VMs on the test bridge (binary only: no system service), NoCloud seed ISOs
+  dnsmasq-base xorriso
+  # tests: data volumes (ext4 images, foreign filesystems)
+  e2fsprogs
 )
 
 missing=()

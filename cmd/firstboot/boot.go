@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/member"
+	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 )
 
@@ -22,7 +26,7 @@ import (
 type paths struct {
 	root      string // where Ignition files, hostname and SSH keys are written
 	osRelease string
-	dataDir   string // the etcd data volume mount point
+	dataDir   string // the data volume's mount point
 	runDir    string // etcd.env goes here (tmpfs: rewritten every boot)
 	owner     string // the user etcd runs as
 }
@@ -34,93 +38,56 @@ func defaultPaths() paths {
 // fetchTimeout bounds waiting for a metadata server or config URL at boot.
 const fetchTimeout = 5 * time.Minute
 
-// Ports are the appliance's contract (DESIGN.md).
-const (
-	clientPort  = 2379
-	peerPort    = 2380
-	metricsPort = 2381
-)
+// stopError is a refusal already explained on the console: firstboot fails, etcd stays off.
+type stopError struct{ what string }
 
-// memberEnv is the environment etcd.service starts etcd with, for a single-member cluster.
-// Until the TLS and clustering work lands, the client port is plain HTTP and the peer port
-// listens on loopback only (a single member has no peers).
-func memberEnv(name, dataDir string, c *config.Config) map[string]string {
-	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
-	env := map[string]string{
-		"ETCD_NAME":                        name,
-		"ETCD_DATA_DIR":                    filepath.Join(dataDir, "data"),
-		"ETCD_LISTEN_CLIENT_URLS":          fmt.Sprintf("http://0.0.0.0:%d", clientPort),
-		"ETCD_ADVERTISE_CLIENT_URLS":       fmt.Sprintf("http://127.0.0.1:%d", clientPort),
-		"ETCD_LISTEN_PEER_URLS":            peer,
-		"ETCD_INITIAL_ADVERTISE_PEER_URLS": peer,
-		"ETCD_INITIAL_CLUSTER":             name + "=" + peer,
-		"ETCD_INITIAL_CLUSTER_STATE":       "new",
-		"ETCD_LISTEN_METRICS_URLS":         fmt.Sprintf("http://0.0.0.0:%d", metricsPort),
-		"ETCD_HEARTBEAT_INTERVAL":          strconv.Itoa(c.Etcd.HeartbeatIntervalMS),
-		"ETCD_ELECTION_TIMEOUT":            strconv.Itoa(c.Etcd.ElectionTimeoutMS),
-		"ETCD_QUOTA_BACKEND_BYTES":         strconv.FormatInt(c.Etcd.QuotaBackendBytes, 10),
-		"ETCD_SNAPSHOT_COUNT":              strconv.FormatInt(c.Etcd.SnapshotCount, 10),
+func (e *stopError) Error() string { return e.what }
+
+// refuse prints each problem as one console line and returns the error that fails the unit.
+func refuse(kind string, problems []string) error {
+	for _, line := range problems {
+		fmt.Printf("etcd-appliance: %s: %s\n", kind, line)
 	}
-	if c.Cluster.Name != "" {
-		env["ETCD_INITIAL_CLUSTER_TOKEN"] = c.Cluster.Name
-	}
-	return env
+	fmt.Println("etcd-appliance: etcd is not started: fix this and reboot (firstboot inspect shows what this node sees)")
+	return &stopError{what: kind}
 }
 
-// renderEnv writes an EnvironmentFile in a stable order.
-func renderEnv(env map[string]string) []byte {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("# written by firstboot at every boot; edits are lost\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
-	}
-	return []byte(b.String())
-}
-
-// memberName is the etcd member name when the config names none: the host's short name
-// unless it is a placeholder.
-func memberName(hostname string) string {
-	if hostname == "" {
-		hostname, _ = os.Hostname()
-	}
-	h := strings.ToLower(strings.SplitN(hostname, ".", 2)[0])
-	if h == "" || h == "localhost" || h == "(none)" {
-		return "etcd"
-	}
-	return h
-}
-
-// boot prepares this boot's etcd member from the platform's configuration. Everything is
-// checked before anything is written: bad input leaves the machine as it was, prints every
-// problem on the console, and fails, so etcd.service (which requires this unit) stays stopped.
+// boot prepares this boot's etcd member from the platform's configuration. Everything that
+// depends on input is checked before anything is written: bad input leaves the machine and
+// its disks as they were, prints every problem on the console, and fails, so etcd.service
+// (which requires this unit) stays stopped.
 func boot(ctx context.Context, p paths, env detect.Env) error {
 	if rel, err := os.ReadFile(p.osRelease); err == nil {
 		fmt.Println(imageLine(rel))
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	r, err := resolve(fetchCtx, env, "")
+	r, err := resolve(fetchCtx, env, nodeResolveOptions(""))
 	if err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {
-			for _, line := range ce.problems() {
-				fmt.Println("etcd-appliance: config error: " + line)
-			}
-		} else {
-			fmt.Println("etcd-appliance: config error: " + err.Error())
+			return refuse("config error", ce.problems())
 		}
-		fmt.Println("etcd-appliance: etcd is not started: fix the configuration and reboot (firstboot inspect shows what this node sees)")
-		return errors.New("configuration refused")
+		return refuse("config error", []string{err.Error()})
 	}
 	fmt.Printf("etcd-appliance: platform %s (%s)\n", orNone(r.Platform), r.Detection)
 	for _, w := range r.Warnings {
 		fmt.Println("etcd-appliance: config warning: " + w)
 	}
+	c := r.Config
+
+	// the data volume: chosen and checked before anything is written
+	req := datavol.Request{Device: c.Data.Device, Wipe: c.Data.Wipe, Dir: p.dataDir}
+	if err := checkVolume(req); err != nil {
+		return refuse("data volume", []string{err.Error()})
+	}
+	want := datavol.Identity{Cluster: c.Cluster.Name, Member: r.Member.Name, Image: imageVersion(p.osRelease)}
+	if c.TLS.CACert != "" {
+		if want.CAFingerprint, err = pki.Fingerprint([]byte(c.TLS.CACert)); err != nil {
+			return refuse("tls", []string{"tls.ca_cert: " + err.Error()})
+		}
+	}
+
 	if err := r.apply(p.root); err != nil {
 		return err
 	}
@@ -129,13 +96,120 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 			return fmt.Errorf("setting hostname %q: %w", r.Hostname, err)
 		}
 	}
-	if err := writeMemberEnv(p, memberEnv(r.Member, p.dataDir, r.Config)); err != nil {
+	if r.ignition != nil {
+		if err := startUnits(ctx, r.ignition); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("etcd-appliance: configured: hostname=%s member=%s ssh_keys=%d files=%d units=%d\n",
+		orNone(r.Hostname), r.Member.Name, len(r.SSHKeys), len(r.Files), len(r.Units))
+
+	uid, gid, err := lookupIDs(p.owner)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("etcd-appliance: configured: hostname=%s member=%s ssh_keys=%d files=%d\n", orNone(r.Hostname), r.Member, len(r.SSHKeys), len(r.Files))
-	fmt.Printf("etcd-appliance: single-member etcd %q; client http://<this host>:%d, health http://<this host>:%d/health\n",
-		r.Member, clientPort, metricsPort)
+	now := time.Now()
+	files := newPKIFiles(filepath.Join(p.dataDir, "pki"))
+	vol, err := datavol.Prepare(ctx, datavol.Options{Request: req, Root: "/", Want: want})
+	if err != nil {
+		return refuse("data volume", []string{err.Error()})
+	}
+	fmt.Println("etcd-appliance: " + describeVolume(vol, p.dataDir))
+	ca, err := clusterCA(c.TLS, files, now)
+	if err != nil {
+		return refuse("tls", []string{err.Error()})
+	}
+	if ca.own && vol.Identity.CAFingerprint == "" {
+		// a single member's own CA is made on its volume: record it there
+		if vol.Identity.CAFingerprint, err = pki.Fingerprint(ca.certPEM); err != nil {
+			return err
+		}
+		if err := datavol.WriteIdentity(p.dataDir, vol.Identity); err != nil {
+			return err
+		}
+	}
+	did, err := ensureTLS(c.TLS, ca, files, r.identity(), now, uid, gid)
+	if err != nil {
+		return refuse("tls", []string{err.Error()})
+	}
+	for _, d := range did {
+		fmt.Println("etcd-appliance: tls: " + d)
+	}
+
+	spec := member.Spec{Self: r.Member, Config: c, Files: files.member(filepath.Join(p.dataDir, "data"))}
+	if err := writeMemberEnv(p, spec, uid, gid); err != nil {
+		return err
+	}
+	cert, key := etcdctlCreds(files, ca)
+	if err := writeEnvFile(filepath.Join(p.runDir, "etcdctl.env"), member.EtcdctlEnv(spec, cert, key)); err != nil {
+		return err
+	}
+	fmt.Printf("etcd-appliance: member %s (%s) of %s; clients: %s (TLS, client certificate required); health: http://<this host>:%d/health\n",
+		r.Member.Name, r.Member.Reason, clusterLine(c, r.Member), strings.Join(member.Endpoints(spec), ","), member.MetricsPort)
+	if ca.own {
+		fmt.Printf("etcd-appliance: this single member made its own CA (%s); client certificates come from it\n", files.ca)
+	}
 	return ctx.Err()
+}
+
+// checkVolume finds the data volume the way datavol.Prepare will, so that a missing or
+// ambiguous disk stops the boot before anything is written.
+func checkVolume(req datavol.Request) error {
+	disks, err := datavol.Scan("/")
+	if err != nil {
+		return err
+	}
+	_, err = datavol.Select(disks, req)
+	return err
+}
+
+// describeVolume is the console line about the data volume.
+func describeVolume(v *datavol.Result, dir string) string {
+	s := fmt.Sprintf("data volume %s (%s)", v.Choice.Path, v.Choice.Reason)
+	if v.Formatted {
+		s += ": formatted ext4, label " + datavol.Label
+	}
+	if v.Grew {
+		s += ", grown to fill its disk"
+	}
+	return s + ", mounted at " + dir
+}
+
+// clusterLine describes the cluster for the console.
+func clusterLine(c *config.Config, self member.Self) string {
+	if len(c.Cluster.Members) == 0 {
+		return "a single-member cluster"
+	}
+	var ms []string
+	for _, m := range c.Cluster.Members {
+		ms = append(ms, m.Name)
+	}
+	return fmt.Sprintf("cluster %s (%s)", c.Cluster.Name, strings.Join(ms, ", "))
+}
+
+// identity is what the member's certificates must name.
+func (r *resolved) identity() pki.Identity {
+	id := pki.Identity{Name: r.Member.Name}
+	add := func(a netip.Addr) {
+		if a.IsValid() && !slices.Contains(id.IPs, a) {
+			id.IPs = append(id.IPs, a)
+		}
+	}
+	for _, a := range r.Addresses {
+		add(a)
+	}
+	for _, a := range r.Metadata.Addresses {
+		add(a)
+	}
+	if ip, err := netip.ParseAddr(r.Member.Address); err == nil {
+		add(ip.Unmap())
+	} else if r.Member.Address != "" {
+		id.Hostnames = append(id.Hostnames, r.Member.Address)
+	}
+	if h := r.Hostname; h != "" && !slices.Contains(id.Hostnames, h) {
+		id.Hostnames = append(id.Hostnames, h)
+	}
+	return id
 }
 
 func orNone(s string) string {
@@ -146,28 +220,23 @@ func orNone(s string) string {
 }
 
 // writeMemberEnv prepares etcd's data directory and writes its environment file.
-func writeMemberEnv(p paths, env map[string]string) error {
-	uid, gid, err := lookupIDs(p.owner)
-	if err != nil {
-		return err
-	}
-	data := env["ETCD_DATA_DIR"]
+func writeMemberEnv(p paths, spec member.Spec, uid, gid int) error {
+	data := spec.Files.DataDir
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating etcd data directory: %w", err)
 	}
-	for _, d := range []string{p.dataDir, data} {
-		if err := os.Chown(d, uid, gid); err != nil {
-			return fmt.Errorf("giving %s to %s: %w", d, p.owner, err)
-		}
+	if err := os.Chown(data, uid, gid); err != nil {
+		return fmt.Errorf("giving %s to %s: %w", data, p.owner, err)
 	}
-	if err := os.MkdirAll(p.runDir, 0o755); err != nil {
+	return writeEnvFile(filepath.Join(p.runDir, "etcd.env"), member.Env(spec))
+}
+
+// writeEnvFile writes an environment file readable by root only (it names key files).
+func writeEnvFile(path string, env map[string]string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(p.runDir, ".etcd.env")
-	if err := os.WriteFile(tmp, renderEnv(env), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(p.runDir, "etcd.env"))
+	return pki.WriteFile(path, member.Render(env), 0o600)
 }
 
 func lookupIDs(name string) (int, int, error) {
@@ -180,14 +249,26 @@ func lookupIDs(name string) (int, int, error) {
 	return uid, gid, nil
 }
 
-// imageLine names the running image from os-release, e.g.
-// "etcd-appliance: image 1.2.0 build 02d83e0a6f51c949 (etcd v3.6.16, arm64)".
-func imageLine(osRelease []byte) string {
+// imageVersion is IMAGE_VERSION and BUILD_ID from os-release, recorded on the data volume.
+func imageVersion(osRelease string) string {
+	b, _ := os.ReadFile(osRelease)
+	f := osReleaseFields(b)
+	return strings.TrimSpace(f["IMAGE_VERSION"] + " " + f["BUILD_ID"])
+}
+
+func osReleaseFields(b []byte) map[string]string {
 	f := map[string]string{}
-	for _, line := range strings.Split(string(osRelease), "\n") {
+	for _, line := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
 			f[k] = strings.Trim(v, `"`)
 		}
 	}
+	return f
+}
+
+// imageLine names the running image from os-release, e.g.
+// "etcd-appliance: image 1.2.0 build 02d83e0a6f51c949 (etcd v3.6.16, arm64)".
+func imageLine(osRelease []byte) string {
+	f := osReleaseFields(osRelease)
 	return fmt.Sprintf("etcd-appliance: image %s build %s (etcd %s, %s)", f["IMAGE_VERSION"], f["BUILD_ID"], f["ETCD_VERSION"], f["ARCHITECTURE"])
 }

@@ -5,15 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/member"
+	"github.com/etcd-appliance/appliance/internal/networkd"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 	"github.com/etcd-appliance/appliance/internal/platform/qemu"
@@ -26,12 +30,55 @@ type resolved struct {
 	Detection string             `json:"detection"`
 	Metadata  *platform.Metadata `json:"metadata"`
 	Hostname  string             `json:"hostname,omitempty"`
-	Member    string             `json:"member"`
-	Config    *config.Config     `json:"config"`
-	Warnings  []string           `json:"warnings,omitempty"`
-	SSHKeys   []string           `json:"ssh_authorized_keys,omitempty"`
-	Files     []string           `json:"files,omitempty"` // from Ignition, applied under /etc and /var
+	// Addresses are this machine's reachable addresses when the configuration was resolved.
+	Addresses []netip.Addr   `json:"addresses"`
+	Member    member.Self    `json:"member"`
+	Config    *config.Config `json:"config"`
+	Warnings  []string       `json:"warnings,omitempty"`
+	SSHKeys   []string       `json:"ssh_authorized_keys,omitempty"`
+	Files     []string       `json:"files,omitempty"` // from Ignition, applied under /etc and /var
+	Units     []string       `json:"units,omitempty"` // from Ignition
+	Network   []string       `json:"network_files,omitempty"`
 	extras    *config.IgnitionExtras
+	ignition  *ignitionPlan
+	netFiles  networkd.Files
+}
+
+// resolveOptions are what resolve needs from the machine; tests replace them.
+type resolveOptions struct {
+	platform string // --platform: skip detection
+	root     string // where files will be written: Ignition's overwrite rules are checked there
+	fetch    fetchFunc
+	// addrs returns the local addresses once done accepts them (or what there is when ctx
+	// ends); on a node it waits for DHCP.
+	addrs func(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error)
+	// network, if set, applies the platform's static network configuration before waiting
+	// for addresses: on such platforms there are none until it is applied.
+	network func(ctx context.Context, files networkd.Files) error
+}
+
+func nodeResolveOptions(platformName string) resolveOptions {
+	return resolveOptions{
+		platform: platformName,
+		root:     "/",
+		fetch: func(ctx context.Context, url string) ([]byte, error) {
+			return platform.HTTPGetter{}.Get(ctx, url, nil)
+		},
+		addrs:   waitAddrs,
+		network: applyNetwork,
+	}
+}
+
+// applyNetwork writes networkd files to /run/systemd/network and has networkd apply them.
+// /run is tmpfs: the platform's configuration is applied afresh every boot.
+func applyNetwork(ctx context.Context, files networkd.Files) error {
+	if err := networkd.Write("/run/systemd/network", files); err != nil {
+		return fmt.Errorf("network configuration: %w", err)
+	}
+	if out, err := exec.CommandContext(ctx, "networkctl", "reload").CombinedOutput(); err != nil {
+		return fmt.Errorf("networkctl reload: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // configError is bad user-data: every problem is printed, etcd is not started.
@@ -58,7 +105,8 @@ func (e *configError) problems() []string {
 
 // resolve finds the platform, fetches its metadata and checks the configuration. It changes
 // nothing on the machine except loading the kernel module that exposes qemu's fw_cfg.
-func resolve(ctx context.Context, env detect.Env, platformOverride string) (*resolved, error) {
+func resolve(ctx context.Context, env detect.Env, opts resolveOptions) (*resolved, error) {
+	platformOverride := opts.platform
 	facts, err := env.Reader.Facts()
 	if err != nil {
 		return nil, fmt.Errorf("reading platform facts: %w", err)
@@ -94,83 +142,100 @@ func resolve(ctx context.Context, env detect.Env, platformOverride string) (*res
 	for _, w := range warns {
 		r.Warnings = append(r.Warnings, w.String())
 	}
-	if err := r.plan(); err != nil {
+	if err := r.plan(ctx, opts); err != nil {
 		return nil, &configError{source: "user-data from " + name, err: err}
 	}
 	return r, nil
 }
 
-// plan decides hostname, member name, keys and files, and refuses what this image cannot do
-// yet rather than ignoring it.
-func (r *resolved) plan() error {
+// addrWait bounds waiting for the addresses that tell which member this node is: a
+// single member starts without a network after a short wait, a cluster member waits longer
+// (DHCP under emulation, a slow metadata network).
+const (
+	addrWaitSingle  = 20 * time.Second
+	addrWaitCluster = 3 * time.Minute
+)
+
+// plan decides hostname, member, keys, files, units and network files, and refuses what this
+// image cannot do rather than ignoring it. Nothing is written.
+func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
 	c := r.Config
-	var unsupported []string
-	if len(c.Cluster.Members) > 0 {
-		unsupported = append(unsupported, "cluster.members: this image forms single-member clusters only (static clusters come with the TLS and clustering work); remove cluster.members")
-	}
+	var problems []string
 	if c.Restore.Source != "" {
-		unsupported = append(unsupported, "restore: restoring from a snapshot is not supported by this image yet; remove restore")
-	}
-	if c.Data.Device != "" || c.Data.Wipe {
-		unsupported = append(unsupported, "data: this image keeps etcd's data in memory and does not use a data volume yet; remove data")
-	}
-	if c.TLS.CACert != "" {
-		r.Warnings = append(r.Warnings, "tls: ignored: this image serves plain HTTP until the TLS work lands")
+		problems = append(problems, "restore: restoring from a snapshot is not supported by this image yet; remove restore")
 	}
 	r.Hostname = r.Metadata.Hostname
 	r.SSHKeys = appendUnique(nil, c.SSHAuthorizedKeys...)
 	r.SSHKeys = appendUnique(r.SSHKeys, r.Metadata.SSHKeys...)
 	if x := r.extras; x != nil {
 		r.SSHKeys = appendUnique(r.SSHKeys, x.SSHAuthorizedKeys...)
-		if len(x.Units) > 0 {
-			unsupported = append(unsupported, "ignition systemd.units: not applied by this image yet; remove them")
+		plan, ps := planIgnition(ctx, x, opts.root, opts.fetch)
+		problems = append(problems, ps...)
+		r.ignition = plan
+		for _, f := range plan.files {
+			r.Files = append(r.Files, f.path)
+			if f.path == "/etc/hostname" {
+				r.Hostname = strings.TrimSpace(string(f.data))
+			}
 		}
-		if len(x.Links) > 0 {
-			unsupported = append(unsupported, "ignition storage.links: not applied by this image yet; remove them")
-		}
-		for _, f := range x.Files {
-			if f.Path == config.IgnitionConfigPath {
-				continue
-			}
-			if f.Contents.Remote != nil || len(f.Append) > 0 {
-				unsupported = append(unsupported, fmt.Sprintf("ignition storage.files %s: only inline data: contents are applied by this image yet", f.Path))
-				continue
-			}
-			r.Files = append(r.Files, f.Path)
-			if f.Path == "/etc/hostname" {
-				r.Hostname = strings.TrimSpace(string(f.Contents.Inline))
-			}
+		for _, u := range plan.units {
+			r.Units = append(r.Units, u.Name)
 		}
 	}
-	if len(unsupported) > 0 {
-		return errors.New(strings.Join(unsupported, "\n"))
+	if n := r.Metadata.Network; n != nil {
+		files, err := networkd.Render(n)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("network configuration from %s: %v", r.Platform, err))
+		}
+		r.netFiles = files
+		for _, f := range files {
+			r.Network = append(r.Network, f.Name)
+		}
 	}
-	r.Member = c.Node.Name
-	if r.Member == "" {
-		r.Member = memberName(r.Hostname)
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	if opts.network != nil && len(r.netFiles) > 0 {
+		if err := opts.network(ctx, r.netFiles); err != nil {
+			return err
+		}
+	}
+
+	wait := addrWaitSingle
+	if len(c.Cluster.Members) > 0 {
+		wait = addrWaitCluster
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	local, err := opts.addrs(wctx, func(a []netip.Addr) bool {
+		self, err := member.Identify(c, a, r.Hostname)
+		// a cluster member waits for its own address, a single member for any to advertise
+		return err == nil && slicesContainsAddr(a, self.Address)
+	})
+	if err != nil {
+		return err
+	}
+	r.Addresses = local
+	if r.Member, err = member.Identify(c, local, r.Hostname); err != nil {
+		return err
 	}
 	return nil
 }
 
+// slicesContainsAddr reports whether addr (an IP, or a DNS name: never local) is in list.
+func slicesContainsAddr(list []netip.Addr, addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr != "" // a DNS name cannot be checked locally: take it as it is
+	}
+	return slices.Contains(list, ip.Unmap())
+}
+
 // apply writes what resolve planned, under root ("/" on a node).
 func (r *resolved) apply(root string) error {
-	if x := r.extras; x != nil {
-		for _, d := range x.Directories {
-			if err := os.MkdirAll(filepath.Join(root, d.Path), orMode(d.Mode, 0o755)); err != nil {
-				return fmt.Errorf("ignition directory %s: %w", d.Path, err)
-			}
-		}
-		for _, f := range x.Files {
-			if !slices.Contains(r.Files, f.Path) {
-				continue
-			}
-			p := filepath.Join(root, f.Path)
-			if _, err := os.Stat(p); err == nil && !f.Overwrite {
-				return fmt.Errorf("ignition file %s exists and overwrite is not set", f.Path)
-			}
-			if err := writeFile(p, f.Contents.Inline, orMode(f.Mode, 0o644)); err != nil {
-				return fmt.Errorf("ignition file %s: %w", f.Path, err)
-			}
+	if r.ignition != nil {
+		if err := r.ignition.apply(root); err != nil {
+			return err
 		}
 	}
 	if r.Hostname != "" && !slices.Contains(r.Files, "/etc/hostname") {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,7 @@ func TestResolve(t *testing.T) {
 		wantKeys   int
 		wantFiles  []string
 	}{
-		{name: "no user-data: single member named after the host", wantMember: memberName("")},
+		{name: "no user-data: single member named after the host", wantMember: "etcd"}, // no metadata hostname: a name that does not change between boots
 		{
 			name:       "ignition with config, hostname and key",
 			userData:   nil, // set below
@@ -66,14 +67,19 @@ func TestResolve(t *testing.T) {
 			wantErr:  []string{"etcd.heartbeat_interval_ms", "node.name"},
 		},
 		{
-			name:     "members are refused until clustering lands",
+			name:     "members without a CA",
 			userData: []byte("version: 1\ncluster: {name: c, members: [{name: a, address: 192.0.2.1}]}\n"),
-			wantErr:  []string{"cluster.members"},
+			wantErr:  []string{"tls.ca_cert: required when cluster.members is set"},
 		},
 		{
-			name:     "ignition units are refused, not ignored",
-			userData: []byte(`{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x.service","contents":"[Service]\nExecStart=/bin/true\n"}]}}`),
-			wantErr:  []string{"systemd.units"},
+			name:     "enabled ignition unit without an install section",
+			userData: []byte(`{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}]}}`),
+			wantErr:  []string{"ignition unit x.service: enabled, but it has no [Install] WantedBy="},
+		},
+		{
+			name:     "restore is not there yet",
+			userData: []byte("version: 1\nrestore: {source: 'https://backups.example/s.db', sha256: '" + strings.Repeat("a", 64) + "'}\n"),
+			wantErr:  []string{"restore: restoring from a snapshot is not supported"},
 		},
 		{
 			name:     "broken JSON Ignition",
@@ -87,7 +93,7 @@ func TestResolve(t *testing.T) {
 				ud = ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\n", map[string]string{"/etc/hostname": "qemu-node-1\n"}, key)
 			}
 			env := fakeNode(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
-			r, err := resolve(context.Background(), env, "")
+			r, err := resolve(context.Background(), env, testOptions(t, t.TempDir()))
 			if len(tc.wantErr) > 0 {
 				var ce *configError
 				if !errors.As(err, &ce) {
@@ -104,8 +110,8 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Platform != "qemu" || r.Member != tc.wantMember || r.Hostname != tc.wantHost || len(r.SSHKeys) != tc.wantKeys || strings.Join(r.Files, ",") != strings.Join(tc.wantFiles, ",") {
-				t.Errorf("resolved platform=%s member=%s hostname=%q keys=%d files=%v", r.Platform, r.Member, r.Hostname, len(r.SSHKeys), r.Files)
+			if r.Platform != "qemu" || r.Member.Name != tc.wantMember || r.Hostname != tc.wantHost || len(r.SSHKeys) != tc.wantKeys || strings.Join(r.Files, ",") != strings.Join(tc.wantFiles, ",") {
+				t.Errorf("resolved platform=%s member=%s hostname=%q keys=%d files=%v", r.Platform, r.Member.Name, r.Hostname, len(r.SSHKeys), r.Files)
 			}
 		})
 	}
@@ -114,11 +120,11 @@ func TestResolve(t *testing.T) {
 func TestApply(t *testing.T) {
 	key := ignitiontest.SSHKey(t, "test@host")
 	env := fakeNode(t, "etcd.platform=qemu", ignitiontest.Config(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
-	r, err := resolve(context.Background(), env, "")
+	root := t.TempDir()
+	r, err := resolve(context.Background(), env, testOptions(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
 	if err := r.apply(root); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +160,20 @@ func TestInspectRedacts(t *testing.T) {
 	}
 	if r.Config.TLS.CAKey == "(redacted)" {
 		t.Error("redacting changed the original config")
+	}
+}
+
+// testOptions resolve without waiting for a network: the machine has one fixed address, and
+// remote Ignition sources are refused.
+func testOptions(t *testing.T, root string) resolveOptions {
+	return resolveOptions{
+		root: root,
+		fetch: func(ctx context.Context, url string) ([]byte, error) {
+			return nil, errors.New("no network in unit tests")
+		},
+		addrs: func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil
+		},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -68,7 +69,11 @@ func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	r, err := resolve(ctx, env, *platformName)
+	opts := nodeResolveOptions(*platformName)
+	// inspect shows what is there now: it does not wait for addresses
+	opts.addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return localAddrs() }
+	opts.network = nil
+	r, err := resolve(ctx, env, opts)
 	if err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {

@@ -183,7 +183,12 @@ func qemuArgs(cfg Config, l layout) []string {
 	if cpus <= 0 {
 		cpus = 1
 	}
-	args := []string{q.Binary, "-machine", machine}
+	var args []string
+	if ns := cfg.Network.Netns; ns != "" {
+		// ip execs qemu in place: the pid, process group and parent-death signal stay qemu's
+		args = append(args, "ip", "netns", "exec", ns)
+	}
+	args = append(args, q.Binary, "-machine", machine)
 	if q.CPU != "" {
 		args = append(args, "-cpu", q.CPU)
 	}
@@ -235,8 +240,15 @@ func qemuArgs(cfg Config, l layout) []string {
 	for _, g := range l.fwdOrder {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", l.forwards[g], g)
 	}
+	if n := cfg.Network; n.Tap != "" {
+		netdev = "tap,id=net0,ifname=" + optEscape(n.Tap) + ",script=no,downscript=no"
+	}
 	// romfile= drops the iPXE option ROM: the firmware has its own virtio-net driver
-	args = append(args, "-netdev", netdev, "-device", q.NIC+",netdev=net0,romfile=")
+	nic := q.NIC + ",netdev=net0,romfile="
+	if cfg.Network.MAC != "" {
+		nic += ",mac=" + cfg.Network.MAC
+	}
+	args = append(args, "-netdev", netdev, "-device", nic)
 
 	// -serial maps to each machine's first console: 16550 on q35, PL011 on virt,
 	// spapr-vty on pseries

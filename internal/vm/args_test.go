@@ -243,3 +243,26 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestQemuArgsTap(t *testing.T) {
+	cfg := Config{Arch: mustArch(t, "arm64"), Network: Network{Tap: "tap1", Netns: "etcdapp-1-0", MAC: "52:54:00:00:00:11"}}
+	l, err := plan(cfg, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := qemuArgs(cfg, l)
+	if want := []string{"ip", "netns", "exec", "etcdapp-1-0", cfg.Arch.QEMU.Binary}; !slices.Equal(argv[:5], want) {
+		t.Errorf("argv starts %q, want %q", argv[:5], want)
+	}
+	for _, p := range [][2]string{
+		{"-netdev", "tap,id=net0,ifname=tap1,script=no,downscript=no"},
+		{"-device", cfg.Arch.QEMU.NIC + ",netdev=net0,romfile=,mac=52:54:00:00:00:11"},
+	} {
+		if !hasPair(argv, p[0], p[1]) {
+			t.Errorf("missing %s %s in\n%s", p[0], p[1], strings.Join(argv, "\n"))
+		}
+	}
+	if slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, "user,") }) {
+		t.Errorf("user-mode netdev with a tap:\n%s", strings.Join(argv, "\n"))
+	}
+}

@@ -46,12 +46,16 @@ type Forward struct {
 
 // Network selects the guest's network backend. The zero value is qemu user-mode networking
 // with restrict=on: DHCP works, the guest reaches nothing, HostForwards are the only way in.
-//
-// Extension point for multi-node tests: attaching the NIC to a tap device (for example in a
-// network namespace shared by several VMs) goes here. It is not implemented yet.
+// With Tap set, the NIC is attached to that existing tap device instead (several VMs on one
+// bridge, e.g. in a network namespace a test made with package vmnet).
 type Network struct {
-	// Tap names an existing tap device. Reserved: Start rejects a non-empty value.
+	// Tap names an existing tap device; qemu opens it, so it must exist in Netns.
 	Tap string
+	// Netns runs qemu inside this named network namespace (ip netns exec), where Tap lives.
+	Netns string
+	// MAC is the NIC's address ("52:54:00:…"); "" lets qemu pick. Tests set it to hand out
+	// fixed DHCP leases.
+	MAC string
 }
 
 // Config describes one VM.
@@ -106,8 +110,8 @@ func Start(ctx context.Context, cfg Config) (_ *VM, err error) {
 	if cfg.Arch.QEMU.Binary == "" {
 		return nil, errors.New("vm: arch has no qemu binary")
 	}
-	if cfg.Network.Tap != "" {
-		return nil, errors.New("vm: tap networking is not implemented")
+	if cfg.Network.Tap != "" && len(cfg.HostForwards) > 0 {
+		return nil, errors.New("vm: host forwards need user-mode networking, not a tap device")
 	}
 	if cfg.Kernel == "" && (cfg.Initrd != "" || cfg.Cmdline != "") {
 		return nil, errors.New("vm: initrd or cmdline without kernel")

@@ -198,7 +198,7 @@ func TestStartErrors(t *testing.T) {
 		want string
 	}{
 		{"no binary", Config{}, "no qemu binary"},
-		{"tap", Config{Arch: a, Network: Network{Tap: "tap0"}}, "not implemented"},
+		{"tap with forwards", Config{Arch: a, Network: Network{Tap: "tap0"}, HostForwards: []Forward{{GuestPort: 22}}}, "user-mode"},
 		{"missing disk", Config{Arch: a, Disks: []Disk{{Path: "/nonexistent.raw"}}}, "nonexistent.raw"},
 		{"disk without path or size", Config{Arch: a, Disks: []Disk{{Serial: "x"}}}, "neither a path nor a size"},
 		{"bad format", Config{Arch: a, Disks: []Disk{{Path: "/dev/null", Format: "vmdk"}}}, "unsupported format"},

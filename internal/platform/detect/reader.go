@@ -6,8 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/etcd-appliance/appliance/internal/datavol"
 )
 
 // Reader gathers Facts from the running system. Zero roots mean the real /proc, /sys, /dev.
@@ -55,26 +58,73 @@ func (r Reader) Facts() (Facts, error) {
 	return f, nil
 }
 
-// LabelDevice is the udev link of the filesystem with this label.
+// LabelDevice is the device holding the filesystem with this label: udev's link when udev has
+// made one, else the device found by reading the disks themselves.
 func (r Reader) LabelDevice(label string) string {
-	return filepath.Join(r.dev(), "disk", "by-label", escapeLabel(label))
+	link := filepath.Join(r.dev(), "disk", "by-label", escapeLabel(label))
+	if _, err := os.Stat(link); err == nil {
+		return link
+	}
+	if dev, ok := r.probeLabels()[label]; ok {
+		return dev
+	}
+	return link
 }
 
-// labels lists /dev/disk/by-label, undoing udev's \xNN escapes.
+// labels lists the filesystem labels of seed and config-drive volumes: the names in
+// /dev/disk/by-label (undoing udev's \xNN escapes) and the ISO 9660 and FAT labels read from
+// the disks directly. firstboot runs early in boot, possibly before udev has made its links;
+// the disks themselves are there, because the initramfs loaded their drivers.
 func (r Reader) labels() ([]string, error) {
+	var labels []string
 	dir := filepath.Join(r.dev(), "disk", "by-label")
 	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("listing filesystem labels: %w", err)
 	}
-	var labels []string
 	for _, e := range entries {
 		labels = append(labels, unescapeLabel(e.Name()))
 	}
+	for l := range r.probeLabels() {
+		if !slices.Contains(labels, l) {
+			labels = append(labels, l)
+		}
+	}
+	slices.Sort(labels)
 	return labels, nil
+}
+
+// probeLabels maps the labels of ISO 9660 and FAT filesystems on the machine's disks and
+// partitions to their device nodes. Devices that cannot be read are skipped.
+func (r Reader) probeLabels() map[string]string {
+	found := map[string]string{}
+	disks, err := os.ReadDir(filepath.Join(r.sys(), "block"))
+	if err != nil {
+		return found
+	}
+	probe := func(name string) {
+		dev := filepath.Join(r.dev(), name)
+		c, err := datavol.Probe(dev)
+		if err == nil && c.Label != "" && (c.Kind == datavol.KindISO9660 || c.Kind == datavol.KindVFAT) {
+			if _, dup := found[c.Label]; !dup {
+				found[c.Label] = dev
+			}
+		}
+	}
+	for _, d := range disks {
+		name := d.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") || strings.HasPrefix(name, "zram") {
+			continue
+		}
+		probe(name)
+		parts, _ := os.ReadDir(filepath.Join(r.sys(), "block", name))
+		for _, p := range parts {
+			if _, err := os.Stat(filepath.Join(r.sys(), "block", name, p.Name(), "partition")); err == nil {
+				probe(p.Name())
+			}
+		}
+	}
+	return found
 }
 
 func readOptional(path string) (string, error) {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -137,5 +138,47 @@ func TestLabelRoundTrip(t *testing.T) {
 	}
 	if len(f.Labels) != 4 {
 		t.Errorf("labels %q", f.Labels)
+	}
+}
+
+// Without udev, seed volumes are found by reading the disks: an ISO 9660 seed on a whole
+// disk and a FAT config drive on a partition.
+func TestLabelsWithoutUdev(t *testing.T) {
+	for _, tool := range []string{"xorriso", "mkfs.vfat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	r := fakeRoots(t)
+	seedDir := t.TempDir()
+	write(t, filepath.Join(seedDir, "meta-data"), "instance-id: i-1\n")
+	write(t, filepath.Join(seedDir, "user-data"), "version: 1\n")
+	iso := filepath.Join(r.DevRoot, "vdc")
+	os.MkdirAll(r.DevRoot, 0o755)
+	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-V", "cidata", "-J", "-R", "-o", iso, seedDir).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v: %s", err, out)
+	}
+	part := filepath.Join(r.DevRoot, "vdd1")
+	write(t, part, "")
+	if err := os.Truncate(part, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.vfat", "-n", "config-2", part).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat: %v: %s", err, out)
+	}
+	write(t, filepath.Join(r.SysRoot, "block", "vdc", "size"), "0\n")
+	write(t, filepath.Join(r.SysRoot, "block", "vdd", "size"), "0\n")
+	write(t, filepath.Join(r.SysRoot, "block", "vdd", "vdd1", "partition"), "1\n")
+	write(t, filepath.Join(r.DevRoot, "vdd"), "") // the whole disk reads as nothing
+
+	f, err := r.Facts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"CONFIG-2", "cidata"}; !reflect.DeepEqual(f.Labels, want) && !reflect.DeepEqual(f.Labels, []string{"cidata", "config-2"}) {
+		t.Errorf("labels %q, want %q (FAT labels may be upper case)", f.Labels, want)
+	}
+	if got := r.LabelDevice("cidata"); got != iso {
+		t.Errorf("cidata is on %s, want %s", got, iso)
 	}
 }

@@ -1,0 +1,405 @@
+package qemutests
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/vm"
+	"github.com/etcd-appliance/appliance/internal/vmnet"
+)
+
+// clusterNode is one machine of a test cluster: its tap, fixed DHCP lease and data disk,
+// which outlive the VM so that the node can be rebooted on the same disk.
+type clusterNode struct {
+	name string
+	ip   netip.Addr
+	mac  string
+	tap  string
+	disk string
+	v    *vm.VM
+}
+
+// testCluster is several amd64 VMs booted directly (kernel + initrd: no firmware) on a bridge
+// in a network namespace the test made, all given the same user-data over fw_cfg.
+type testCluster struct {
+	t        *testing.T
+	a        arch.Arch
+	img      string
+	format   string
+	kernel   string
+	initrd   string
+	cmdline  string
+	net      *vmnet.Net
+	userData string
+	nodes    []*clusterNode
+}
+
+// needNetns skips (or fails under QEMU_TESTS_REQUIRED=1) when network namespaces and tap
+// devices cannot be made here.
+func needNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missing(t, "network namespaces need root")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		missing(t, "no /dev/net/tun: %v", err)
+	}
+}
+
+func newTestCluster(t *testing.T, names ...string) *testCluster {
+	t.Helper()
+	needNetns(t)
+	imgs := loadImages(t)
+	c := &testCluster{t: t}
+	c.loadKernel(t, imgs)
+
+	var err error
+	if c.net, err = vmnet.New(vmnet.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq log:\n%s", c.net.DHCPLog())
+		}
+		if err := c.net.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	var hosts []vmnet.Host
+	dir := workDir(t)
+	ip := c.net.Gateway()
+	for i, name := range names {
+		for range 10 {
+			ip = ip.Next()
+		}
+		n := &clusterNode{name: name, ip: ip, mac: fmt.Sprintf("52:54:00:77:00:%02x", i+1), tap: fmt.Sprintf("tap%d", i), disk: filepath.Join(dir, name+"-data.qcow2")}
+		if err := c.net.AddTap(n.tap); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.CreateBlankDisk(t.Context(), n.disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		hw, _ := net.ParseMAC(n.mac)
+		hosts = append(hosts, vmnet.Host{MAC: hw, IP: n.ip, Hostname: name})
+		c.nodes = append(c.nodes, n)
+	}
+	if err := c.net.StartDHCP(hosts); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// loadKernel finds the amd64 image and its direct-boot kernel, initrd and command line.
+func (c *testCluster) loadKernel(t *testing.T, imgs *images) {
+	t.Helper()
+	a, err := arch.Lookup("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.a = a
+	c.img, c.format = imgs.need(t, a.Name, "raw", "qcow2")
+	c.kernel, _ = imgs.need(t, a.Name, "kernel")
+	c.initrd, _ = imgs.need(t, a.Name, "initrd")
+	cmdlinePath, _ := imgs.need(t, a.Name, "cmdline")
+	b, err := os.ReadFile(cmdlinePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmdline = strings.TrimSpace(string(b))
+}
+
+// tcgTuning is the etcd section for clusters of emulated VMs sharing two host cores: etcd's
+// defaults (100 ms heartbeats, 1 s elections) make such members elect new leaders all the
+// time when one VM is starved of CPU for a second.
+const tcgTuning = "etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000}\n"
+
+// members is the cluster.members section for the nodes.
+func (c *testCluster) members() string {
+	s := "  members:\n"
+	for _, n := range c.nodes {
+		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.ip)
+	}
+	return s
+}
+
+// start boots node i on its data disk with the cluster's user-data (or userData when given;
+// "-" for none: no fw_cfg item at all).
+// It does not take a slot of QEMU_TESTS_PARALLEL: the cluster's VMs must run together, and
+// cluster tests are not parallel tests.
+func (c *testCluster) start(i int, userData string) *vm.VM {
+	t := c.t
+	t.Helper()
+	n := c.nodes[i]
+	if userData == "" {
+		userData = c.userData
+	}
+	var extra []string
+	if userData != "-" {
+		cfgPath := filepath.Join(workDir(t), "user-data.yaml")
+		if err := os.WriteFile(cfgPath, []byte(userData), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		extra = []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + cfgPath}
+	}
+	v := startVM(t, vm.Config{
+		Arch:      c.a,
+		Kernel:    c.kernel,
+		Initrd:    c.initrd,
+		Cmdline:   c.cmdline,
+		MemoryMiB: 768,
+		Disks: []vm.Disk{
+			{Path: c.img, Format: c.format, ReadOnly: true},
+			{Path: n.disk, Format: "qcow2", Serial: dataDiskSerial},
+		},
+		Network:   vm.Network{Tap: n.tap, Netns: c.net.Name(), MAC: n.mac},
+		ExtraArgs: extra,
+	}, false, n.name)
+	n.v = v
+	return v
+}
+
+// healthClient talks plain HTTP to the metrics ports inside the namespace.
+func (c *testCluster) healthClient() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: c.net.DialContext}}
+}
+
+// waitHealthy waits until every listed node reports /health true.
+func (c *testCluster) waitHealthy(ctx context.Context, idx ...int) error {
+	client := c.healthClient()
+	for _, i := range idx {
+		if err := waitHealthyWith(ctx, client, fmt.Sprintf("http://%s:%d/health", c.nodes[i].ip, etcdMetricsPort)); err != nil {
+			return fmt.Errorf("%s: %w", c.nodes[i].name, err)
+		}
+	}
+	return nil
+}
+
+func (c *testCluster) endpoint(i int) string {
+	return fmt.Sprintf("https://%s:%d", c.nodes[i].ip, etcdClientPort)
+}
+
+func (c *testCluster) client(i int, tc *tls.Config) *clientv3.Client {
+	return etcdClient(c.t, []string{c.endpoint(i)}, tc, func(ctx context.Context, addr string) (net.Conn, error) {
+		return c.net.DialContext(ctx, "tcp", addr)
+	})
+}
+
+func all(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// TestCluster: three VMs with identical user-data and their own blank data disks form one
+// TLS-only cluster; it keeps every key across reboots of one and of all nodes.
+func TestCluster(t *testing.T) {
+	if !archSelected("amd64") {
+		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
+	}
+	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c")
+	ca := newTestCA(t, "qemu-tests cluster CA")
+	c.userData = "version: 1\ncluster:\n  name: qemu-tests\n" + c.members() + ca.tlsYAML() + tcgTuning
+	ctx, cancel := context.WithTimeout(t.Context(), 3*vmTimeout(t))
+	defer cancel()
+
+	start := time.Now()
+	for i := range c.nodes {
+		c.start(i, "")
+	}
+	c.waitAllBooted(ctx)
+	if err := c.waitHealthy(ctx, all(3)...); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("power-on to a healthy 3-node cluster: %s", time.Since(start).Round(100*time.Millisecond))
+	for _, n := range c.nodes {
+		if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: member `+n.name+` \(address `+regexp.QuoteMeta(n.ip.String())+` is on this machine\) of cluster qemu-tests`)); err != nil {
+			t.Errorf("%s: %v", n.name, err)
+		}
+	}
+
+	good := ca.clientTLS(t, "qemu-tests")
+	a, cc := c.client(0, good), c.client(2, good)
+	members, err := a.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members.Members) != 3 {
+		t.Fatalf("member list %v, want 3 members", members.Members)
+	}
+	putThenGet(ctx, t, a, cc, "/cluster/first", "written through etcd-a")
+
+	if !t.Run("plaintext refused", func(t *testing.T) {
+		resp, err := c.healthClient().Get(fmt.Sprintf("http://%s:%d/health", c.nodes[0].ip, etcdClientPort))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("plain HTTP to the client port answered %s", resp.Status)
+			}
+		}
+		plain := etcdClient(t, []string{fmt.Sprintf("http://%s:%d", c.nodes[0].ip, etcdClientPort)}, nil, func(ctx context.Context, addr string) (net.Conn, error) {
+			return c.net.DialContext(ctx, "tcp", addr)
+		})
+		if _, err := plain.Put(shortCtx(ctx), "/cluster/plain", "x"); err == nil {
+			t.Error("a plaintext gRPC put was accepted")
+		}
+	}) {
+		return
+	}
+	if !t.Run("other CA refused", func(t *testing.T) {
+		other := newTestCA(t, "another CA").clientTLS(t, "intruder")
+		other.RootCAs = good.RootCAs // trusts the server: only the client certificate is wrong
+		cli := c.client(1, other)
+		if _, err := cli.Put(shortCtx(ctx), "/cluster/intruder", "x"); err == nil {
+			t.Error("a put with a certificate from another CA was accepted")
+		}
+		noCert := good.Clone()
+		noCert.Certificates = nil
+		if _, err := c.client(1, noCert).Put(shortCtx(ctx), "/cluster/anonymous", "x"); err == nil {
+			t.Error("a put without a client certificate was accepted")
+		}
+	}) {
+		return
+	}
+	if !t.Run("reboot one", func(t *testing.T) {
+		b := c.nodes[1]
+		b.v.Close()
+		putThenGet(ctx, t, a, cc, "/cluster/while-b-down", "b was down")
+		c.start(1, "")
+		c.waitBooted(ctx, 1)
+		if err := c.waitHealthy(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		// a serializable read answers from b's own copy: it has caught up
+		bc := c.client(1, good)
+		for _, k := range []string{"/cluster/first", "/cluster/while-b-down"} {
+			waitKey(ctx, t, bc, k, clientv3.WithSerializable())
+		}
+	}) {
+		return
+	}
+	if !t.Run("reboot all", func(t *testing.T) {
+		for _, n := range c.nodes {
+			n.v.Close()
+		}
+		for i := range c.nodes {
+			c.start(i, "")
+		}
+		c.waitAllBooted(ctx)
+		if err := c.waitHealthy(ctx, all(3)...); err != nil {
+			t.Fatal(err)
+		}
+		cli := c.client(2, good)
+		for _, k := range []string{"/cluster/first", "/cluster/while-b-down"} {
+			waitKey(ctx, t, cli, k)
+		}
+	}) {
+		return
+	}
+	t.Run("volume of another cluster refused", func(t *testing.T) {
+		n := c.nodes[0]
+		n.v.Close()
+		other := newTestCA(t, "other cluster CA")
+		before := fileSHA256(t, n.disk)
+		v := c.start(0, "version: 1\ncluster:\n  name: another-cluster\n"+c.members()+other.tlsYAML())
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: data volume: .*belongs to cluster "qemu-tests"`)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := v.WaitConsole(ctx, bootFinished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[2] != "firstboot.service" {
+			t.Errorf("boot finished with failed=%s, want firstboot.service", m[2])
+		}
+		v.Close()
+		if after := fileSHA256(t, n.disk); after != before {
+			t.Error("the refused data disk was changed")
+		}
+	})
+}
+
+// waitAllBooted waits for every node's boot-finished line, concurrently.
+func (c *testCluster) waitAllBooted(ctx context.Context) {
+	c.waitBooted(ctx, all(len(c.nodes))...)
+}
+
+func (c *testCluster) waitBooted(ctx context.Context, idx ...int) {
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waitBootedNamed(ctx, c.t, c.nodes[i].v, c.nodes[i].name)
+		}()
+	}
+	wg.Wait()
+}
+
+// shortCtx bounds one etcd request; a refused client retries until it ends.
+func shortCtx(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	context.AfterFunc(c, cancel)
+	return c
+}
+
+// putThenGet writes through one member and reads back (linearizable) through another. A put
+// that fails while the cluster elects a leader is retried: writing the same value twice is
+// harmless, and a client is expected to retry then.
+func putThenGet(ctx context.Context, t *testing.T, w, r *clientv3.Client, key, val string) {
+	t.Helper()
+	opCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		_, err := w.Put(shortCtx(opCtx), key, val)
+		if err == nil {
+			break
+		}
+		if opCtx.Err() != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		t.Logf("put %s: %v (retrying)", key, err)
+	}
+	resp, err := r.Get(opCtx, key)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != val {
+		t.Fatalf("get %s = %v, want %q", key, resp.Kvs, val)
+	}
+}
+
+// waitKey reads key until it exists (a member that just rejoined may still be catching up).
+func waitKey(ctx context.Context, t *testing.T, cli *clientv3.Client, key string, opts ...clientv3.OpOption) {
+	t.Helper()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		resp, err := cli.Get(shortCtx(ctx), key, opts...)
+		if err == nil && len(resp.Kvs) == 1 {
+			return
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			t.Fatalf("key %s not readable before the deadline (last error: %v)", key, last)
+		case <-tick.C:
+		}
+	}
+}

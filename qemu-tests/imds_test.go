@@ -1,0 +1,180 @@
+package qemutests
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/ignitiontest"
+	"github.com/etcd-appliance/appliance/internal/vm"
+	"github.com/etcd-appliance/appliance/internal/vmnet"
+)
+
+// fakeIMDS speaks EC2's IMDSv2 (a PUT for a session token, then GETs carrying it) at
+// 169.254.169.254 inside the test's namespace, answering each VM by its address.
+type fakeIMDS struct {
+	mu       sync.Mutex
+	byIP     map[netip.Addr]imdsInstance
+	tokens   map[string]bool
+	v1Denied int // GETs without a token: IMDSv1, which the appliance must never use
+}
+
+type imdsInstance struct {
+	id, hostname string
+	ip           netip.Addr
+	sshKey       string
+	userData     string
+}
+
+func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip, _ := netip.ParseAddr(host)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inst, ok := f.byIP[ip.Unmap()]
+	if !ok {
+		http.Error(w, "unknown instance", http.StatusForbidden)
+		return
+	}
+	if r.URL.Path == "/latest/api/token" {
+		if r.Method != http.MethodPut || r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") == "" {
+			http.Error(w, "", http.StatusBadRequest)
+			return
+		}
+		tok := fmt.Sprintf("token-%s-%d", inst.id, len(f.tokens))
+		f.tokens[tok] = true
+		fmt.Fprint(w, tok)
+		return
+	}
+	if !f.tokens[r.Header.Get("X-Aws-Ec2-Metadata-Token")] {
+		f.v1Denied++
+		http.Error(w, "", http.StatusUnauthorized)
+		return
+	}
+	docs := map[string]string{
+		"/latest/meta-data/instance-id":               inst.id,
+		"/latest/meta-data/local-hostname":            inst.hostname,
+		"/latest/meta-data/local-ipv4":                inst.ip.String(),
+		"/latest/meta-data/public-keys/":              "0=qemu-tests",
+		"/latest/meta-data/public-keys/0/openssh-key": inst.sshKey,
+		"/latest/user-data":                           inst.userData,
+	}
+	body, ok := docs[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	fmt.Fprint(w, body)
+}
+
+// TestAWSMetadata boots amd64 with etcd.platform=aws in a namespace where a fake IMDSv2
+// serves 169.254.169.254: one node gets a good configuration (hostname, SSH key and etcd
+// config applied, etcd serving TLS), the other a broken one (clear error, no etcd).
+func TestAWSMetadata(t *testing.T) {
+	if !archSelected("amd64") {
+		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
+	}
+	needNetns(t)
+	imgs := loadImages(t)
+	c := &testCluster{t: t}
+	c.loadKernel(t, imgs)
+	n, err := vmnet.New(vmnet.Options{ExtraAddrs: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/16")}, Router: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.net = n
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq log:\n%s", n.DHCPLog())
+		}
+		n.Close()
+	})
+	ca := newTestCA(t, "qemu-tests aws CA")
+	key := ignitiontest.SSHKey(t, "qemu-tests-aws")
+	imds := &fakeIMDS{byIP: map[netip.Addr]imdsInstance{}, tokens: map[string]bool{}}
+	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"), sshKey: key,
+		userData: "version: 1\nnode: {name: aws-a}\n" + ca.tlsYAML()}
+	bad := imdsInstance{id: "i-0bad", hostname: "ip-10-77-0-22.ec2.internal", ip: netip.MustParseAddr("10.77.0.22"), sshKey: key,
+		userData: "version: 1\nnode: {name: aws-b}\nsnapshot_count: 5\n"}
+	var hosts []vmnet.Host
+	for i, inst := range []imdsInstance{good, bad} {
+		imds.byIP[inst.ip] = inst
+		hw, _ := net.ParseMAC(fmt.Sprintf("52:54:00:77:01:%02x", i+1))
+		hosts = append(hosts, vmnet.Host{MAC: hw, IP: inst.ip})
+		node := &clusterNode{name: inst.id, ip: inst.ip, mac: hw.String(), tap: fmt.Sprintf("tap%d", i), disk: filepath.Join(workDir(t), "data.qcow2")}
+		if err := n.AddTap(node.tap); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.CreateBlankDisk(t.Context(), node.disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, node)
+	}
+	if err := n.StartDHCP(hosts); err != nil {
+		t.Fatal(err)
+	}
+	l, err := n.Listen("tcp", "169.254.169.254:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: imds}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
+	defer cancel()
+	c.cmdline += " etcd.platform=aws"
+	for i := range c.nodes {
+		c.start(i, "-") // no fw_cfg: the metadata server is the only source
+	}
+
+	t.Run("applied", func(t *testing.T) {
+		v := c.nodes[0].v
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: platform aws \(`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=ip-10-77-0-21\.ec2\.internal member=aws-a ssh_keys=1 `)); err != nil {
+			t.Fatal(err)
+		}
+		waitBootedNamed(ctx, t, v, "good")
+		if err := c.waitHealthy(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		cli := c.client(0, ca.clientTLS(t, "qemu-tests"))
+		members, err := cli.MemberList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(members.Members) != 1 || members.Members[0].Name != "aws-a" {
+			t.Errorf("members %v, want aws-a from the user-data", members.Members)
+		}
+		putThenGet(ctx, t, cli, cli, "/aws/key", "from IMDS user-data")
+	})
+	t.Run("refused", func(t *testing.T) {
+		v := c.nodes[1].v
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: config error: user-data from aws: .*snapshot_count`)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := v.WaitConsole(ctx, bootFinished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[2] != "firstboot.service" {
+			t.Errorf("boot finished with failed=%s, want firstboot.service", m[2])
+		}
+		if err := checkHealth(ctx, c.healthClient(), fmt.Sprintf("http://%s:%d/health", c.nodes[1].ip, etcdMetricsPort)); err == nil {
+			t.Error("etcd answers although its configuration was refused")
+		}
+	})
+	imds.mu.Lock()
+	defer imds.mu.Unlock()
+	if imds.v1Denied > 0 {
+		t.Errorf("%d metadata GETs came without an IMDSv2 token", imds.v1Denied)
+	}
+}
