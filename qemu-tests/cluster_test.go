@@ -141,6 +141,11 @@ func (c *testCluster) members() string {
 // It does not take a slot of QEMU_TESTS_PARALLEL: the cluster's VMs must run together, and
 // cluster tests are not parallel tests.
 func (c *testCluster) start(i int, userData string) *vm.VM {
+	return c.startWith(i, userData)
+}
+
+// startWith is start with more disks after the data disk (a seed volume, say).
+func (c *testCluster) startWith(i int, userData string, more ...vm.Disk) *vm.VM {
 	t := c.t
 	t.Helper()
 	n := c.nodes[i]
@@ -161,10 +166,10 @@ func (c *testCluster) start(i int, userData string) *vm.VM {
 		Initrd:    c.initrd,
 		Cmdline:   c.cmdline,
 		MemoryMiB: 768,
-		Disks: []vm.Disk{
+		Disks: append([]vm.Disk{
 			{Path: c.img, Format: c.format, ReadOnly: true},
 			{Path: n.disk, Format: "qcow2", Serial: dataDiskSerial},
-		},
+		}, more...),
 		Network:   vm.Network{Tap: n.tap, Netns: c.net.Name(), MAC: n.mac},
 		ExtraArgs: extra,
 	}, false, n.name)

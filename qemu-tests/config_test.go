@@ -2,6 +2,7 @@ package qemutests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +15,37 @@ import (
 	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
+
+// etcdctlCheckUnit writes and reads a key with etcdctl from a login shell, with nothing but
+// what the image presets (endpoints, CA and client certificate), and prints the result.
+const etcdctlCheckUnit = `[Unit]
+Description=etcdctl from a login shell
+After=etcd.service
+Requires=etcd.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -l -c 'etcdctl put /login-shell from-a-login-shell >/dev/null && echo "etcdctl-check: login shell put/get: $(etcdctl get /login-shell --print-value-only)"'
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// withUnits adds systemd.units to an Ignition config.
+func withUnits(t *testing.T, ign []byte, units ...map[string]any) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(ign, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["systemd"] = map[string]any{"units": units}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 // TestQemuIgnition hands an Ignition config to the node the way Ignition's qemu platform does
 // (fw_cfg opt/com.coreos/config on amd64/arm64, a disk with serial "ignition" on ppc64le) and
@@ -48,9 +80,14 @@ func TestQemuIgnition(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 			defer cancel()
 			ca := newTestCA(t, "qemu-tests ignition CA")
-			v := boot(t, ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML(),
-				map[string]string{"/etc/hostname": "qemu-node-1\n"}, ignitiontest.SSHKey(t, "qemu-tests")))
-			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1`)); err != nil {
+			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML(),
+				map[string]string{"/etc/hostname": "qemu-node-1\n"}, ignitiontest.SSHKey(t, "qemu-tests"))
+			v := boot(t, withUnits(t, ign, map[string]any{"name": "etcdctl-check.service", "enabled": true, "contents": etcdctlCheckUnit}))
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1 units=1`)); err != nil {
+				t.Fatal(err)
+			}
+			// the Ignition unit runs etcdctl in a login shell on the node, as an operator would
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcdctl-check: login shell put/get: from-a-login-shell`)); err != nil {
 				t.Fatal(err)
 			}
 			waitBooted(ctx, t, v)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/dbus"
+
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/member"
@@ -69,14 +71,30 @@ func nodeResolveOptions(platformName string) resolveOptions {
 	}
 }
 
-// applyNetwork writes networkd files to /run/systemd/network and has networkd apply them.
-// /run is tmpfs: the platform's configuration is applied afresh every boot.
+// applyNetwork writes networkd files to /run/systemd/network (tmpfs: the platform's
+// configuration is applied afresh every boot) and restarts networkd so it applies them. A
+// restart, not `networkctl reload`: that needs the D-Bus daemon, which the image does not run;
+// systemd's private socket is always there.
 func applyNetwork(ctx context.Context, files networkd.Files) error {
 	if err := networkd.Write("/run/systemd/network", files); err != nil {
 		return fmt.Errorf("network configuration: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, "networkctl", "reload").CombinedOutput(); err != nil {
-		return fmt.Errorf("networkctl reload: %v: %s", err, bytes.TrimSpace(out))
+	conn, err := dbus.NewSystemdConnectionContext(ctx)
+	if err != nil {
+		return fmt.Errorf("network configuration: connecting to systemd: %w", err)
+	}
+	defer conn.Close()
+	done := make(chan string, 1)
+	if _, err := conn.RestartUnitContext(ctx, "systemd-networkd.service", "replace", done); err != nil {
+		return fmt.Errorf("network configuration: restarting systemd-networkd: %w", err)
+	}
+	select {
+	case res := <-done:
+		if res != "done" {
+			return fmt.Errorf("network configuration: restarting systemd-networkd: %s", res)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	return nil
 }
