@@ -3,6 +3,7 @@
 //	imagebuild build --arch amd64,arm64 --format raw,qcow2 --out out/
 //	imagebuild lock [--arch ...]     re-resolve packages.lock against the Debian mirror
 //	imagebuild run --arch amd64      boot a built image in qemu with a data disk
+//	imagebuild ca init --dir ca      make a cluster CA (and client credentials from it)
 package main
 
 import (
@@ -38,6 +39,8 @@ func main() {
 		err = run(ctx, os.Args[2:])
 	case "config":
 		err = configCmd(ctx, os.Args[2:])
+	case "ca":
+		err = caCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -55,7 +58,8 @@ func usage() {
   build   build disk images (imagebuild build -h for flags)
   lock    re-resolve packages.lock from the Debian mirror
   run     boot a built image locally in qemu with a data disk
-  config  validate FILE: check a cluster configuration (YAML, JSON or Ignition; - for stdin)`)
+  config  validate FILE: check a cluster configuration (YAML, JSON or Ignition; - for stdin)
+  ca      init|client|config --dir DIR: make a cluster CA, client credential tarballs, the config's tls section`)
 	os.Exit(2)
 }
 

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/image"
+	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -29,6 +31,7 @@ func run(ctx context.Context, args []string) error {
 	data := fs.String("data", "", "data disk (qcow2; created, 4 GiB, if missing; kept across runs). Default: DIR/<arch>-data.qcow2")
 	memory := fs.Int("memory", 1024, "guest memory in MiB")
 	quiet := fs.Bool("quiet", false, "do not copy the serial console to the terminal")
+	userData := fs.String("config", "", "user-data to give the node (appliance YAML/JSON or Ignition). Default: a single member with the CA in DIR/run-ca")
 	fs.Parse(args)
 
 	a, err := arch.Lookup(*archName)
@@ -55,6 +58,39 @@ func run(ctx context.Context, args []string) error {
 	if *data == "" {
 		*data = filepath.Join(*dir, a.Name+"-data.qcow2")
 	}
+	// The node's TLS: by default a CA kept in DIR/run-ca, given to the node as its config, so
+	// that this host can issue itself a client certificate (the node refuses anyone without).
+	caDir := filepath.Join(*dir, "run-ca")
+	var clientCert, clientKey, caCert string
+	if *userData == "" {
+		if _, err := os.Stat(filepath.Join(caDir, "ca.key")); errors.Is(err, os.ErrNotExist) {
+			if err := caInit(caDir, time.Now()); err != nil {
+				return err
+			}
+		}
+		tlsYAML, err := tlsSection(caDir, true)
+		if err != nil {
+			return err
+		}
+		*userData = filepath.Join(caDir, "user-data.yaml")
+		if err := os.WriteFile(*userData, []byte("version: 1\n"+tlsYAML), 0o600); err != nil {
+			return err
+		}
+		caPEM, certPEM, keyPEM, err := issueClient(caDir, "imagebuild-run", time.Now())
+		if err != nil {
+			return err
+		}
+		caCert, clientCert, clientKey = filepath.Join(caDir, "ca.crt"), filepath.Join(caDir, "client.crt"), filepath.Join(caDir, "client.key")
+		for _, f := range []struct {
+			path string
+			data []byte
+			mode os.FileMode
+		}{{caCert, caPEM, 0o644}, {clientCert, certPEM, 0o644}, {clientKey, keyPEM, 0o600}} {
+			if err := pki.WriteFile(f.path, f.data, f.mode); err != nil {
+				return err
+			}
+		}
+	}
 	if _, err := os.Stat(*data); errors.Is(err, os.ErrNotExist) {
 		if err := vm.CreateBlankDisk(ctx, *data, 4<<30); err != nil {
 			return err
@@ -71,6 +107,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	if !*quiet {
 		cfg.ConsoleFunc = func(line string) { fmt.Println(line) }
+	}
+	switch a.QEMUConfig { // the same conventions as Ignition's qemu platform
+	case arch.FwCfg:
+		cfg.ExtraArgs = append(cfg.ExtraArgs, "-fw_cfg", "name=opt/com.coreos/config,file="+*userData)
+	case arch.BlockDev:
+		disk, err := configDisk(*userData, filepath.Join(*dir, a.Name+"-config.img"))
+		if err != nil {
+			return err
+		}
+		cfg.Disks = append(cfg.Disks, vm.Disk{Path: disk, Format: "raw", ReadOnly: true, Serial: "ignition"})
 	}
 	if *direct {
 		if cfg.Kernel, err = find("kernel"); err != nil {
@@ -100,19 +146,38 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("waiting for the node to boot: %w", err)
 	}
 	client, metrics := v.HostPort(2379), v.HostPort(2381)
-	fmt.Fprintf(os.Stderr, `
-imagebuild run: node booted (state=%s, failed units: %s). etcd is reachable from this host:
-  curl http://127.0.0.1:%d/health
-  etcdctl --endpoints=http://127.0.0.1:%d put hello world
-  etcdctl --endpoints=http://127.0.0.1:%d get hello
-data disk: %s (kept; delete it for a fresh node)
-`, match[1], match[2], metrics, client, client, *data)
+	fmt.Fprintf(os.Stderr, "\nimagebuild run: node booted (state=%s, failed units: %s). From this host:\n  curl http://127.0.0.1:%d/health\n", match[1], match[2], metrics)
+	if clientCert != "" {
+		fmt.Fprintf(os.Stderr, "  export ETCDCTL_ENDPOINTS=https://127.0.0.1:%d ETCDCTL_CACERT=%s ETCDCTL_CERT=%s ETCDCTL_KEY=%s\n  etcdctl put hello world && etcdctl get hello\n",
+			client, abs(caCert), abs(clientCert), abs(clientKey))
+	} else {
+		fmt.Fprintf(os.Stderr, "  etcd's client port (TLS, client certificate from your CA): https://127.0.0.1:%d\n", client)
+	}
+	fmt.Fprintf(os.Stderr, "data disk: %s (kept; delete it for a fresh node)\n", *data)
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-v.Done():
 		return v.Wait()
 	}
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// configDisk writes user-data as a disk image for machines without fw_cfg (ppc64le): the
+// contents NUL-padded to whole MiB, which the node reads up to the first NUL.
+func configDisk(userData, out string) (string, error) {
+	b, err := os.ReadFile(userData)
+	if err != nil {
+		return "", err
+	}
+	b = append(b, make([]byte, 1<<20-len(b)%(1<<20))...)
+	return out, os.WriteFile(out, b, 0o600)
 }
 
 func readManifest(dir string) (*image.Manifest, error) {

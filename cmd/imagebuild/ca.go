@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/etcd-appliance/appliance/internal/pki"
+)
+
+// caCmd makes a cluster CA and issues client credentials from it, on the operator's machine:
+//
+//	imagebuild ca init --dir DIR                      DIR/ca.crt, DIR/ca.key (0600)
+//	imagebuild ca client --dir DIR --name N --out F   F.tar.gz: ca.crt, client.crt, client.key, README
+//	imagebuild ca config --dir DIR                    the config's tls section for this CA
+func caCmd(_ context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: imagebuild ca init|client|config --dir DIR [...]")
+	}
+	fs := flag.NewFlagSet("ca "+args[0], flag.ExitOnError)
+	dir := fs.String("dir", "ca", "directory holding ca.crt and ca.key")
+	name := fs.String("name", "", "client: the certificate's common name (the etcd user, with etcd auth)")
+	out := fs.String("out", "", "client: tarball to write (default NAME.tar.gz)")
+	endpoints := fs.String("endpoints", "", "client: comma-separated client URLs for the README")
+	noKey := fs.Bool("no-key", false, "config: leave ca_key out (nodes then need pre-issued node_cert and node_key)")
+	fs.Parse(args[1:])
+	switch args[0] {
+	case "init":
+		return caInit(*dir, time.Now())
+	case "client":
+		if *name == "" {
+			return errors.New("client: --name is required")
+		}
+		if *out == "" {
+			*out = *name + ".tar.gz"
+		}
+		var eps []string
+		if *endpoints != "" {
+			eps = strings.Split(*endpoints, ",")
+		}
+		return caClient(*dir, *name, *out, eps, time.Now())
+	case "config":
+		s, err := tlsSection(*dir, !*noKey)
+		if err != nil {
+			return err
+		}
+		fmt.Print(s)
+		return nil
+	default:
+		return fmt.Errorf("unknown ca command %q: use init, client or config", args[0])
+	}
+}
+
+// caInit makes DIR/ca.crt and DIR/ca.key, refusing to replace an existing CA: every node and
+// client of a cluster trusts it.
+func caInit(dir string, now time.Time) error {
+	if _, err := os.Stat(filepath.Join(dir, "ca.key")); err == nil {
+		return fmt.Errorf("%s already holds a CA; remove it first if you really want a new one (nodes and clients trust the old one)", dir)
+	}
+	certPEM, keyPEM, err := pki.NewCA("etcd appliance cluster CA", now)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := pki.WriteFile(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
+		return err
+	}
+	return pki.WriteFile(filepath.Join(dir, "ca.crt"), certPEM, 0o644)
+}
+
+func loadCADir(dir string, now time.Time) (*pki.CA, []byte, []byte, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w (make one with 'imagebuild ca init --dir %s')", err, dir)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca, err := pki.LoadCA(certPEM, keyPEM, now)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return ca, certPEM, keyPEM, nil
+}
+
+// issueClient makes a client key and certificate from the CA in dir.
+func issueClient(dir, name string, now time.Time) (caPEM, certPEM, keyPEM []byte, err error) {
+	ca, caPEM, _, err := loadCADir(dir, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if certPEM, err = ca.IssueClient(name, key.Public(), now); err != nil {
+		return nil, nil, nil, err
+	}
+	keyPEM, err = pki.EncodeKey(key)
+	return caPEM, certPEM, keyPEM, err
+}
+
+func caClient(dir, name, out string, endpoints []string, now time.Time) error {
+	caPEM, certPEM, keyPEM, err := issueClient(dir, name, now)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := pki.WriteBundle(&b, pki.Bundle{Name: name, CACert: caPEM, Cert: certPEM, Key: keyPEM, Endpoints: endpoints, Now: now}); err != nil {
+		return err
+	}
+	return pki.WriteFile(out, b.Bytes(), 0o600)
+}
+
+// tlsSection is the configuration's tls section for the CA in dir, as YAML.
+func tlsSection(dir string, withKey bool) (string, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return "", err
+	}
+	s := "tls:\n  ca_cert: |\n" + indentPEM(certPEM)
+	if withKey {
+		keyPEM, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s has no ca.key: use --no-key", dir)
+		}
+		if err != nil {
+			return "", err
+		}
+		s += "  ca_key: |\n" + indentPEM(keyPEM)
+	}
+	return s, nil
+}
+
+func indentPEM(b []byte) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ") + "\n"
+}
