@@ -48,7 +48,8 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: firstboot boot|inspect|report
   boot     read this node's configuration and prepare its etcd member (firstboot.service)
-  inspect  [--platform P] print the configuration this node resolves, as JSON; changes nothing
+  inspect  [--platform P] [--endpoint URL | --dir DIR] print the configuration this node
+           resolves, as JSON; changes nothing
   report   wait for startup to finish and print the boot result on the console`)
 	os.Exit(2)
 }
@@ -63,14 +64,30 @@ func nodeEnv() detect.Env {
 }
 
 // inspect prints what this node resolves, with private keys redacted, and changes nothing.
+// --endpoint points a metadata-service platform at another address; --dir reads a directory
+// laid out like a NoCloud seed or an OpenStack config drive (on a node, or on any Linux host
+// to check a seed before using it).
 func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	platformName := fs.String("platform", "", "use this platform instead of detecting it")
+	endpoint := fs.String("endpoint", "", "metadata service address to use instead of the platform's (needs --platform)")
+	dir := fs.String("dir", "", "a NoCloud seed or OpenStack config drive directory to read instead of the machine's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *endpoint != "" && *platformName == "" {
+		return errors.New("--endpoint needs --platform: say which platform's protocol the endpoint speaks")
+	}
+	if *dir != "" {
+		if *platformName == "" {
+			if *platformName = detect.DirPlatform(*dir); *platformName == "" {
+				return fmt.Errorf("--dir %s holds neither a NoCloud seed (meta-data) nor a config drive (openstack/latest): give --platform", *dir)
+			}
+		}
+	}
+	env.Endpoint, env.Dir = *endpoint, *dir
 	opts := nodeResolveOptions(*platformName)
-	// inspect shows what is there now: it does not wait for addresses
+	// inspect shows what is there now: it does not wait for addresses or apply anything
 	opts.addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return localAddrs() }
 	opts.network = nil
 	r, err := resolve(ctx, env, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -30,6 +31,32 @@ type Env struct {
 	MountDir string
 	// Metal tunes the etcd.config.url= fetch (zero: production backoff).
 	Metal metal.Options
+	// Endpoint, if set, replaces the platform's metadata service address (and the
+	// etcd.config.url= of metal): firstboot inspect --endpoint points at a test server or a
+	// proxy with it.
+	Endpoint string
+	// Dir, if set, is a directory standing in for a NoCloud seed or an OpenStack config drive
+	// (firstboot inspect --dir).
+	Dir string
+}
+
+// base is the metadata service address to use: Endpoint when set, else def.
+func (e Env) base(def string) string {
+	if e.Endpoint != "" {
+		return strings.TrimSuffix(e.Endpoint, "/")
+	}
+	return def
+}
+
+// DirPlatform names the platform whose layout a directory has: a NoCloud seed (meta-data) or
+// an OpenStack config drive (openstack/latest), or "" if neither.
+func DirPlatform(dir string) string {
+	for name, marker := range map[string]string{nocloud.Name: "meta-data", openstack.Name: "openstack/latest"} {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return name
+		}
+	}
+	return ""
 }
 
 // Fetch reads the metadata of platform name ("" for none: empty Metadata). f supplies the
@@ -39,29 +66,47 @@ func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadat
 	case "":
 		return &platform.Metadata{}, nil
 	case qemu.Name:
+		if e.Dir != "" || e.Endpoint != "" {
+			return nil, fmt.Errorf("%s reads fw_cfg or its config disk: --dir and --endpoint do not apply", qemu.Name)
+		}
 		return qemu.Source{Arch: e.Arch, SysfsRoot: e.Reader.SysRoot, DevRoot: e.Reader.DevRoot}.Fetch(ctx)
 	case metal.Name:
 		u, ok := Arg(f.Cmdline, metal.KernelArg)
+		if e.Endpoint != "" {
+			u, ok = e.Endpoint, true
+		}
 		if !ok {
 			return nil, fmt.Errorf("%s=%s needs %s=<URL> on the kernel command line: add it, or choose another platform", PlatformArg, metal.Name, metal.KernelArg)
 		}
 		return e.Metal.Fetch(ctx, u)
 	case aws.Name:
+		if e.Endpoint != "" {
+			return aws.Fetch(ctx, e.base(aws.DefaultBase), e.HTTP)
+		}
 		return aws.FetchAny(ctx, e.HTTP)
 	case gcp.Name:
-		return gcp.Fetch(ctx, gcp.DefaultBase, e.HTTP)
+		return gcp.Fetch(ctx, e.base(gcp.DefaultBase), e.HTTP)
 	case azure.Name:
-		return azure.Fetch(ctx, azure.DefaultBase, e.HTTP)
+		return azure.Fetch(ctx, e.base(azure.DefaultBase), e.HTTP)
 	case digitalocean.Name:
-		return digitalocean.Fetch(ctx, digitalocean.DefaultBase, e.HTTP)
+		return digitalocean.Fetch(ctx, e.base(digitalocean.DefaultBase), e.HTTP)
 	case hetzner.Name:
-		return hetzner.Fetch(ctx, hetzner.DefaultBase, e.HTTP)
+		return hetzner.Fetch(ctx, e.base(hetzner.DefaultBase), e.HTTP)
 	case openstack.Name:
+		if e.Dir != "" {
+			return openstack.FromConfigDrive(os.DirFS(e.Dir))
+		}
+		if e.Endpoint != "" {
+			return openstack.FromService(ctx, e.base(openstack.ServiceURL), e.HTTP)
+		}
 		if label, ok := firstLabel(f.Labels, openstack.ConfigDriveLabels); ok {
 			return e.fromVolume(label, openstack.FromConfigDrive)
 		}
 		return openstack.FromService(ctx, openstack.ServiceURL, e.HTTP)
 	case nocloud.Name:
+		if e.Dir != "" {
+			return nocloud.FromDir(os.DirFS(e.Dir))
+		}
 		label, ok := firstLabel(f.Labels, nocloud.SeedLabels)
 		if !ok {
 			return nil, fmt.Errorf("%s: no filesystem labelled %s: attach a NoCloud seed (ISO9660 or vfat with meta-data and user-data), or choose another platform",
