@@ -19,6 +19,8 @@ import (
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/member"
 	"github.com/etcd-appliance/appliance/internal/pki"
+	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/azure"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 )
 
@@ -148,6 +150,12 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 		r.Member.Name, r.Member.Reason, clusterLine(c, r.Member), strings.Join(member.Endpoints(spec), ","), member.MetricsPort)
 	if ca.own {
 		fmt.Printf("etcd-appliance: this single member made its own CA (%s); client certificates come from it\n", files.ca)
+	}
+	if r.Platform == azure.Name {
+		// Azure waits for this report; without it the VM ends as OSProvisioningTimedOut
+		if err := azure.ReportReady(ctx, azure.WireServer, platform.HTTPGetter{}); err != nil {
+			fmt.Println("etcd-appliance: warning: " + err.Error())
+		}
 	}
 	return ctx.Err()
 }
