@@ -166,3 +166,39 @@ func TestDataVolumeRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestDataVolumeGrown: a data disk that grew while the node was off (a resized cloud volume)
+// is grown in place at the next boot, and the member's data is still there.
+func TestDataVolumeGrown(t *testing.T) {
+	imgs := loadImages(t)
+	forEachArch(t, []string{"amd64"}, func(t *testing.T, a arch.Arch) {
+		img, format := imgs.need(t, a.Name, "qcow2", "raw")
+		disk := filepath.Join(workDir(t), "data.qcow2")
+		if err := vm.CreateBlankDisk(t.Context(), disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*vmTimeout(t))
+		defer cancel()
+		boot := func() *vm.VM {
+			return bootVM(t, vm.Config{Arch: a, Disks: []vm.Disk{{Path: img, Format: format, ReadOnly: true}, {Path: disk, Format: "qcow2", Serial: dataDiskSerial}}})
+		}
+		v := boot()
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: data volume /dev/vdb .*formatted ext4`)); err != nil {
+			t.Fatal(err)
+		}
+		waitBooted(ctx, t, v)
+		v.Close()
+		if out, err := exec.CommandContext(ctx, "qemu-img", "resize", "-q", disk, fmt.Sprint(2*dataDiskSize)).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img resize: %v: %s", err, out)
+		}
+		v = boot()
+		m, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: data volume /dev/vdb .*`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if regexp.MustCompile(`formatted`).MatchString(m[0]) || !regexp.MustCompile(`grown to fill its disk`).MatchString(m[0]) {
+			t.Errorf("second boot: %q, want the volume kept and grown", m[0])
+		}
+		waitBooted(ctx, t, v)
+	})
+}
