@@ -24,7 +24,7 @@ import (
 
 // RootPackages go into every image's root tree; apt adds their dependencies, and the arch's
 // kernel package is added per arch. Everything else a node needs is our own Go code.
-var RootPackages = []string{"systemd", "systemd-sysv", "udev", "dash", "e2fsprogs"}
+var RootPackages = []string{"systemd", "systemd-sysv", "udev", "dash", "e2fsprogs", "dropbear-bin"}
 
 // notInImage are packages that dependencies drag in only for what dpkg does on a mutable
 // system (maintainer scripts, package management, initramfs generation). The resolver treats

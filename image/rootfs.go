@@ -51,7 +51,7 @@ var pruneDirs = []string{
 }
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
-var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service"}
+var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service", "dropbear.service"}
 
 // maskedUnits cannot do anything useful on a read-only, package-less image.
 var maskedUnits = []string{
@@ -239,12 +239,59 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, rel 
 			return fmt.Errorf("%s: %w\n%s", strings.Join(c, " "), err, b)
 		}
 	}
+	if err := rootSSHLogin(dir); err != nil {
+		return err
+	}
 	// etcd's data directory belongs to the etcd user (uid given by sysusers above).
 	uid, gid, err := lookupUser(filepath.Join(dir, "etc/passwd"), "etcd")
 	if err != nil {
 		return err
 	}
 	return os.Chown(filepath.Join(dir, "var/lib/etcd"), uid, gid)
+}
+
+// rootSSHLogin makes root an account SSH keys can log in to, and nothing else can:
+//   - its shell is /bin/sh (sysusers gives Debian's /bin/bash, which the image does not have);
+//   - its password field is "*", no password matches it; sysusers' "!*" marks the account
+//     locked, and dropbear refuses locked accounts even with a valid key;
+//   - ~/.ssh/authorized_keys links to /etc/ssh/authorized_keys/root, which firstboot writes
+//     at every boot (/root is on the read-only root).
+func rootSSHLogin(dir string) error {
+	edit := func(file string, field int, value string) error {
+		path := filepath.Join(dir, file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(string(b), "\n")
+		found := false
+		for i, line := range lines {
+			f := strings.Split(line, ":")
+			if len(f) > field && f[0] == "root" {
+				f[field], found = value, true
+				lines[i] = strings.Join(f, ":")
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s: no root entry", file)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, []byte(strings.Join(lines, "\n")), fi.Mode().Perm())
+	}
+	if err := edit("etc/passwd", 6, "/bin/sh"); err != nil {
+		return err
+	}
+	if err := edit("etc/shadow", 1, "*"); err != nil {
+		return err
+	}
+	ssh := filepath.Join(dir, "root/.ssh")
+	if err := os.MkdirAll(ssh, 0o700); err != nil {
+		return err
+	}
+	return os.Symlink("/etc/ssh/authorized_keys/root", filepath.Join(ssh, "authorized_keys"))
 }
 
 // lookupUser reads uid and gid of name from a passwd file.

@@ -59,7 +59,7 @@ func TestQemuIgnition(t *testing.T) {
 			cfg := vm.Config{
 				Arch:         a,
 				Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()},
-				HostForwards: []vm.Forward{{GuestPort: etcdClientPort}, {GuestPort: etcdMetricsPort}},
+				HostForwards: []vm.Forward{{GuestPort: etcdClientPort}, {GuestPort: etcdMetricsPort}, {GuestPort: sshPort}},
 			}
 			path := filepath.Join(workDir(t), "config.ign")
 			switch a.QEMUConfig {
@@ -80,8 +80,9 @@ func TestQemuIgnition(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 			defer cancel()
 			ca := newTestCA(t, "qemu-tests ignition CA")
+			key := newSSHKey(t)
 			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML(),
-				map[string]string{"/etc/hostname": "qemu-node-1\n"}, ignitiontest.SSHKey(t, "qemu-tests"))
+				map[string]string{"/etc/hostname": "qemu-node-1\n"}, key.public)
 			v := boot(t, withUnits(t, ign, map[string]any{"name": "etcdctl-check.service", "enabled": true, "contents": etcdctlCheckUnit}))
 			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1 units=1`)); err != nil {
 				t.Fatal(err)
@@ -106,6 +107,19 @@ func TestQemuIgnition(t *testing.T) {
 				t.Errorf("etcd members %v, want the one member etcd-q named by node.name", members.Members)
 			}
 			putThenGet(ctx, t, cli, cli, "/qemu-tests/"+a.Name, "configured by Ignition")
+
+			// SSH: the configured key logs in as root, a login shell has etcdctl preset;
+			// another key and passwords get nothing
+			out, err := key.run(ctx, v.HostPort(sshPort), `read h </proc/sys/kernel/hostname; echo $h; etcdctl get /qemu-tests/`+a.Name+` --print-value-only`)
+			if err != nil {
+				t.Fatalf("ssh with the configured key: %v\n%s", err, out)
+			}
+			if want := "qemu-node-1\nconfigured by Ignition\n"; out != want {
+				t.Errorf("ssh session printed %q, want %q", out, want)
+			}
+			if out, err := newSSHKey(t).run(ctx, v.HostPort(sshPort), "true"); err == nil {
+				t.Errorf("ssh with a key the node was not given logged in: %s", out)
+			}
 		})
 		t.Run("refused", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))

@@ -14,8 +14,8 @@ pkgs=(
   apt debian-archive-keyring ca-certificates
   # tests and `imagebuild run`: qemu for all three arches and their firmware
   qemu-system-x86 qemu-system-arm qemu-system-ppc ovmf qemu-efi-aarch64
-  # tests: network namespaces, bridges and tap devices
-  iproute2
+  # tests: network namespaces, bridges and tap devices; ssh into the nodes
+  iproute2 openssh-client
   # tests: DHCP for the VMs on the test bridge (binary only: no system service), NoCloud seed ISOs
   dnsmasq-base xorriso
   # tests: data volumes (ext4 images, foreign filesystems)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -151,6 +154,11 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	if ca.own {
 		fmt.Printf("etcd-appliance: this single member made its own CA (%s); client certificates come from it\n", files.ca)
 	}
+	if len(r.SSHKeys) > 0 {
+		if err := sshHostKey(ctx, filepath.Join(p.dataDir, "ssh"), filepath.Join(p.runDir, "ssh_host_ed25519_key")); err != nil {
+			fmt.Println("etcd-appliance: warning: no SSH server: " + err.Error())
+		}
+	}
 	if r.Platform == azure.Name {
 		// Azure waits for this report; without it the VM ends as OSProvisioningTimedOut
 		if err := azure.ReportReady(ctx, azure.WireServer, platform.HTTPGetter{}); err != nil {
@@ -181,6 +189,22 @@ func describeVolume(v *datavol.Result, dir string) string {
 		s += ", grown to fill its disk"
 	}
 	return s + ", mounted at " + dir
+}
+
+// sshHostKey makes the SSH server's host key on the data volume once, so that it survives
+// reboots and reimages, and links it where dropbear.service looks (it starts only then).
+func sshHostKey(ctx context.Context, dir, link string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key := filepath.Join(dir, "ed25519_host_key")
+	if _, err := os.Stat(key); errors.Is(err, fs.ErrNotExist) {
+		if out, err := exec.CommandContext(ctx, "dropbearkey", "-t", "ed25519", "-f", key).CombinedOutput(); err != nil {
+			return fmt.Errorf("dropbearkey: %v: %s", err, bytes.TrimSpace(out))
+		}
+	}
+	_ = os.Remove(link)
+	return os.Symlink(key, link)
 }
 
 // clusterLine describes the cluster for the console.

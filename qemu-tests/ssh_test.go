@@ -1,0 +1,54 @@
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const sshPort = 22
+
+// sshKey is a key pair made with the host's ssh-keygen, used with the host's ssh client.
+type sshKey struct {
+	private, public string
+}
+
+func newSSHKey(t *testing.T) sshKey {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		missing(t, "no ssh client on this host (openssh-client)")
+	}
+	path := filepath.Join(workDir(t), "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qemu-tests", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshKey{private: path, public: strings.TrimSpace(string(pub))}
+}
+
+// run runs a command as root on the guest through a forwarded port, with only this key and
+// no password prompts, in a login shell (as an operator's session would be).
+func (k sshKey) run(ctx context.Context, port int, command string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-i", k.private, "-p", fmt.Sprint(port),
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+		"-o", "ConnectTimeout=20", "root@127.0.0.1", "sh -lc '"+command+"'")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + stderr.String(), err
+	}
+	return out.String(), nil
+}
