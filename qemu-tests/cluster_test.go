@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -201,6 +202,26 @@ func (c *testCluster) client(i int, tc *tls.Config) *clientv3.Client {
 	return etcdClient(c.t, []string{c.endpoint(i)}, tc, func(ctx context.Context, addr string) (net.Conn, error) {
 		return c.net.DialContext(ctx, "tcp", addr)
 	})
+}
+
+// checkSSH logs in to node i over SSH from inside the namespace with key, and checks the
+// hostname the node set; then that another key is refused.
+func (c *testCluster) checkSSH(ctx context.Context, t *testing.T, i int, key sshKey, hostname string) {
+	t.Helper()
+	inNetns := func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.net.Name(), name}, args...)...)
+	}
+	host := c.nodes[i].ip.String()
+	out, err := key.runWith(ctx, inNetns, host, sshPort, hostnameCmd)
+	if err != nil {
+		t.Fatalf("ssh %s with the configured key: %v\n%s", host, err, out)
+	}
+	if got := strings.TrimSpace(out); got != hostname {
+		t.Errorf("hostname over ssh %q, want %q", got, hostname)
+	}
+	if out, err := newSSHKey(t).runWith(ctx, inNetns, host, sshPort, "true"); err == nil {
+		t.Errorf("ssh %s with a key the node was not given logged in: %s", host, out)
+	}
 }
 
 func all(n int) []int {

@@ -110,7 +110,7 @@ func TestQemuIgnition(t *testing.T) {
 
 			// SSH: the configured key logs in as root, a login shell has etcdctl preset;
 			// another key and passwords get nothing
-			out, err := key.run(ctx, v.HostPort(sshPort), `read h </proc/sys/kernel/hostname; echo $h; etcdctl get /qemu-tests/`+a.Name+` --print-value-only`)
+			out, err := key.run(ctx, v.HostPort(sshPort), hostnameCmd+`; etcdctl get /qemu-tests/`+a.Name+` --print-value-only`)
 			if err != nil {
 				t.Fatalf("ssh with the configured key: %v\n%s", err, out)
 			}

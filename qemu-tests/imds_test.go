@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 	"github.com/etcd-appliance/appliance/internal/vmnet"
 )
@@ -96,11 +95,11 @@ func TestAWSMetadata(t *testing.T) {
 		n.Close()
 	})
 	ca := newTestCA(t, "qemu-tests aws CA")
-	key := ignitiontest.SSHKey(t, "qemu-tests-aws")
+	key := newSSHKey(t)
 	imds := &fakeIMDS{byIP: map[netip.Addr]imdsInstance{}, tokens: map[string]bool{}}
-	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"), sshKey: key,
+	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"), sshKey: key.public,
 		userData: "version: 1\nnode: {name: aws-a}\n" + ca.tlsYAML()}
-	bad := imdsInstance{id: "i-0bad", hostname: "ip-10-77-0-22.ec2.internal", ip: netip.MustParseAddr("10.77.0.22"), sshKey: key,
+	bad := imdsInstance{id: "i-0bad", hostname: "ip-10-77-0-22.ec2.internal", ip: netip.MustParseAddr("10.77.0.22"), sshKey: key.public,
 		userData: "version: 1\nnode: {name: aws-b}\nsnapshot_count: 5\n"}
 	var hosts []vmnet.Host
 	for i, inst := range []imdsInstance{good, bad} {
@@ -155,6 +154,7 @@ func TestAWSMetadata(t *testing.T) {
 			t.Errorf("members %v, want aws-a from the user-data", members.Members)
 		}
 		putThenGet(ctx, t, cli, cli, "/aws/key", "from IMDS user-data")
+		c.checkSSH(ctx, t, 0, key, "ip-10-77-0-21.ec2.internal")
 	})
 	t.Run("refused", func(t *testing.T) {
 		v := c.nodes[1].v

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/etcd-appliance/appliance/arch"
-	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 	"github.com/etcd-appliance/appliance/internal/vmnet"
 )
@@ -52,10 +51,10 @@ func TestNoCloudSeed(t *testing.T) {
 	c.net = n
 	t.Cleanup(func() { n.Close() })
 	ca := newTestCA(t, "qemu-tests nocloud CA")
-	key := ignitiontest.SSHKey(t, "qemu-tests-nocloud")
+	key := newSSHKey(t)
 
 	userData := map[string]string{
-		"seed-a": "version: 1\nnode: {name: seed-a}\nssh_authorized_keys: ['" + key + "']\n" + ca.tlsYAML(),
+		"seed-a": "version: 1\nnode: {name: seed-a}\nssh_authorized_keys: ['" + key.public + "']\n" + ca.tlsYAML(),
 		"seed-b": "version: 1\nnode: {name: seed-b}\netcd: [not, a, mapping]\n",
 	}
 	for i, name := range []string{"seed-a", "seed-b"} {
@@ -94,6 +93,7 @@ func TestNoCloudSeed(t *testing.T) {
 		}
 		cli := c.client(0, ca.clientTLS(t, "qemu-tests"))
 		putThenGet(ctx, t, cli, cli, "/nocloud/key", "from the seed")
+		c.checkSSH(ctx, t, 0, key, "seed-a")
 	})
 	t.Run("refused", func(t *testing.T) {
 		v := c.nodes[1].v
@@ -106,6 +106,9 @@ func TestNoCloudSeed(t *testing.T) {
 		}
 		if m[2] != "firstboot.service" {
 			t.Errorf("boot finished with failed=%s, want firstboot.service", m[2])
+		}
+		if err := checkHealth(ctx, c.healthClient(), fmt.Sprintf("http://%s:%d/health", c.nodes[1].ip, etcdMetricsPort)); err == nil {
+			t.Error("etcd answers although its configuration was refused")
 		}
 	})
 }

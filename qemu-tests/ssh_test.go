@@ -35,15 +35,21 @@ func newSSHKey(t *testing.T) sshKey {
 	return sshKey{private: path, public: strings.TrimSpace(string(pub))}
 }
 
-// run runs a command as root on the guest through a forwarded port, with only this key and
-// no password prompts, in a login shell (as an operator's session would be).
+// run runs a command as root on the guest through a forwarded port of 127.0.0.1, with only
+// this key and no password prompts, in a login shell (as an operator's session would be).
 func (k sshKey) run(ctx context.Context, port int, command string) (string, error) {
+	return k.runWith(ctx, exec.CommandContext, "127.0.0.1", port, command)
+}
+
+// runWith is run against host:port, with the ssh process made by newCmd (a network
+// namespace's exec.Command, say).
+func (k sshKey) runWith(ctx context.Context, newCmd func(ctx context.Context, name string, args ...string) *exec.Cmd, host string, port int, command string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-i", k.private, "-p", fmt.Sprint(port),
+	cmd := newCmd(ctx, "ssh", "-F", "/dev/null", "-i", k.private, "-p", fmt.Sprint(port),
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-		"-o", "ConnectTimeout=20", "root@127.0.0.1", "sh -lc '"+command+"'")
+		"-o", "ConnectTimeout=20", "root@"+host, "sh -lc '"+command+"'")
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	err := cmd.Run()
@@ -52,3 +58,6 @@ func (k sshKey) run(ctx context.Context, port int, command string) (string, erro
 	}
 	return out.String(), nil
 }
+
+// hostnameCmd prints the guest's hostname (the image has no hostname or cat binaries).
+const hostnameCmd = `read h </proc/sys/kernel/hostname; echo $h`
