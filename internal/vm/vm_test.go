@@ -39,6 +39,19 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
+// gone waits until pid has exited. A killed process closes its files (the console pipe's EOF,
+// which Close waits for) a moment before it finishes exiting: poll /proc for that moment.
+func gone(pid int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 func startT(t *testing.T, cfg Config) *VM {
 	t.Helper()
 	if cfg.TempDir == "" {
@@ -140,7 +153,7 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pid := range []int{v.Pid(), child} {
-		if alive(pid) {
+		if !gone(pid, 5*time.Second) {
 			t.Errorf("pid %d still alive after Close", pid)
 		}
 	}
