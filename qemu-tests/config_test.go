@@ -120,6 +120,15 @@ func TestQemuIgnition(t *testing.T) {
 			if out, err := newSSHKey(t).run(ctx, v.HostPort(sshPort), "true"); err == nil {
 				t.Errorf("ssh with a key the node was not given logged in: %s", out)
 			}
+
+			// an operator asks the node for client credentials and uses them from the host
+			tarball, err := key.run(ctx, v.HostPort(sshPort), "firstboot client-credentials --name ops")
+			if err != nil {
+				t.Fatalf("client-credentials: %v\n%s", err, tarball)
+			}
+			ops := credentialsTLS(t, []byte(tarball), "ops")
+			opsCli := etcdClient(t, []string{fmt.Sprintf("https://127.0.0.1:%d", v.HostPort(etcdClientPort))}, ops, nil)
+			putThenGet(ctx, t, opsCli, cli, "/qemu-tests/ops", "with credentials from the node")
 		})
 		t.Run("refused", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))

@@ -1,9 +1,13 @@
 package qemutests
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -82,4 +86,35 @@ func etcdClient(t testing.TB, endpoints []string, tc *tls.Config, dial func(cont
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// credentialsTLS reads a client-credentials tarball (NAME/ca.crt, client.crt, client.key) into
+// a client configuration.
+func credentialsTLS(t *testing.T, tarball []byte, name string) *tls.Config {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(tarball))
+	if err != nil {
+		t.Fatalf("credentials tarball: %v", err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("credentials tarball: %v", err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+	pair, err := tls.X509KeyPair(files[name+"/client.crt"], files[name+"/client.key"])
+	if err != nil {
+		t.Fatalf("credentials tarball %v: %v", len(files), err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(files[name+"/ca.crt"]) {
+		t.Fatal("credentials tarball: no CA certificate")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12}
 }

@@ -40,7 +40,9 @@ type plannedFile struct {
 type fetchFunc func(ctx context.Context, url string) ([]byte, error)
 
 // planIgnition checks Ignition's files, links and units against the machine under root and
-// fetches remote contents. Every problem is returned, one line each.
+// fetches remote contents. Every problem is returned, one line each. An empty root skips the
+// checks against the machine: after boot the files are there because firstboot wrote them
+// (inspect and client-credentials re-read the config then).
 func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fetch fetchFunc) (*ignitionPlan, []string) {
 	p := &ignitionPlan{dirs: x.Directories, links: x.Links}
 	var problems []string
@@ -81,11 +83,11 @@ func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fe
 		if !ok {
 			continue
 		}
-		if exists(filepath.Join(root, f.Path)) && !f.Overwrite && len(f.Append) == 0 {
+		if root != "" && exists(filepath.Join(root, f.Path)) && !f.Overwrite && len(f.Append) == 0 {
 			bad("ignition file %s: it exists in the image and overwrite is not set: set overwrite: true to replace it", f.Path)
 			continue
 		}
-		if len(f.Append) > 0 && f.Contents.Remote == nil && f.Contents.Inline == nil {
+		if root != "" && len(f.Append) > 0 && f.Contents.Remote == nil && f.Contents.Inline == nil {
 			// append without contents adds to the image's file, as Ignition does
 			if old, err := os.ReadFile(filepath.Join(root, f.Path)); err == nil {
 				data = append(old, data...)
@@ -95,12 +97,12 @@ func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fe
 		p.files = append(p.files, plannedFile{path: f.Path, mode: f.Mode, data: data})
 	}
 	for _, l := range x.Links {
-		if fi, err := os.Lstat(filepath.Join(root, l.Path)); err == nil && !l.Overwrite {
+		if fi, err := os.Lstat(filepath.Join(root, l.Path)); root != "" && err == nil && !l.Overwrite {
 			if t, _ := os.Readlink(filepath.Join(root, l.Path)); fi.Mode()&fs.ModeSymlink == 0 || t != l.Target {
 				bad("ignition link %s: something else exists there and overwrite is not set: set overwrite: true to replace it", l.Path)
 			}
 		}
-		if l.Hard && !planned[l.Target] && !exists(filepath.Join(root, l.Target)) {
+		if root != "" && l.Hard && !planned[l.Target] && !exists(filepath.Join(root, l.Target)) {
 			bad("ignition link %s: hard link target %s does not exist", l.Path, l.Target)
 		}
 	}

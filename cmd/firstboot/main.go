@@ -36,6 +36,8 @@ func main() {
 		err = inspect(ctx, os.Args[2:], nodeEnv(), os.Stdout)
 	case "report":
 		err = report(ctx, os.Stdout)
+	case "client-credentials":
+		err = clientCredentials(ctx, os.Args[2:], defaultPaths(), nodeEnv(), os.Stdout)
 	default:
 		usage()
 	}
@@ -50,7 +52,10 @@ func usage() {
   boot     read this node's configuration and prepare its etcd member (firstboot.service)
   inspect  [--platform P] [--endpoint URL | --dir DIR] print the configuration this node
            resolves, as JSON; changes nothing
-  report   wait for startup to finish and print the boot result on the console`)
+  report   wait for startup to finish and print the boot result on the console
+  client-credentials --name NAME [--out FILE]
+           issue a client certificate from the cluster CA; writes a tar.gz (ca.crt,
+           client.crt, client.key, README) to FILE or standard output`)
 	os.Exit(2)
 }
 
@@ -61,6 +66,16 @@ func nodeEnv() detect.Env {
 		panic(err) // firstboot is only built for the arches in the table
 	}
 	return detect.Env{Arch: a}
+}
+
+// lookOptions resolve the configuration again after boot, to look at it: no waiting for
+// addresses, nothing applied, Ignition's files not checked against the ones firstboot wrote.
+func lookOptions(platformName string) resolveOptions {
+	opts := nodeResolveOptions(platformName)
+	opts.root = ""
+	opts.addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return localAddrs() }
+	opts.network = nil
+	return opts
 }
 
 // inspect prints what this node resolves, with private keys redacted, and changes nothing.
@@ -86,11 +101,7 @@ func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) er
 		}
 	}
 	env.Endpoint, env.Dir = *endpoint, *dir
-	opts := nodeResolveOptions(*platformName)
-	// inspect shows what is there now: it does not wait for addresses or apply anything
-	opts.addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return localAddrs() }
-	opts.network = nil
-	r, err := resolve(ctx, env, opts)
+	r, err := resolve(ctx, env, lookOptions(*platformName))
 	if err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/x509"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-appliance/appliance/internal/pki"
+)
+
+// untar reads a credentials tarball into name → contents.
+func untar(t *testing.T, b []byte) map[string][]byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	now := time.Now()
+	cfgCert, cfgKey, err := pki.NewCA("config CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCert, ownKey, err := pki.NewCA("own CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indent := func(b []byte) string { return "    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ") + "\n" }
+	for _, tc := range []struct {
+		name     string
+		userData string
+		caPEM    []byte // the CA the client certificate must chain to
+		wantErr  string
+	}{
+		{"single member's own CA", "", ownCert, ""},
+		{"the configuration's CA", "version: 1\ntls:\n  ca_cert: |\n" + indent(cfgCert) + "  ca_key: |\n" + indent(cfgKey), cfgCert, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ud []byte
+			if tc.userData != "" {
+				ud = []byte(tc.userData)
+			}
+			env := fakeNode(t, "etcd.platform=qemu", ud)
+			data := t.TempDir()
+			os.MkdirAll(filepath.Join(data, "pki"), 0o755)
+			os.WriteFile(filepath.Join(data, "pki/ca.crt"), ownCert, 0o644)
+			os.WriteFile(filepath.Join(data, "pki/ca.key"), ownKey, 0o600)
+			var out bytes.Buffer
+			err := clientCredentials(context.Background(), []string{"--name", "ops"}, paths{dataDir: data}, env, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := untar(t, out.Bytes())
+			certs, err := pki.ParseCertificates(files["ops/client.crt"])
+			if err != nil {
+				t.Fatalf("client.crt: %v (files %v)", err, len(files))
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(tc.caPEM)
+			if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+				t.Errorf("client certificate does not verify against the expected CA: %v", err)
+			}
+			if certs[0].Subject.CommonName != "ops" || len(files["ops/client.key"]) == 0 || !bytes.Equal(files["ops/ca.crt"], tc.caPEM) {
+				t.Errorf("bundle: CN %q, key %d bytes, ca.crt matches: %v", certs[0].Subject.CommonName, len(files["ops/client.key"]), bytes.Equal(files["ops/ca.crt"], tc.caPEM))
+			}
+		})
+	}
+	t.Run("no name", func(t *testing.T) {
+		err := clientCredentials(context.Background(), nil, paths{dataDir: t.TempDir()}, fakeNode(t, "etcd.platform=qemu", nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--name is required") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
