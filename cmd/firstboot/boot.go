@@ -62,7 +62,8 @@ func refuse(kind string, problems []string) error {
 // its disks as they were, prints every problem on the console, and fails, so etcd.service
 // (which requires this unit) stays stopped.
 func boot(ctx context.Context, p paths, env detect.Env) error {
-	if rel, err := os.ReadFile(p.osRelease); err == nil {
+	rel, err := os.ReadFile(p.osRelease)
+	if err == nil {
 		fmt.Println(imageLine(rel))
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, fetchTimeout)
@@ -86,7 +87,7 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	if err := checkVolume(req); err != nil {
 		return refuse("data volume", []string{err.Error()})
 	}
-	want := datavol.Identity{Cluster: c.Cluster.Name, Member: r.Member.Name, Image: imageVersion(p.osRelease)}
+	want := datavol.Identity{Cluster: c.Cluster.Name, Member: r.Member.Name, Image: imageVersion(rel)}
 	if c.TLS.CACert != "" {
 		if want.CAFingerprint, err = pki.Fingerprint([]byte(c.TLS.CACert)); err != nil {
 			return refuse("tls", []string{"tls.ca_cert: " + err.Error()})
@@ -282,9 +283,8 @@ func lookupIDs(name string) (int, int, error) {
 }
 
 // imageVersion is IMAGE_VERSION and BUILD_ID from os-release, recorded on the data volume.
-func imageVersion(osRelease string) string {
-	b, _ := os.ReadFile(osRelease)
-	f := osReleaseFields(b)
+func imageVersion(osRelease []byte) string {
+	f := osReleaseFields(osRelease)
 	return strings.TrimSpace(f["IMAGE_VERSION"] + " " + f["BUILD_ID"])
 }
 

@@ -54,15 +54,7 @@ func clientCredentials(ctx context.Context, args []string, p paths, env detect.E
 	if err != nil {
 		return fmt.Errorf("the cluster CA: %w", err)
 	}
-	key, err := pki.NewKey()
-	if err != nil {
-		return err
-	}
-	certPEM, err := ca.IssueClient(*name, key.Public(), now)
-	if err != nil {
-		return err
-	}
-	keyPEM, err := pki.EncodeKey(key)
+	certPEM, keyPEM, err := ca.NewClient(*name, now)
 	if err != nil {
 		return err
 	}

@@ -150,15 +150,7 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 			return did, nil
 		}
 	}
-	ckey, err := pki.NewKey()
-	if err != nil {
-		return nil, err
-	}
-	cpem, err := m.ca.IssueClient("root@"+id.Name, ckey.Public(), now)
-	if err != nil {
-		return nil, err
-	}
-	kpem, err := pki.EncodeKey(ckey)
+	cpem, kpem, err := m.ca.NewClient("root@"+id.Name, now)
 	if err != nil {
 		return nil, err
 	}

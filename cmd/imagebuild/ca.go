@@ -99,14 +99,7 @@ func issueClient(dir, name string, now time.Time) (caPEM, certPEM, keyPEM []byte
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, err := pki.NewKey()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if certPEM, err = ca.IssueClient(name, key.Public(), now); err != nil {
-		return nil, nil, nil, err
-	}
-	keyPEM, err = pki.EncodeKey(key)
+	certPEM, keyPEM, err = ca.NewClient(name, now)
 	return caPEM, certPEM, keyPEM, err
 }
 

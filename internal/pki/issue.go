@@ -63,6 +63,22 @@ func (ca *CA) IssueClient(name string, key crypto.PublicKey, now time.Time) ([]b
 	return ca.issue("client", tmpl, key, now)
 }
 
+// NewClient makes a client key and signs its certificate for name: what an operator, a test
+// or etcdctl on a node needs, as PEM.
+func (ca *CA) NewClient(name string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	key, err := NewKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if certPEM, err = ca.IssueClient(name, key.Public(), now); err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = EncodeKey(key); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
 // issue fills in what every leaf certificate shares and signs tmpl. Leaves live one year but
 // never past the CA: a certificate outliving its CA verifies nowhere.
 func (ca *CA) issue(kind string, tmpl *x509.Certificate, key crypto.PublicKey, now time.Time) ([]byte, error) {
