@@ -82,6 +82,22 @@ func waitBootedNamed(ctx context.Context, t *testing.T, v *vm.VM, name string) {
 	}
 }
 
+// waitRefused waits for the console line saying why the node refused to start etcd, then for
+// startup to end degraded with firstboot.service failed (so etcd.service never ran).
+func waitRefused(ctx context.Context, t *testing.T, v *vm.VM, why *regexp.Regexp) {
+	t.Helper()
+	if _, err := v.WaitConsole(ctx, why); err != nil {
+		t.Fatal(err)
+	}
+	m, err := v.WaitConsole(ctx, bootFinished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "degraded" || m[2] != "firstboot.service" {
+		t.Errorf("boot finished with state=%s failed=%s, want degraded with firstboot.service failed", m[1], m[2])
+	}
+}
+
 func TestFirmwareBoot(t *testing.T) {
 	imgs := loadImages(t)
 	forEachArch(t, arch.Names(), func(t *testing.T, a arch.Arch) {

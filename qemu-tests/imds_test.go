@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/etcd-appliance/appliance/internal/vm"
 	"github.com/etcd-appliance/appliance/internal/vmnet"
 )
 
@@ -106,14 +105,7 @@ func TestAWSMetadata(t *testing.T) {
 		imds.byIP[inst.ip] = inst
 		hw, _ := net.ParseMAC(fmt.Sprintf("52:54:00:77:01:%02x", i+1))
 		hosts = append(hosts, vmnet.Host{MAC: hw, IP: inst.ip})
-		node := &clusterNode{name: inst.id, ip: inst.ip, mac: hw.String(), tap: fmt.Sprintf("tap%d", i), disk: filepath.Join(workDir(t), "data.qcow2")}
-		if err := n.AddTap(node.tap); err != nil {
-			t.Fatal(err)
-		}
-		if err := vm.CreateBlankDisk(t.Context(), node.disk, dataDiskSize); err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, node)
+		c.addNode(inst.id, inst.ip, hw.String(), filepath.Join(workDir(t), "data.qcow2"))
 	}
 	if err := n.StartDHCP(hosts); err != nil {
 		t.Fatal(err)
@@ -158,19 +150,8 @@ func TestAWSMetadata(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		v := c.nodes[1].v
-		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: config error: user-data from aws: .*snapshot_count`)); err != nil {
-			t.Fatal(err)
-		}
-		m, err := v.WaitConsole(ctx, bootFinished)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m[2] != "firstboot.service" {
-			t.Errorf("boot finished with failed=%s, want firstboot.service", m[2])
-		}
-		if err := checkHealth(ctx, c.healthClient(), fmt.Sprintf("http://%s:%d/health", c.nodes[1].ip, etcdMetricsPort)); err == nil {
-			t.Error("etcd answers although its configuration was refused")
-		}
+		waitRefused(ctx, t, v, regexp.MustCompile(`etcd-appliance: config error: user-data from aws: .*snapshot_count`))
+		c.checkNoEtcd(ctx, t, 1)
 	})
 	imds.mu.Lock()
 	defer imds.mu.Unlock()

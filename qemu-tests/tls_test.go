@@ -51,24 +51,24 @@ func indent(s, prefix string) string {
 // clientTLS is a client configuration with a certificate from this CA that trusts this CA.
 func (c *testCA) clientTLS(t testing.TB, name string) *tls.Config {
 	t.Helper()
-	key, err := pki.NewKey()
+	certPEM, keyPEM, err := c.ca.NewClient(name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, err := c.ca.IssueClient(name, key.Public(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := pki.EncodeKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return pemTLS(t, c.certPEM, certPEM, keyPEM)
+}
+
+// pemTLS is a client configuration presenting certPEM/keyPEM and trusting caPEM.
+func pemTLS(t testing.TB, caPEM, certPEM, keyPEM []byte) *tls.Config {
+	t.Helper()
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("client certificate: %v", err)
 	}
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(c.certPEM)
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no CA certificate")
+	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12}
 }
 
@@ -108,13 +108,5 @@ func credentialsTLS(t *testing.T, tarball []byte, name string) *tls.Config {
 		}
 		files[h.Name], _ = io.ReadAll(tr)
 	}
-	pair, err := tls.X509KeyPair(files[name+"/client.crt"], files[name+"/client.key"])
-	if err != nil {
-		t.Fatalf("credentials tarball %v: %v", len(files), err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(files[name+"/ca.crt"]) {
-		t.Fatal("credentials tarball: no CA certificate")
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return pemTLS(t, files[name+"/ca.crt"], files[name+"/client.crt"], files[name+"/client.key"])
 }
