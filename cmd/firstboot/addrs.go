@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,10 +11,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// dumpAttempts bounds re-listing addresses while they keep changing under the dump.
+const dumpAttempts = 20
+
 // localAddrs lists this machine's addresses that another machine could reach: global
 // unicast, not tentative (IPv6 DAD still running) or deprecated.
 func localAddrs() ([]netip.Addr, error) {
 	list, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	// an address changed during the dump (DHCP, IPv6 autoconfiguration at boot): the kernel
+	// flags the dump as interrupted, and the fix is to dump again
+	for try := 1; errors.Is(err, netlink.ErrDumpInterrupted) && try < dumpAttempts; try++ {
+		list, err = netlink.AddrList(nil, netlink.FAMILY_ALL)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
