@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -164,7 +165,32 @@ func setup(addrs []netip.Prefix) error {
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("set %s up: %w", BridgeName, err)
 	}
+	// The kernel installs an IPv6 address's local route from a work queue once the link is
+	// up; until then a connect to the address goes out to neighbour discovery and fails with
+	// "no route to host". Wait for the routes (bounded) so New returns a usable network.
+	for _, p := range addrs {
+		if p.Addr().Is6() {
+			if err := waitLocalRoute(p.Addr(), 5*time.Second); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// waitLocalRoute polls until the kernel routes addr to this host.
+func waitLocalRoute(addr netip.Addr, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		routes, err := netlink.RouteGet(addr.AsSlice())
+		if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no local route after %s (last error %v)", addr, within, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // addBridge creates a bridge with STP off and forward delay 0, so a port forwards as soon
