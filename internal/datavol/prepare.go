@@ -84,16 +84,32 @@ func checkIdentity(ctx context.Context, ch Choice, o Options, res *Result) error
 	}
 	switch {
 	case err != nil: // unreadable: refused, even with data.wipe, as its owner is unknown
-	case id == nil:
+	case id == nil || id.Check(o.Want) == nil:
 		if err := accept(); err != nil {
 			return err
 		}
-		return writeNewIdentity(o, res)
-	default:
-		if err = id.Check(o.Want); err == nil {
-			res.Identity = id
-			return accept()
+		// The read-only look skipped the journal (noload, so that a refused volume is not
+		// changed): after an unclean shutdown the record may exist, or be newer, only in the
+		// journal, which the read-write mount has replayed. Read it again.
+		if id, err = ReadIdentity(o.Dir); err == nil && id != nil {
+			err = id.Check(o.Want)
 		}
+		switch {
+		case err != nil:
+			err = fmt.Errorf("data volume %s: %w", ch.Path, err)
+			if !ch.Mounted {
+				if uerr := Unmount(o.Dir); uerr != nil {
+					err = errors.Join(err, uerr)
+				}
+			}
+			return err
+		case id == nil:
+			return writeNewIdentity(o, res)
+		}
+		res.Identity = id
+		return nil
+	default: // another cluster's or member's
+		err = id.Check(o.Want)
 		if ch.Wipe {
 			if err := Unmount(o.Dir); err != nil {
 				return fmt.Errorf("data volume: erasing %s (data.wipe): %w", ch.Path, err)
