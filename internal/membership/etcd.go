@@ -1,0 +1,199 @@
+package membership
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// TLSConfig is the client side of the cluster's mutual TLS, from PEM files.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("cluster CA %s holds no PEM certificate", caFile)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Client talks to a cluster through the given client URLs.
+type Client struct {
+	*clientv3.Client
+}
+
+// Dial makes a client for endpoints; it does not wait for a connection (calls do, within
+// their context).
+func Dial(endpoints []string, tc *tls.Config, extra ...grpc.DialOption) (*Client, error) {
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		TLS:         tc,
+		DialTimeout: 5 * time.Second,
+		DialOptions: extra,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
+	}
+	return &Client{c}, nil
+}
+
+func members(pbs []*etcdserverpb.Member) []Member {
+	ms := make([]Member, 0, len(pbs))
+	for _, m := range pbs {
+		ms = append(ms, Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, Learner: m.IsLearner})
+	}
+	return ms
+}
+
+// Members lists the cluster's members (linearizable: a minority cannot answer).
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	r, err := c.MemberList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	return members(r.Members), nil
+}
+
+// AddLearner adds a learner with peerURL and returns it and the members after the add.
+func (c *Client) AddLearner(ctx context.Context, peerURL string) (Member, []Member, error) {
+	r, err := c.MemberAddAsLearner(ctx, []string{peerURL})
+	if err != nil {
+		return Member{}, nil, fmt.Errorf("adding learner %s: %w", peerURL, err)
+	}
+	return members([]*etcdserverpb.Member{r.Member})[0], members(r.Members), nil
+}
+
+// Remove removes member id.
+func (c *Client) Remove(ctx context.Context, id uint64) error {
+	if _, err := c.MemberRemove(ctx, id); err != nil {
+		return fmt.Errorf("removing member %s: %w", IDString(id), err)
+	}
+	return nil
+}
+
+// Promote makes learner id a voting member; etcd refuses until it has caught up.
+func (c *Client) Promote(ctx context.Context, id uint64) error {
+	if _, err := c.MemberPromote(ctx, id); err != nil {
+		return fmt.Errorf("promoting learner %s: %w", IDString(id), err)
+	}
+	return nil
+}
+
+// Statuses asks every member for its status through its own client URLs, at once, each within
+// timeout. A member missing from the result did not answer.
+func (c *Client) Statuses(ctx context.Context, ms []Member, timeout time.Duration) map[uint64]*clientv3.StatusResponse {
+	var mu sync.Mutex
+	out := map[uint64]*clientv3.StatusResponse{}
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		for _, u := range m.ClientURLs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				r, err := c.Status(sctx, u)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				out[m.ID] = r
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// Health is which members answered with a leader and no errors.
+func HealthOf(st map[uint64]*clientv3.StatusResponse) Health {
+	h := Health{}
+	for id, r := range st {
+		h[id] = r.Leader != 0 && len(r.Errors) == 0
+	}
+	return h
+}
+
+// Join makes this node's place in the running cluster c for a blank data volume and returns
+// etcd's --initial-cluster for initial-cluster-state existing. It lists the members first, so
+// a retried join is harmless; it adds this node as a learner (one at a time: etcd refuses a
+// second), and it removes a stale member of this node's name only when the cluster keeps a
+// healthy quorum without it. A busy or unhealthy cluster is retried with backoff until ctx
+// ends; log gets a line per step.
+func Join(ctx context.Context, c *Client, self Self, names map[string]string, log func(string)) (string, error) {
+	wait := 2 * time.Second
+	for {
+		step, err := joinStep(ctx, c, self, names, log)
+		if step != "" || err != nil {
+			return step, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("joining the cluster: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// ErrStaleAlive is a stale member of this node's name that still answers: another machine
+// runs it.
+var ErrStaleAlive = errors.New("still answers")
+
+func joinStep(ctx context.Context, c *Client, self Self, names map[string]string, log func(string)) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ms, err := c.Members(rctx)
+	if err != nil {
+		log(fmt.Sprintf("%v; retrying", err))
+		return "", nil
+	}
+	plan := Decide(ms, self)
+	switch plan.Action {
+	case Start:
+		log(fmt.Sprintf("the cluster lists this node as member %s, not started yet: starting it", IDString(plan.Member.ID)))
+		return InitialCluster(ms, self, names), nil
+	case Add:
+		m, after, err := c.AddLearner(rctx, self.PeerURL)
+		if err != nil {
+			log(fmt.Sprintf("%v; retrying (one learner at a time)", err))
+			return "", nil
+		}
+		log(fmt.Sprintf("added as learner %s; it is promoted once it has caught up", IDString(m.ID)))
+		return InitialCluster(after, self, names), nil
+	}
+	// Replace: this node's member lost its data with its volume
+	stale := plan.Member
+	h := HealthOf(c.Statuses(rctx, ms, 5*time.Second))
+	if h[stale.ID] {
+		return "", fmt.Errorf("member %s (%s) %w at %v while this node's data volume is blank: another machine runs it; give this node its own name and address", stale.Name, IDString(stale.ID), ErrStaleAlive, stale.ClientURLs)
+	}
+	if err := CheckRemove(ms, h, stale.ID); err != nil {
+		log(fmt.Sprintf("not removing the stale member %s yet: %v; retrying", stale.Label(), err))
+		return "", nil
+	}
+	if err := c.Remove(rctx, stale.ID); err != nil {
+		log(fmt.Sprintf("%v; retrying", err))
+		return "", nil
+	}
+	log(fmt.Sprintf("removed the stale member %s (%s): its data was lost with this node's volume; joining again", stale.Name, IDString(stale.ID)))
+	return "", nil
+}

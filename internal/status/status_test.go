@@ -1,0 +1,43 @@
+package status
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLine(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	base := func() Status {
+		return Status{Time: now, Member: "etcd-a", Role: Leader, Healthy: 3, Voters: 3, DBSize: 12 << 20, Quota: 2 << 30,
+			CertNotAfter: now.Add(364*24*time.Hour + time.Hour), Image: "1.2.0"}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Status)
+		want string
+	}{
+		{"healthy", func(*Status) {}, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"one down", func(s *Status) { s.Role, s.Healthy = Follower, 2 }, "etcd-a: follower · cluster degraded 2/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"no quorum", func(s *Status) { s.Role, s.Healthy = Follower, 1 }, "etcd-a: follower · cluster NO QUORUM 1/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"alarm first", func(s *Status) { s.Alarms = []Alarm{{Member: "etcd-b", Alarm: "NOSPACE"}} }, "ALARM NOSPACE on etcd-b · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"learner", func(s *Status) { s.Role, s.Learners = Learner, 1 }, "etcd-a: learner · cluster healthy 3/3 + 1 learner · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"expired", func(s *Status) { s.CertNotAfter = now.Add(-time.Hour) }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates EXPIRED 2026-11-21 · image 1.2.0"},
+		{"etcd down", func(s *Status) { s.Role, s.Voters, s.Healthy, s.DBSize = Down, 0, 0, 0 }, "etcd-a: etcd DOWN here · certificates valid 364 days · image 1.2.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			tc.edit(&s)
+			if got := s.Line(); got != tc.want {
+				t.Errorf("Line() =\n %s\nwant\n %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSize(t *testing.T) {
+	for n, want := range map[int64]string{512: "512 B", 20 << 10: "20 KiB", 12<<20 + 1: "12 MiB", 2 << 30: "2 GiB", 8 << 30: "8 GiB", 3 << 29: "1.5 GiB"} {
+		if got := Size(n); got != want {
+			t.Errorf("Size(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
