@@ -51,7 +51,7 @@ var pruneDirs = []string{
 }
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
-var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service", "dropbear.service"}
+var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 
 // maskedUnits cannot do anything useful on a read-only, package-less image.
 var maskedUnits = []string{

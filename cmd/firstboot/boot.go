@@ -84,8 +84,16 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 
 	// the data volume: chosen and checked before anything is written
 	req := datavol.Request{Device: c.Data.Device, Wipe: c.Data.Wipe, Dir: p.dataDir}
-	if err := checkVolume(req); err != nil {
+	choice, err := checkVolume(req)
+	if err != nil {
 		return refuse("data volume", []string{err.Error()})
+	}
+	// a snapshot to restore onto a blank disk is fetched and verified before anything is written
+	var snap string
+	if c.Restore.Source != "" && choice.Format {
+		if snap, err = fetchRestore(fetchCtx, c.Restore); err != nil {
+			return refuse("restore", []string{err.Error()})
+		}
 	}
 	want := datavol.Identity{Cluster: c.Cluster.Name, Member: r.Member.Name, Image: imageVersion(rel)}
 	if c.TLS.CACert != "" {
@@ -142,12 +150,40 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 		fmt.Println("etcd-appliance: tls: " + d)
 	}
 
-	spec := member.Spec{Self: r.Member, Config: c, Files: files.member(filepath.Join(p.dataDir, "data"))}
-	if err := writeMemberEnv(p, spec, uid, gid); err != nil {
-		return err
-	}
+	dataDir := filepath.Join(p.dataDir, "data")
+	spec := member.Spec{Self: r.Member, Config: c, Files: files.member(dataDir)}
 	cert, key := etcdctlCreds(files, ca)
 	if err := writeEnvFile(filepath.Join(p.runDir, "etcdctl.env"), member.EtcdctlEnv(spec, cert, key)); err != nil {
+		return err
+	}
+	if err := writeNodeState(p.runDir, newNodeState(p, spec, files, ca, rel)); err != nil {
+		return err
+	}
+	if left := vol.Identity.Left; left != nil && !hasMemberData(dataDir) {
+		fmt.Printf("etcd-appliance: member %s left %s at %s (firstboot leave): etcd is not started; to join again, boot this node on a blank data disk\n",
+			r.Member.Name, clusterLine(c, r.Member), left.Format(time.RFC3339))
+		return nil
+	}
+	switch {
+	case hasMemberData(dataDir):
+		if c.Restore.Source != "" && vol.Identity.Restored != c.Restore.SHA256 {
+			return refuse("restore", []string{fmt.Sprintf("restore.source: the data volume already holds etcd data of member %s; a restore seeds a NEW cluster on blank data volumes: remove restore from the user-data to keep this data, or give this node a blank disk", r.Member.Name)})
+		}
+	case c.Restore.Source != "":
+		if snap == "" {
+			if snap, err = fetchRestore(fetchCtx, c.Restore); err != nil {
+				return refuse("restore", []string{err.Error()})
+			}
+		}
+		if err := restoreMember(ctx, spec, snap, dataDir, vol, uid, gid); err != nil {
+			return refuse("restore", []string{err.Error()})
+		}
+	default:
+		if err := joinCluster(ctx, &spec, files, ca); err != nil {
+			return refuse("cluster", []string{err.Error()})
+		}
+	}
+	if err := writeMemberEnv(p, spec, uid, gid); err != nil {
 		return err
 	}
 	fmt.Printf("etcd-appliance: member %s (%s) of %s; clients: %s (TLS, client certificate required); health: http://<this host>:%d/health\n",
@@ -171,13 +207,12 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 
 // checkVolume finds the data volume the way datavol.Prepare will, so that a missing or
 // ambiguous disk stops the boot before anything is written.
-func checkVolume(req datavol.Request) error {
+func checkVolume(req datavol.Request) (datavol.Choice, error) {
 	disks, err := datavol.Scan("/")
 	if err != nil {
-		return err
+		return datavol.Choice{}, err
 	}
-	_, err = datavol.Select(disks, req)
-	return err
+	return datavol.Select(disks, req)
 }
 
 // describeVolume is the console line about the data volume.

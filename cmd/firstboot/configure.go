@@ -179,9 +179,6 @@ const (
 func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
 	c := r.Config
 	var problems []string
-	if c.Restore.Source != "" {
-		problems = append(problems, "restore: restoring from a snapshot is not supported by this image yet; remove restore")
-	}
 	r.Hostname = r.Metadata.Hostname
 	r.SSHKeys = appendUnique(nil, c.SSHAuthorizedKeys...)
 	r.SSHKeys = appendUnique(r.SSHKeys, r.Metadata.SSHKeys...)

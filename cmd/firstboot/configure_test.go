@@ -77,9 +77,9 @@ func TestResolve(t *testing.T) {
 			wantErr:  []string{"ignition unit x.service: enabled, but it has no [Install] WantedBy="},
 		},
 		{
-			name:     "restore is not there yet",
-			userData: []byte("version: 1\nrestore: {source: 'https://backups.example/s.db', sha256: '" + strings.Repeat("a", 64) + "'}\n"),
-			wantErr:  []string{"restore: restoring from a snapshot is not supported"},
+			name:     "restore without its checksum",
+			userData: []byte("version: 1\nrestore: {source: 'https://backups.example/s.db'}\n"),
+			wantErr:  []string{"restore.sha256: required with restore.source"},
 		},
 		{
 			name:     "broken JSON Ignition",

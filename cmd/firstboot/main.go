@@ -1,7 +1,7 @@
 // Command firstboot is the node agent baked into the image. systemd runs `firstboot boot` on
 // every boot before etcd.service, and `firstboot report` once startup has finished.
 //
-// This version starts a single-member etcd; configuration, TLS and clustering come later.
+// The other commands are the on-node operations: status, snapshot, leave, client credentials.
 package main
 
 import (
@@ -29,6 +29,7 @@ func main() {
 		usage()
 	}
 	var err error
+	run := defaultPaths().runDir
 	switch os.Args[1] {
 	case "boot":
 		err = boot(ctx, defaultPaths(), nodeEnv())
@@ -38,8 +39,23 @@ func main() {
 		err = report(ctx, os.Stdout)
 	case "client-credentials":
 		err = clientCredentials(ctx, os.Args[2:], defaultPaths(), nodeEnv(), os.Stdout)
+	case "status":
+		err = statusCmd(ctx, os.Args[2:], run, os.Stdout)
+	case "agent":
+		err = agent(ctx, run)
+	case "upgrade-check":
+		err = upgradeCheck(ctx, run, os.Stdout)
+	case "leave":
+		err = leave(ctx, os.Args[2:], run, os.Stdout)
+	case "remove-member":
+		err = removeMember(ctx, os.Args[2:], run, os.Stdout)
+	case "snapshot":
+		err = snapshotCmd(ctx, os.Args[2:], run, os.Stdout, os.Stderr)
 	default:
 		usage()
+	}
+	if errors.Is(err, errUnhealthy) {
+		os.Exit(1)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "etcd-appliance: firstboot %s: %v\n", os.Args[1], err)
@@ -48,14 +64,23 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: firstboot boot|inspect|report
+	fmt.Fprintln(os.Stderr, `usage: firstboot COMMAND
   boot     read this node's configuration and prepare its etcd member (firstboot.service)
   inspect  [--platform P] [--endpoint URL | --dir DIR] print the configuration this node
            resolves, as JSON; changes nothing
   report   wait for startup to finish and print the boot result on the console
   client-credentials --name NAME [--out FILE]
            issue a client certificate from the cluster CA; writes a tar.gz (ca.crt,
-           client.crt, client.key, README) to FILE or standard output`)
+           client.crt, client.key, README) to FILE or standard output
+  status   [--json] this member's and the cluster's health; exits 1 when unhealthy
+  agent    watch the member: promote it from learner, log health (etcd-agent.service)
+  upgrade-check
+           whether this node may go down now (reboot, reimage) without losing quorum
+  leave    [--force] remove this member from the cluster, wipe its data, keep etcd off
+  remove-member [--force] NAME
+           remove another member whose machine is gone
+  snapshot [--out DIR|-] save a snapshot and its JSON sidecar (default DIR:
+           /var/lib/etcd/snapshots; - writes the snapshot to standard output)`)
 	os.Exit(2)
 }
 

@@ -22,6 +22,11 @@ type Identity struct {
 	MemberID      string    `json:"member_id,omitempty"`
 	Created       time.Time `json:"created"`
 	Image         string    `json:"image,omitempty"` // the OS image version that made the volume
+	// Restored is the sha256 of the snapshot this member's data was seeded from (restore:),
+	// so that later boots with the same user-data keep the data instead of refusing it.
+	Restored string `json:"restored,omitempty"`
+	// Left is when the member left its cluster (firstboot leave); etcd is not started again.
+	Left *time.Time `json:"left,omitempty"`
 }
 
 // IdentityPath is the identity record of the volume mounted at dir.

@@ -35,10 +35,22 @@ type Spec struct {
 	// State is "new" for a member bootstrapping the initial cluster, "existing" for one joining
 	// a running cluster. etcd ignores it once the data directory holds a member.
 	State string
+	// InitialCluster overrides the configured members for a member joining a running cluster:
+	// etcd needs the running cluster's member list then (membership.InitialCluster).
+	InitialCluster string
 }
+
+// PeerURL is the peer URL this member advertises.
+func (s Spec) PeerURL() string { return URL(s.advertiseHost(), PeerPort) }
+
+// InitialClusterFlag is etcd's --initial-cluster for this member.
+func (s Spec) InitialClusterFlag() string { return s.initialCluster() }
 
 // initialCluster lists name=peerURL for the static cluster, or just this member.
 func (s Spec) initialCluster() string {
+	if s.InitialCluster != "" {
+		return s.InitialCluster
+	}
 	members := s.Config.Cluster.Members
 	if len(members) == 0 {
 		members = []config.Member{{Name: s.Self.Name, Address: s.advertiseHost()}}
