@@ -44,7 +44,13 @@ func missing(t testing.TB, format string, args ...any) {
 // loadImages reads manifest.json from IMAGE_DIR (default ../out).
 func loadImages(t testing.TB) *images {
 	t.Helper()
-	dir, err := filepath.Abs(envOr("IMAGE_DIR", filepath.Join("..", "out")))
+	return loadImagesFrom(t, envOr("IMAGE_DIR", filepath.Join("..", "out")))
+}
+
+// loadImagesFrom reads manifest.json from dir.
+func loadImagesFrom(t testing.TB, dir string) *images {
+	t.Helper()
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

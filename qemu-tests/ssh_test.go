@@ -44,6 +44,16 @@ func (k sshKey) run(ctx context.Context, port int, command string) (string, erro
 // runWith is run against host:port, with the ssh process made by newCmd (a network
 // namespace's exec.Command, say).
 func (k sshKey) runWith(ctx context.Context, newCmd func(ctx context.Context, name string, args ...string) *exec.Cmd, host string, port int, command string) (string, error) {
+	out, stderr, err := k.exec(ctx, newCmd, host, port, command)
+	if err != nil {
+		return string(out) + string(stderr), err
+	}
+	return string(out), nil
+}
+
+// exec is runWith with standard output and standard error apart (a snapshot on one, its
+// description on the other).
+func (k sshKey) exec(ctx context.Context, newCmd func(ctx context.Context, name string, args ...string) *exec.Cmd, host string, port int, command string) ([]byte, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := newCmd(ctx, "ssh", "-F", "/dev/null", "-i", k.private, "-p", fmt.Sprint(port),
@@ -53,10 +63,7 @@ func (k sshKey) runWith(ctx context.Context, newCmd func(ctx context.Context, na
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	err := cmd.Run()
-	if err != nil {
-		return out.String() + stderr.String(), err
-	}
-	return out.String(), nil
+	return out.Bytes(), stderr.Bytes(), err
 }
 
 // hostnameCmd prints the guest's hostname (the image has no hostname or cat binaries).

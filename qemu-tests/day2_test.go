@@ -1,0 +1,372 @@
+package qemutests
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-appliance/appliance/internal/vm"
+)
+
+// membersOf is the cluster.members section for the listed nodes.
+func (c *testCluster) membersOf(idx ...int) string {
+	s := "  members:\n"
+	for _, i := range idx {
+		n := c.nodes[i]
+		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.ip)
+	}
+	return s
+}
+
+// ssh runs command on node i as root over SSH from inside the namespace.
+func (c *testCluster) ssh(ctx context.Context, key sshKey, i int, command string) (string, error) {
+	return key.runWith(ctx, c.inNetns, c.nodes[i].ip.String(), sshPort, command)
+}
+
+func (c *testCluster) inNetns(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.net.Name(), name}, args...)...)
+}
+
+// mustSSH is ssh that fails the test on error.
+func (c *testCluster) mustSSH(ctx context.Context, t *testing.T, key sshKey, i int, command string) string {
+	t.Helper()
+	out, err := c.ssh(ctx, key, i, command)
+	if err != nil {
+		t.Fatalf("%s: %s: %v\n%s", c.nodes[i].name, command, err, out)
+	}
+	return out
+}
+
+// waitVoters waits until the cluster lists exactly the named members, all started voters
+// (learners promoted), and returns their IDs by name.
+func waitVoters(ctx context.Context, t *testing.T, cli *clientv3.Client, names ...string) map[string]uint64 {
+	t.Helper()
+	want := strings.Join(names, ",")
+	var got string
+	for {
+		resp, err := cli.MemberList(shortCtx(ctx))
+		if err == nil {
+			ids := map[string]uint64{}
+			var ns []string
+			for _, m := range resp.Members {
+				n := m.Name
+				if n == "" {
+					n = "(unstarted)"
+				}
+				if m.IsLearner {
+					n += "(learner)"
+				}
+				ns = append(ns, n)
+				ids[m.Name] = m.ID
+			}
+			got = strings.Join(sortedCopy(ns), ",")
+			if got == want {
+				return ids
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("members %s, want voters %s (last error %v)", got, want, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
+
+// checkKeys reads every key from node i's own copy (serializable): it has them all.
+func (c *testCluster) checkKeys(ctx context.Context, t *testing.T, i int, tc *tls.Config, keys ...string) {
+	t.Helper()
+	cli := c.client(i, tc)
+	for _, k := range keys {
+		waitKey(ctx, t, cli, k, clientv3.WithSerializable())
+	}
+}
+
+// nodeStatus is the part of `firstboot status --json` the tests read.
+type nodeStatus struct {
+	Member   string `json:"member"`
+	MemberID string `json:"member_id"`
+	Role     string `json:"role"`
+	Healthy  int    `json:"healthy"`
+	Voters   int    `json:"voters"`
+	Image    string `json:"image"`
+	Summary  string `json:"summary"`
+}
+
+func (c *testCluster) status(ctx context.Context, t *testing.T, key sshKey, i int) nodeStatus {
+	t.Helper()
+	out, _ := c.ssh(ctx, key, i, "firstboot status --json") // exits 1 when unhealthy
+	var st nodeStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%s: firstboot status --json: %v\n%s", c.nodes[i].name, err, out)
+	}
+	return st
+}
+
+// TestDayTwo grows a cluster from one member to three and five, shrinks it to three with
+// `leave` and `remove-member`, checks the quorum guards, kills a member with SIGKILL,
+// replaces a member whose disk was lost, and restores a snapshot of it into a new cluster
+// fetched over HTTP. Writes are read back from every member after each step.
+func TestDayTwo(t *testing.T) {
+	if !archSelected("amd64") {
+		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
+	}
+	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e")
+	ca := newTestCA(t, "qemu-tests day-2 CA")
+	key := newSSHKey(t)
+	config := func(idx ...int) string {
+		return "version: 1\ncluster:\n  name: day2\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning +
+			"ssh_authorized_keys: ['" + key.public + "']\n"
+	}
+	good := ca.clientTLS(t, "day2")
+	ctx, cancel := context.WithTimeout(t.Context(), 6*vmTimeout(t))
+	defer cancel()
+
+	c.start(0, config(0))
+	c.waitBooted(ctx, 0)
+	a := c.client(0, good)
+	putThenGet(ctx, t, a, a, "/day2/1", "one member")
+	var ids map[string]uint64
+
+	if !t.Run("scale 1 to 3", func(t *testing.T) {
+		start := time.Now()
+		c.start(1, config(0, 1, 2))
+		c.start(2, config(0, 1, 2))
+		c.waitBooted(ctx, 1, 2)
+		waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
+		t.Logf("1 → 3 members: %s", time.Since(start).Round(time.Second))
+		for _, n := range c.nodes[1:3] {
+			if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: cluster: added as learner [0-9a-f]+`)); err != nil {
+				t.Errorf("%s: %v", n.name, err)
+			}
+			if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: cluster: promoted learner [0-9a-f]+ to a voting member`)); err != nil {
+				t.Errorf("%s: %v", n.name, err)
+			}
+		}
+		putThenGet(ctx, t, a, c.client(2, good), "/day2/3", "three members")
+		for i := range 3 {
+			c.checkKeys(ctx, t, i, good, "/day2/1", "/day2/3")
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("status and metrics", func(t *testing.T) {
+		st := c.status(ctx, t, key, 0)
+		if st.Voters != 3 || st.Healthy != 3 || !strings.Contains(st.Summary, "cluster healthy 3/3") {
+			t.Errorf("status of etcd-a: %+v, want 3 healthy voters", st)
+		}
+		resp, err := c.healthClient().Get(fmt.Sprintf("http://%s:%d/metrics", c.nodes[1].ip, etcdMetricsPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !regexp.MustCompile(`(?m)^etcd_server_has_leader 1$`).Match(body) {
+			t.Errorf("metrics of etcd-b lack etcd_server_has_leader 1 (%d bytes)", len(body))
+		}
+		if _, err := c.nodes[0].v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: status: etcd-a: (leader|follower) · cluster healthy 3/3`)); err != nil {
+			t.Error(err)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("scale 3 to 5", func(t *testing.T) {
+		start := time.Now()
+		c.start(3, config(0, 1, 2, 3, 4))
+		c.start(4, config(0, 1, 2, 3, 4))
+		c.waitBooted(ctx, 3, 4)
+		waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e")
+		t.Logf("3 → 5 members: %s", time.Since(start).Round(time.Second))
+		putThenGet(ctx, t, c.client(4, good), a, "/day2/5", "five members")
+		for i := range 5 {
+			c.checkKeys(ctx, t, i, good, "/day2/1", "/day2/3", "/day2/5")
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("scale 5 to 3", func(t *testing.T) {
+		out := c.mustSSH(ctx, t, key, 4, "firstboot leave")
+		if !strings.Contains(out, "left: member etcd-e") {
+			t.Errorf("firstboot leave said %q", out)
+		}
+		// a machine that is gone: removed by name from another node
+		c.nodes[3].v.Close()
+		out = c.mustSSH(ctx, t, key, 0, "firstboot remove-member etcd-d")
+		if !strings.Contains(out, "removed member etcd-d") {
+			t.Errorf("firstboot remove-member said %q", out)
+		}
+		ids = waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
+		putThenGet(ctx, t, a, c.client(1, good), "/day2/3-again", "three again")
+		for i := range 3 {
+			c.checkKeys(ctx, t, i, good, "/day2/1", "/day2/5", "/day2/3-again")
+		}
+		// the node that left keeps etcd off
+		c.checkNoEtcd(ctx, t, 4)
+		if st := c.status(ctx, t, key, 4); st.Role != "no member" {
+			t.Errorf("status after leave: role %q, want no member", st.Role)
+		}
+		c.nodes[4].v.Close()
+	}) {
+		return
+	}
+
+	if !t.Run("quorum guards and kill -9", func(t *testing.T) {
+		if out := c.mustSSH(ctx, t, key, 1, "firstboot upgrade-check"); !strings.Contains(out, "ok: etcd-b may go down now") {
+			t.Errorf("upgrade-check with all healthy said %q", out)
+		}
+		c.nodes[2].v.Close() // SIGKILL
+		if out, err := c.ssh(ctx, key, 1, "firstboot upgrade-check"); err == nil || !strings.Contains(out, "quorum needs 2") {
+			t.Errorf("upgrade-check with etcd-c down: %v %q, want a refusal naming the quorum", err, out)
+		}
+		if out, err := c.ssh(ctx, key, 1, "firstboot leave"); err == nil || !strings.Contains(out, "refusing to leave") {
+			t.Errorf("leave with etcd-c down: %v %q, want a refusal", err, out)
+		}
+		putThenGet(ctx, t, a, c.client(1, good), "/day2/c-killed", "c was killed")
+		c.start(2, config(0, 1, 2))
+		c.waitBooted(ctx, 2)
+		if got := waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c"); got["etcd-c"] != ids["etcd-c"] {
+			t.Errorf("etcd-c came back as member %x, want %x", got["etcd-c"], ids["etcd-c"])
+		}
+		c.checkKeys(ctx, t, 2, good, "/day2/c-killed")
+	}) {
+		return
+	}
+
+	if !t.Run("replace a lost disk", func(t *testing.T) {
+		n := c.nodes[2]
+		n.v.Close()
+		if err := vm.CreateBlankDisk(ctx, n.disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		putThenGet(ctx, t, a, c.client(1, good), "/day2/c-lost", "c lost its disk")
+		v := c.start(2, config(0, 1, 2))
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: cluster: removed the stale member etcd-c`)); err != nil {
+			t.Fatal(err)
+		}
+		c.waitBooted(ctx, 2)
+		got := waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
+		if got["etcd-c"] == ids["etcd-c"] {
+			t.Errorf("etcd-c kept member ID %x after losing its data", got["etcd-c"])
+		}
+		c.checkKeys(ctx, t, 2, good, "/day2/1", "/day2/5", "/day2/c-lost")
+	}) {
+		return
+	}
+
+	t.Run("snapshot and restore", func(t *testing.T) {
+		putThenGet(ctx, t, a, a, "/day2/in-snapshot", "yes")
+		db, sidecar, err := key.exec(ctx, c.inNetns, c.nodes[0].ip.String(), sshPort, "firstboot snapshot --out -")
+		if err != nil {
+			t.Fatalf("firstboot snapshot: %v\n%s", err, sidecar)
+		}
+		var sc struct {
+			SHA256   string `json:"sha256"`
+			Size     int64  `json:"size"`
+			Revision int64  `json:"revision"`
+			Cluster  string `json:"cluster"`
+			Member   string `json:"member"`
+		}
+		if err := json.Unmarshal(sidecar, &sc); err != nil {
+			t.Fatalf("sidecar: %v\n%s", err, sidecar)
+		}
+		sum := sha256.Sum256(db)
+		if got := hex.EncodeToString(sum[:]); got != sc.SHA256 || int64(len(db)) != sc.Size || sc.Revision == 0 || sc.Cluster != "day2" || sc.Member != "etcd-a" {
+			t.Fatalf("sidecar %+v for a snapshot of %d bytes with sha256 %s", sc, len(db), got)
+		}
+		want, err := a.Get(ctx, "/day2/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// serve it inside the namespace, as a backup server would
+		l, err := c.net.Listen("tcp", c.net.Gateway().String()+":8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write(db)
+		})}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		url := fmt.Sprintf("http://%s:8080/day2.db", c.net.Gateway())
+
+		for _, n := range c.nodes {
+			if n.v != nil {
+				n.v.Close()
+			}
+		}
+		restore := func(sha string, idx ...int) string {
+			return "version: 1\ncluster:\n  name: restored\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning +
+				"ssh_authorized_keys: ['" + key.public + "']\nrestore: {source: '" + url + "', sha256: '" + sha + "'}\n"
+		}
+		// a wrong checksum stops the node before its blank disk is touched
+		if err := vm.CreateBlankDisk(ctx, c.nodes[0].disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		before := fileSHA256(t, c.nodes[0].disk)
+		v := c.start(0, restore(strings.Repeat("0", 64), 0))
+		waitRefused(ctx, t, v, regexp.MustCompile(`etcd-appliance: restore: restore.sha256: the snapshot at .* has sha256 `+sc.SHA256+`, not 0+`))
+		v.Close()
+		if fileSHA256(t, c.nodes[0].disk) != before {
+			t.Error("the refused restore changed the data disk")
+		}
+
+		// a new three-member cluster from the snapshot
+		for _, i := range []int{2, 3, 4} {
+			if err := vm.CreateBlankDisk(ctx, c.nodes[i].disk, dataDiskSize); err != nil {
+				t.Fatal(err)
+			}
+			c.start(i, restore(sc.SHA256, 2, 3, 4))
+		}
+		c.waitBooted(ctx, 2, 3, 4)
+		e := c.client(4, good)
+		waitVoters(ctx, t, e, "etcd-c", "etcd-d", "etcd-e")
+		for _, i := range []int{2, 3, 4} {
+			cli := c.client(i, good)
+			got, err := cli.Get(shortCtx(ctx), "/day2/", clientv3.WithPrefix(), clientv3.WithSerializable())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Kvs) != len(want.Kvs) {
+				t.Fatalf("%s: %d keys after restore, want %d", c.nodes[i].name, len(got.Kvs), len(want.Kvs))
+			}
+			for j := range got.Kvs {
+				if string(got.Kvs[j].Key) != string(want.Kvs[j].Key) || string(got.Kvs[j].Value) != string(want.Kvs[j].Value) {
+					t.Errorf("%s: key %d is %s=%s, want %s=%s", c.nodes[i].name, j, got.Kvs[j].Key, got.Kvs[j].Value, want.Kvs[j].Key, want.Kvs[j].Value)
+				}
+			}
+		}
+		putThenGet(ctx, t, e, c.client(2, good), "/restored/writable", "yes")
+		// a reboot keeps the restored data (restore: stays in the user-data)
+		c.nodes[3].v.Close()
+		c.start(3, restore(sc.SHA256, 2, 3, 4))
+		c.waitBooted(ctx, 3)
+		c.checkKeys(ctx, t, 3, good, "/day2/in-snapshot", "/restored/writable")
+	})
+}
