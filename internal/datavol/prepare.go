@@ -95,6 +95,11 @@ func checkIdentity(ctx context.Context, ch Choice, o Options, res *Result) error
 			err = id.Check(o.Want)
 		}
 		switch {
+		case err != nil && id != nil && ch.Wipe: // another cluster's, seen only now
+			if err := Unmount(o.Dir); err != nil {
+				return fmt.Errorf("data volume: erasing %s (data.wipe): %w", ch.Path, err)
+			}
+			return formatAndMount(ctx, ch, o, res)
 		case err != nil:
 			err = fmt.Errorf("data volume %s: %w", ch.Path, err)
 			if !ch.Mounted {

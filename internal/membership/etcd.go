@@ -71,6 +71,27 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	return members(r.Members), nil
 }
 
+// LocalMembers lists the members as the answering member knows them, without a quorum (a
+// forming cluster or a learner answers too).
+func (c *Client) LocalMembers(ctx context.Context) ([]Member, error) {
+	r, err := c.MemberList(ctx, clientv3.WithSerializable())
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	return members(r.Members), nil
+}
+
+// Running tells whether ms is a cluster that has run: some member published itself. The
+// members of a cluster that is still forming have not (that needs a quorum).
+func Running(ms []Member) bool {
+	for _, m := range ms {
+		if m.Started() {
+			return true
+		}
+	}
+	return false
+}
+
 // AddLearner adds a learner with peerURL and returns it and the members after the add.
 func (c *Client) AddLearner(ctx context.Context, peerURL string) (Member, []Member, error) {
 	r, err := c.MemberAddAsLearner(ctx, []string{peerURL})
@@ -174,7 +195,7 @@ func joinStep(ctx context.Context, c *Client, self Self, names map[string]string
 	case Add:
 		m, after, err := c.AddLearner(rctx, self.PeerURL)
 		if err != nil {
-			log(fmt.Sprintf("%v; retrying (one learner at a time)", err))
+			log(fmt.Sprintf("%v; retrying", err))
 			return "", nil
 		}
 		log(fmt.Sprintf("added as learner %s; it is promoted once it has caught up", IDString(m.ID)))
@@ -182,8 +203,10 @@ func joinStep(ctx context.Context, c *Client, self Self, names map[string]string
 	}
 	// Replace: this node's member lost its data with its volume
 	stale := plan.Member
-	h := HealthOf(c.Statuses(rctx, ms, 5*time.Second))
-	if h[stale.ID] {
+	st := c.Statuses(rctx, ms, 5*time.Second)
+	h := HealthOf(st)
+	if st[stale.ID] != nil { // any answer, even without a leader: it runs somewhere
+
 		return "", fmt.Errorf("member %s (%s) %w at %v while this node's data volume is blank: another machine runs it; give this node its own name and address", stale.Name, IDString(stale.ID), ErrStaleAlive, stale.ClientURLs)
 	}
 	if err := CheckRemove(ms, h, stale.ID); err != nil {

@@ -20,8 +20,9 @@ type Member struct {
 	Learner    bool     `json:"learner,omitempty"`
 }
 
-// Started tells whether the member has ever run: etcd names a member when it first publishes.
-func (m Member) Started() bool { return m.Name != "" }
+// Started tells whether the member has ever run: a member publishes its client URLs when it
+// first starts (members of the initial cluster have names before that, added ones do not).
+func (m Member) Started() bool { return len(m.ClientURLs) > 0 }
 
 // IDString is the member ID the way etcdctl prints it.
 func IDString(id uint64) string { return strconv.FormatUint(id, 16) }
@@ -190,6 +191,14 @@ func CheckRemove(ms []Member, h Health, id uint64) error {
 		default:
 			down = append(down, v.Label())
 		}
+	}
+	// the removal itself is committed by the voters as they are now
+	now := healthy
+	if h[id] {
+		now++
+	}
+	if need := Quorum(len(voters)); now < need {
+		return fmt.Errorf("removing %s needs %d healthy voting members to agree and %d of %d are%s", m.Label(), need, now, len(voters), downList(down))
 	}
 	if need := Quorum(len(voters) - 1); healthy < need {
 		return fmt.Errorf("after removing %s, %d of %d voting members would be healthy and quorum needs %d%s", m.Label(), healthy, len(voters)-1, need, downList(down))

@@ -6,15 +6,23 @@ import (
 )
 
 var (
-	a = Member{ID: 0xa, Name: "etcd-a", PeerURLs: []string{"https://10.0.0.1:2380"}}
-	b = Member{ID: 0xb, Name: "etcd-b", PeerURLs: []string{"https://10.0.0.2:2380"}}
-	c = Member{ID: 0xc, Name: "etcd-c", PeerURLs: []string{"https://10.0.0.3:2380"}}
-	d = Member{ID: 0xd, Name: "etcd-d", PeerURLs: []string{"https://10.0.0.4:2380"}}
-	e = Member{ID: 0xe, Name: "etcd-e", PeerURLs: []string{"https://10.0.0.5:2380"}}
+	a = started(0xa, "etcd-a", "10.0.0.1")
+	b = started(0xb, "etcd-b", "10.0.0.2")
+	c = started(0xc, "etcd-c", "10.0.0.3")
+	d = started(0xd, "etcd-d", "10.0.0.4")
+	e = started(0xe, "etcd-e", "10.0.0.5")
 )
 
-func unstarted(m Member) Member { m.Name = ""; return m }
-func learner(m Member) Member   { m.Learner = true; return m }
+func started(id uint64, name, ip string) Member {
+	return Member{ID: id, Name: name, PeerURLs: []string{"https://" + ip + ":2380"}, ClientURLs: []string{"https://" + ip + ":2379"}}
+}
+
+// unstarted is a member that never published itself: no client URLs (and no name when added
+// with member add; members of the initial cluster have theirs).
+func unstarted(m Member) Member { m.Name, m.ClientURLs = "", nil; return m }
+
+func unstartedNamed(m Member) Member { m.ClientURLs = nil; return m }
+func learner(m Member) Member        { m.Learner = true; return m }
 
 func TestDecide(t *testing.T) {
 	selfC := Self{Name: "etcd-c", PeerURL: "https://10.0.0.3:2380"}
@@ -26,7 +34,8 @@ func TestDecide(t *testing.T) {
 		wantID  uint64
 	}{
 		{"scale up: not listed", []Member{a, b}, selfC, Add, 0},
-		{"late member of the initial cluster", []Member{a, b, unstarted(c)}, selfC, Start, 0xc},
+		{"late member of the initial cluster", []Member{a, b, unstartedNamed(c)}, selfC, Start, 0xc},
+		{"added, never started", []Member{a, b, unstarted(c)}, selfC, Start, 0xc},
 		{"retried join: learner added, never started", []Member{a, b, learner(unstarted(c))}, selfC, Start, 0xc},
 		{"lost volume: started member with this peer URL", []Member{a, b, c}, selfC, Replace, 0xc},
 		{"lost volume, new address: same name", []Member{a, b, c}, Self{Name: "etcd-c", PeerURL: "https://10.0.0.9:2380"}, Replace, 0xc},
@@ -72,6 +81,7 @@ func TestQuorumChecks(t *testing.T) {
 		{"3, one other down", three, all(a, b), 0xa, "1 of 3 voting members would be healthy", "1 of 2 voting members would be healthy"},
 		{"3, removing the dead one", three, all(a, b), 0xc, "", ""},
 		{"5, two others down: down loses quorum", five, all(a, b, c), 0xa, "quorum needs 3", "2 of 4 voting members would be healthy"},
+		{"4, target and another down: removal cannot commit", []Member{a, b, c, d}, all(a, b), 0xd, "quorum needs 3", "needs 3 healthy voting members to agree and 2 of 4 are"},
 		{"5, two down, remove one dead", five, all(a, b, c), 0xe, "", ""},
 		{"last member", []Member{a}, all(a), 0xa, "0 of 1", "last voting member"},
 		{"learner may always go", []Member{a, learner(b)}, all(a), 0xb, "", ""},

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,9 +91,10 @@ func WriteSidecar(dbPath string, s Sidecar) (string, error) {
 }
 
 // Restore makes a data directory for member name of a new cluster from the snapshot at db,
-// with etcdutl. It works in a temporary directory beside dataDir and moves the member
-// directory into dataDir only when etcdutl succeeded, so a failed restore leaves no data.
-func Restore(ctx context.Context, etcdutl, db, dataDir, name, peerURL, initialCluster, token string) error {
+// with etcdutl, owned by uid:gid (etcd's user). It works in a temporary directory beside
+// dataDir and moves the member directory into dataDir only when all else succeeded, so a
+// failed restore leaves no data.
+func Restore(ctx context.Context, etcdutl, db, dataDir, name, peerURL, initialCluster, token string, uid, gid int) error {
 	tmp := dataDir + ".restore"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -103,6 +105,9 @@ func Restore(ctx context.Context, etcdutl, db, dataDir, name, peerURL, initialCl
 		"--initial-advertise-peer-urls", peerURL, "--data-dir", tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("etcdutl snapshot restore: %w: %s", err, lastLines(out, 5))
+	}
+	if err := chownTree(tmp, uid, gid); err != nil {
+		return fmt.Errorf("giving the restored data to etcd: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
@@ -119,4 +124,13 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
