@@ -16,14 +16,15 @@ import (
 
 // Config is the cluster configuration, version 1. The same document is given to every node.
 type Config struct {
-	Version           int      `yaml:"version" json:"version"`
-	Cluster           Cluster  `yaml:"cluster,omitempty" json:"cluster,omitzero"`
-	Node              Node     `yaml:"node,omitempty" json:"node,omitzero"`
-	TLS               TLS      `yaml:"tls,omitempty" json:"tls,omitzero"`
-	Data              Data     `yaml:"data,omitempty" json:"data,omitzero"`
-	Etcd              Etcd     `yaml:"etcd,omitempty" json:"etcd,omitzero"`
-	Restore           Restore  `yaml:"restore,omitempty" json:"restore,omitzero"`
-	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty" json:"ssh_authorized_keys,omitempty"`
+	Version           int       `yaml:"version" json:"version"`
+	Cluster           Cluster   `yaml:"cluster,omitempty" json:"cluster,omitzero"`
+	Node              Node      `yaml:"node,omitempty" json:"node,omitzero"`
+	TLS               TLS       `yaml:"tls,omitempty" json:"tls,omitzero"`
+	Data              Data      `yaml:"data,omitempty" json:"data,omitzero"`
+	Etcd              Etcd      `yaml:"etcd,omitempty" json:"etcd,omitzero"`
+	Restore           Restore   `yaml:"restore,omitempty" json:"restore,omitzero"`
+	Snapshots         Snapshots `yaml:"snapshots,omitempty" json:"snapshots,omitzero"`
+	SSHAuthorizedKeys []string  `yaml:"ssh_authorized_keys,omitempty" json:"ssh_authorized_keys,omitempty"`
 }
 
 // Cluster is the static initial cluster; empty for a single-node cluster.
@@ -76,6 +77,14 @@ type Restore struct {
 	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
 }
 
+// Snapshots are scheduled snapshots each member keeps on its own data volume.
+type Snapshots struct {
+	// IntervalMinutes between snapshots; 0 (the default) takes none.
+	IntervalMinutes int `yaml:"interval_minutes,omitempty" json:"interval_minutes,omitempty"`
+	// Keep is how many scheduled snapshots are kept; older ones are deleted.
+	Keep int `yaml:"keep,omitempty" json:"keep,omitempty"`
+}
+
 // Defaults and bounds; doc.go explains each choice.
 const (
 	defaultHeartbeatIntervalMS = 100      // etcd's default
@@ -88,6 +97,10 @@ const (
 	electionPerHeartbeat       = 5        // etcd refuses an election timeout below 5 heartbeats
 	minQuotaBackendBytes       = 64 << 20 // smaller databases hit NOSPACE at once
 	maxQuotaBackendBytes       = 8 << 30  // etcd's suggested maximum
+	minSnapshotMinutes         = 5        // a snapshot streams the whole database
+	maxSnapshotMinutes         = 7 * 24 * 60
+	defaultSnapshotKeep        = 7
+	maxSnapshotKeep            = 1000
 )
 
 // Version is the configuration version this package understands.
@@ -143,6 +156,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Etcd.QuotaBackendBytes == 0 {
 		c.Etcd.QuotaBackendBytes = defaultQuotaBackendBytes
+	}
+	if c.Snapshots.IntervalMinutes != 0 && c.Snapshots.Keep == 0 {
+		c.Snapshots.Keep = defaultSnapshotKeep
 	}
 }
 

@@ -74,6 +74,11 @@ func TestParseGood(t *testing.T) {
 				t.Errorf("got %+v, want %+v", *c, want)
 			}
 		}},
+		{"scheduled snapshots keep 7 by default", "version: 1\nsnapshots: {interval_minutes: 360}\n", func(t *testing.T, c *Config) {
+			if c.Snapshots != (Snapshots{IntervalMinutes: 360, Keep: 7}) {
+				t.Errorf("snapshots %+v", c.Snapshots)
+			}
+		}},
 		{"minimal JSON", `{"version": 1}`, func(t *testing.T, c *Config) {
 			if want := (Config{Version: 1, Etcd: defaults()}); !reflect.DeepEqual(*c, want) {
 				t.Errorf("got %+v, want %+v", *c, want)
@@ -234,6 +239,9 @@ func TestParseErrors(t *testing.T) {
 		{"restore without sha256", v1 + "restore: {source: https://b.example/s.db}\n", []string{"restore.sha256"}, "required with restore.source"},
 		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
 		{"short sha256", v1 + "restore: {source: https://b.example/s.db, sha256: abc}\n", []string{"restore.sha256"}, "expected 64 hex digits"},
+		{"snapshots too often", v1 + "snapshots: {interval_minutes: 1}\n", []string{"snapshots.interval_minutes"}, "expected 5 to 10080 minutes"},
+		{"keep without interval", v1 + "snapshots: {keep: 3}\n", []string{"snapshots.keep"}, "needs snapshots.interval_minutes"},
+		{"negative keep", v1 + "snapshots: {interval_minutes: 60, keep: -1}\n", []string{"snapshots.keep"}, "expected 1 to 1000"},
 
 		// ssh
 		{"ssh keys", v1 + "ssh_authorized_keys:\n  - ssh-foo AAAA\n  - ssh-ed25519 !!!notbase64\n  - \"" + sshKey(t, "ssh-rsa", "ssh-ed25519") + "\"\n  - \"ssh-ed25519 AAAA\\nssh-rsa AAAA\"\n  - ssh-dss AAAAB3NzaC1kc3MAAACB\n  - ssh-ed25519\n  - \"\"\n",

@@ -59,6 +59,10 @@
 //	  source: https://backups.example/etcd.db   any go-getter URL; requires sha256
 //	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
 //
+//	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
+//	  interval_minutes: 360     5 to 10080 (one week); 0 or absent: none
+//	  keep: 7                   1 to 1000 (default 7); the oldest beyond it are deleted
+//
 //	ssh_authorized_keys:        optional: keys for root; without any, SSH is off. Each is one
 //	  - ssh-ed25519 AAAA… me    authorized_keys line: [options] type base64-key [comment], type
 //	                            one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,

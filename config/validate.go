@@ -29,6 +29,7 @@ func (c *Config) validate() (errs problems, warns Warnings) {
 	c.validateData(&errs)
 	c.validateEtcd(&errs)
 	c.validateRestore(&errs)
+	c.validateSnapshots(&errs)
 	for i, k := range c.SSHAuthorizedKeys {
 		if err := checkAuthorizedKey(k); err != nil {
 			errs.add(index("ssh_authorized_keys", i), "%v", err)
@@ -142,6 +143,19 @@ func (c *Config) validateEtcd(errs *problems) {
 	}
 	if e.SnapshotCount < 1 {
 		errs.add("etcd.snapshot_count", "%d is out of range: expected at least 1 (default %d)", e.SnapshotCount, defaultSnapshotCount)
+	}
+}
+
+func (c *Config) validateSnapshots(errs *problems) {
+	s := c.Snapshots
+	if s.IntervalMinutes != 0 && (s.IntervalMinutes < minSnapshotMinutes || s.IntervalMinutes > maxSnapshotMinutes) {
+		errs.add("snapshots.interval_minutes", "%d is out of range: expected %d to %d minutes (one week), or 0 for no scheduled snapshots", s.IntervalMinutes, minSnapshotMinutes, maxSnapshotMinutes)
+	}
+	switch {
+	case s.IntervalMinutes == 0 && s.Keep != 0:
+		errs.add("snapshots.keep", "needs snapshots.interval_minutes: without it no snapshots are scheduled")
+	case s.Keep < 0 || s.Keep > maxSnapshotKeep:
+		errs.add("snapshots.keep", "%d is out of range: expected 1 to %d (default %d)", s.Keep, maxSnapshotKeep, defaultSnapshotKeep)
 	}
 }
 

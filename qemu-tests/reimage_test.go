@@ -83,6 +83,7 @@ func (w *writer) finish() (map[string]string, int) {
 // TestRollingReimage reimages a 3-node cluster from image v1 to v2 one node at a time, each
 // after `firstboot upgrade-check` says it may go down, while a client on the host writes
 // continuously: no acknowledged write is lost, every member keeps its ID, every node runs v2.
+// The cluster also has scheduled snapshots: each member takes its first once healthy.
 func TestRollingReimage(t *testing.T) {
 	if !archSelected("amd64") {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
@@ -94,7 +95,7 @@ func TestRollingReimage(t *testing.T) {
 	ca := newTestCA(t, "qemu-tests reimage CA")
 	key := newSSHKey(t)
 	c.userData = "version: 1\ncluster:\n  name: reimage\n" + c.members() + ca.tlsYAML() + tcgTuning +
-		"ssh_authorized_keys: ['" + key.public + "']\n"
+		"ssh_authorized_keys: ['" + key.public + "']\nsnapshots: {interval_minutes: 60, keep: 2}\n"
 	good := ca.clientTLS(t, "reimage")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*vmTimeout(t))
 	defer cancel()
@@ -105,6 +106,12 @@ func TestRollingReimage(t *testing.T) {
 	c.waitAllBooted(ctx)
 	all3 := c.client(0, good)
 	ids := waitVoters(ctx, t, all3, "etcd-a", "etcd-b", "etcd-c")
+	// scheduled snapshots: the first is taken as soon as the member is healthy
+	for _, n := range c.nodes {
+		if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: snapshot: /var/lib/etcd/snapshots/scheduled/reimage-`+n.name+`-\d{8}T\d{6}Z\.db \(revision \d+`)); err != nil {
+			t.Errorf("%s: %v", n.name, err)
+		}
+	}
 	var endpoints []string
 	for i := range c.nodes {
 		endpoints = append(endpoints, c.endpoint(i))

@@ -25,8 +25,8 @@ const (
 // agent is etcd-agent.service: it watches this node's member for as long as the node runs.
 // It promotes this member once it is a learner that has caught up, records the cluster and
 // member IDs on the data volume, keeps /run/etcd-appliance/status.{json,txt} current for
-// `status` and the login banner, and prints the one-line summary to the journal and console
-// when it changes.
+// `status` and the login banner, prints the one-line summary to the journal and console
+// when it changes, and takes the scheduled snapshots.
 func agent(ctx context.Context, runDir string) error {
 	s, err := readNodeState(runDir)
 	if err != nil {
@@ -46,6 +46,9 @@ func agent(ctx context.Context, runDir string) error {
 			}
 		}
 		recordIDs(s, st)
+		if st.Role == status.Leader || st.Role == status.Follower {
+			scheduledSnapshot(ctx, s, now)
+		}
 		if err := writeStatus(runDir, st); err != nil {
 			fmt.Printf("etcd-appliance: status: %v\n", err)
 		}
@@ -89,7 +92,7 @@ func promoteSelf(ctx context.Context, s nodeState) error {
 	defer cli.Close()
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ms, err := cli.Members(lctx)
+	ms, err := cli.LocalMembers(lctx) // a learner answers this one itself
 	if err != nil {
 		return err
 	}

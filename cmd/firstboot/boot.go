@@ -91,9 +91,10 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	// a snapshot to restore onto a blank disk is fetched and verified before anything is written
 	var snap string
 	if c.Restore.Source != "" && choice.Format {
-		if snap, err = fetchRestore(fetchCtx, c.Restore); err != nil {
+		if snap, err = fetchRestore(ctx, c.Restore); err != nil {
 			return refuse("restore", []string{err.Error()})
 		}
+		defer unix.Unmount(restoreDir, 0) // also when the boot is refused later
 	}
 	want := datavol.Identity{Cluster: c.Cluster.Name, Member: r.Member.Name, Image: imageVersion(rel)}
 	if c.TLS.CACert != "" {
@@ -159,7 +160,7 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	if err := writeNodeState(p.runDir, newNodeState(p, spec, files, ca, rel)); err != nil {
 		return err
 	}
-	if left := vol.Identity.Left; left != nil && !hasMemberData(dataDir) {
+	if left := vol.Identity.Left; left != nil {
 		fmt.Printf("etcd-appliance: member %s left %s at %s (firstboot leave): etcd is not started; to join again, boot this node on a blank data disk\n",
 			r.Member.Name, clusterLine(c, r.Member), left.Format(time.RFC3339))
 		return nil
@@ -169,18 +170,31 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 		if c.Restore.Source != "" && vol.Identity.Restored != c.Restore.SHA256 {
 			return refuse("restore", []string{fmt.Sprintf("restore.source: the data volume already holds etcd data of member %s; a restore seeds a NEW cluster on blank data volumes: remove restore from the user-data to keep this data, or give this node a blank disk", r.Member.Name)})
 		}
-	case c.Restore.Source != "":
-		if snap == "" {
-			if snap, err = fetchRestore(fetchCtx, c.Restore); err != nil {
+	default:
+		cli, err := probeCluster(ctx, spec, files, ca)
+		if err != nil {
+			return refuse("cluster", []string{err.Error()})
+		}
+		switch {
+		case cli != nil:
+			if c.Restore.Source != "" {
+				fmt.Printf("etcd-appliance: restore: cluster %s is running: joining it instead of restoring (a restore seeds only a new cluster)\n", c.Cluster.Name)
+			}
+			err = joinCluster(ctx, &spec, cli)
+			cli.Close()
+			if err != nil {
+				return refuse("cluster", []string{err.Error()})
+			}
+		case c.Restore.Source != "":
+			if snap == "" {
+				if snap, err = fetchRestore(ctx, c.Restore); err != nil {
+					return refuse("restore", []string{err.Error()})
+				}
+				defer unix.Unmount(restoreDir, 0)
+			}
+			if err := restoreMember(ctx, spec, snap, dataDir, vol, uid, gid); err != nil {
 				return refuse("restore", []string{err.Error()})
 			}
-		}
-		if err := restoreMember(ctx, spec, snap, dataDir, vol, uid, gid); err != nil {
-			return refuse("restore", []string{err.Error()})
-		}
-	default:
-		if err := joinCluster(ctx, &spec, files, ca); err != nil {
-			return refuse("cluster", []string{err.Error()})
 		}
 	}
 	if err := writeMemberEnv(p, spec, uid, gid); err != nil {

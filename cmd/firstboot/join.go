@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,34 +39,50 @@ func clusterClient(files pkiFiles, ca *caMaterial, endpoints []string) (*members
 	return membership.Dial(endpoints, tc)
 }
 
-// joinCluster decides how a member with a blank data volume starts: it forms the configured
-// cluster when no other member answers (first boot of a new cluster), and otherwise takes its
-// place in the running cluster (membership.Join): late start, learner add, or replacing the
-// stale member its lost volume held. It sets spec's state and initial cluster.
-func joinCluster(ctx context.Context, spec *member.Spec, files pkiFiles, ca *caMaterial) error {
-	c := spec.Config
+// probeCluster asks the other configured members whether their cluster runs, and returns a
+// client to them if it does (the caller closes it). No answer within probeTimeout, or a
+// cluster whose members have not published themselves yet (it is still forming: that needs a
+// quorum), means this node forms the cluster with them: nil.
+func probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caMaterial) (*membership.Client, error) {
 	var others []string
-	names := map[string]string{}
-	for _, m := range c.Cluster.Members {
-		names[member.URL(m.Address, member.PeerPort)] = m.Name
+	for _, m := range spec.Config.Cluster.Members {
 		if m.Name != spec.Self.Name {
 			others = append(others, member.URL(m.Address, member.ClientPort))
 		}
 	}
 	if len(others) == 0 {
-		return nil
+		return nil, nil
+	}
+	if !anyListening(ctx, others) {
+		fmt.Printf("etcd-appliance: cluster: no other member is listening yet: forming cluster %s (initial-cluster-state new)\n", spec.Config.Cluster.Name)
+		return nil, nil
 	}
 	cli, err := clusterClient(files, ca, others)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cli.Close()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	_, err = cli.Members(pctx)
+	ms, err := cli.LocalMembers(pctx)
 	cancel()
-	if err != nil {
-		fmt.Printf("etcd-appliance: cluster: no other member answered within %s: forming cluster %s (initial-cluster-state new)\n", probeTimeout, c.Cluster.Name)
-		return nil
+	switch {
+	case err != nil:
+		fmt.Printf("etcd-appliance: cluster: no other member answered within %s: forming cluster %s (initial-cluster-state new)\n", probeTimeout, spec.Config.Cluster.Name)
+	case !membership.Running(ms):
+		fmt.Printf("etcd-appliance: cluster: the other members are still forming cluster %s: forming it with them (initial-cluster-state new)\n", spec.Config.Cluster.Name)
+	default:
+		return cli, nil
+	}
+	cli.Close()
+	return nil, nil
+}
+
+// joinCluster takes this blank member's place in the running cluster cli reaches
+// (membership.Join): late start, learner add, or replacing the stale member its lost volume
+// held. It sets spec's state and initial cluster.
+func joinCluster(ctx context.Context, spec *member.Spec, cli *membership.Client) error {
+	names := map[string]string{}
+	for _, m := range spec.Config.Cluster.Members {
+		names[member.URL(m.Address, member.PeerPort)] = m.Name
 	}
 	self := membership.Self{Name: spec.Self.Name, PeerURL: spec.PeerURL()}
 	initial, err := membership.Join(ctx, cli, self, names, func(s string) { fmt.Println("etcd-appliance: cluster: " + s) })
@@ -80,8 +97,11 @@ func joinCluster(ctx context.Context, spec *member.Spec, files pkiFiles, ca *caM
 // its checksum is verified.
 const restoreDir = "/run/etcd-appliance/restore"
 
-// fetchRestore downloads and verifies restore.source into a fresh tmpfs.
+// fetchRestore downloads and verifies restore.source into a fresh tmpfs, within its own
+// time limit (a snapshot may be large).
 func fetchRestore(ctx context.Context, r config.Restore) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
 	if err := os.MkdirAll(restoreDir, 0o700); err != nil {
 		return "", err
 	}
@@ -97,10 +117,10 @@ func fetchRestore(ctx context.Context, r config.Restore) (string, error) {
 	return path, nil
 }
 
-// restoreMember seeds this member of a new cluster from the snapshot at snap, gives the data
-// to etcd, and records the snapshot on the volume so that later boots keep the data.
+// restoreMember seeds this member of a new cluster from the snapshot at snap. The volume
+// records the snapshot first: a crash at any point leaves either no member data (the next
+// boot restores again) or the restored data with its record (the next boot keeps it).
 func restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, vol *datavol.Result, uid, gid int) error {
-	defer unix.Unmount(restoreDir, 0)
 	token := spec.Config.Cluster.Name
 	if token == "" {
 		token = "etcd-cluster" // etcd's default, which etcd.env keeps without cluster.name
@@ -109,25 +129,42 @@ func restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, 
 	if err != nil {
 		return err
 	}
-	if err := snapshot.Restore(ctx, "etcdutl", snap, filepath.Join(dataDir), spec.Self.Name, spec.PeerURL(), spec.InitialClusterFlag(), token); err != nil {
-		return err
-	}
-	if err := chownTree(dataDir, uid, gid); err != nil {
-		return err
-	}
 	vol.Identity.Restored = spec.Config.Restore.SHA256
 	if err := datavol.WriteIdentity(filepath.Dir(dataDir), vol.Identity); err != nil {
+		return err
+	}
+	if err := snapshot.Restore(ctx, "etcdutl", snap, dataDir, spec.Self.Name, spec.PeerURL(), spec.InitialClusterFlag(), token, uid, gid); err != nil {
 		return err
 	}
 	fmt.Printf("etcd-appliance: restore: seeded member %s from snapshot sha256:%s (revision %d, %d keys)\n", spec.Self.Name, spec.Config.Restore.SHA256, st.Revision, st.TotalKey)
 	return nil
 }
 
-func chownTree(dir string, uid, gid int) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// anyListening tells whether any of the client URLs accepts a TCP connection within a few
+// seconds: on a cluster's first boot nothing does yet, and there is nothing to ask.
+func anyListening(ctx context.Context, urls []string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	found := make(chan bool, len(urls))
+	for _, u := range urls {
+		go func() {
+			pu, err := url.Parse(u)
+			if err != nil {
+				found <- false
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", pu.Host)
+			if err == nil {
+				c.Close()
+			}
+			found <- err == nil
+		}()
+	}
+	for range urls {
+		if <-found {
+			return true
 		}
-		return os.Lchown(p, uid, gid)
-	})
+	}
+	return false
 }

@@ -29,6 +29,9 @@ type nodeState struct {
 	DataDir     string   `json:"data_dir"`
 	Image       string   `json:"image"`
 	EtcdVersion string   `json:"etcd_version"`
+	// scheduled snapshots (snapshots: in the config); 0 minutes: none
+	SnapshotMinutes int `json:"snapshot_minutes,omitempty"`
+	SnapshotKeep    int `json:"snapshot_keep,omitempty"`
 }
 
 const stateFile = "node.json"
@@ -42,6 +45,7 @@ func newNodeState(p paths, spec member.Spec, files pkiFiles, ca *caMaterial, osR
 		CA: files.ca, Cert: cert, Key: key, ServerCert: files.server,
 		Quota: spec.Config.Etcd.QuotaBackendBytes, Volume: p.dataDir, DataDir: spec.Files.DataDir,
 		Image: imageVersion(osRelease), EtcdVersion: f["ETCD_VERSION"],
+		SnapshotMinutes: spec.Config.Snapshots.IntervalMinutes, SnapshotKeep: spec.Config.Snapshots.Keep,
 	}
 }
 

@@ -106,12 +106,10 @@ func leave(ctx context.Context, args []string, runDir string, w io.Writer) error
 		}
 		fmt.Fprintf(w, "leaving anyway (--force): %v\n", err)
 	}
-	if err := systemdUnit(ctx, "etcd.service", false); err != nil {
-		return err
-	}
+	// removed while it still runs: the removal is committed by the voters as they are now
 	if !last {
 		var others []string
-		for _, m := range v.members {
+		for _, m := range membership.Voters(v.members) {
 			if m.ID != v.self.ID {
 				others = append(others, m.ClientURLs...)
 			}
@@ -124,25 +122,30 @@ func leave(ctx context.Context, args []string, runDir string, w io.Writer) error
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := cli.Remove(rctx, v.self.ID); err != nil {
-			if serr := systemdUnit(ctx, "etcd.service", true); serr != nil {
-				err = errors.Join(err, serr)
-			}
-			return fmt.Errorf("cannot leave: %w; etcd was started again", err)
+			return fmt.Errorf("cannot leave: %w; etcd still runs here (a removal that timed out may still have been applied: check `etcdctl member list`)", err)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(s.DataDir, "member")); err != nil {
-		return fmt.Errorf("wiping the member data: %w", err)
-	}
+	// recorded before the data goes: a crash from here on leaves a node that stays out
 	id, err := datavol.ReadIdentity(s.Volume)
-	if err != nil || id == nil {
-		return fmt.Errorf("recording the leave on the data volume: %v", err)
+	if err == nil && id == nil {
+		err = errors.New("the volume has no identity record")
+	}
+	if err != nil {
+		return fmt.Errorf("recording the leave on the data volume: %w", err)
 	}
 	now := time.Now().UTC()
 	id.Left = &now
 	if err := datavol.WriteIdentity(s.Volume, id); err != nil {
 		return err
 	}
+	// no etcd.env: etcd.service is not started again (its condition), also not by Restart=
 	_ = os.Remove(filepath.Join(runDir, "etcd.env"))
+	if err := systemdUnit(ctx, "etcd.service", false); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(s.DataDir, "member")); err != nil {
+		return fmt.Errorf("wiping the member data: %w", err)
+	}
 	fmt.Fprintf(w, "left: member %s (%s) is removed from the cluster and its data wiped; etcd stays off on this node. Delete the machine, or boot it on a blank data disk to join again.\n", s.Member, membership.IDString(v.self.ID))
 	return nil
 }
@@ -298,6 +301,7 @@ func saveSnapshot(ctx context.Context, s nodeState, dir string) (*snapshot.Sidec
 	}
 	desc, err := snapshot.Describe(ctx, "etcdutl", path)
 	if err != nil {
+		os.Remove(path)
 		return nil, "", err
 	}
 	sc := &snapshot.Sidecar{File: filepath.Base(path), SHA256: sum, Size: size, Revision: desc.Revision, Keys: desc.TotalKey,

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/etcd-appliance/appliance/internal/snapshot"
+)
+
+// scheduledDir holds the agent's scheduled snapshots on the data volume, apart from the ones
+// an operator takes with `firstboot snapshot`, which retention never deletes.
+func scheduledDir(volume string) string { return filepath.Join(volume, "snapshots", "scheduled") }
+
+// snapshotDue tells whether the newest scheduled snapshot in dir is older than interval.
+func snapshotDue(dir string, interval time.Duration, now time.Time) bool {
+	dbs, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	var newest time.Time
+	for _, p := range dbs {
+		if fi, err := os.Stat(p); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	return now.Sub(newest) >= interval
+}
+
+// expired are the snapshots beyond the newest keep (names sort by time).
+func expired(names []string, keep int) []string {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	if len(sorted) <= keep {
+		return nil
+	}
+	return sorted[:len(sorted)-keep]
+}
+
+// scheduledSnapshot takes a snapshot when one is due and deletes those beyond s.SnapshotKeep.
+func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
+	if s.SnapshotMinutes <= 0 {
+		return
+	}
+	dir := scheduledDir(s.Volume)
+	if !snapshotDue(dir, time.Duration(s.SnapshotMinutes)*time.Minute, now) {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		fmt.Printf("etcd-appliance: snapshot: %v\n", err)
+		return
+	}
+	sc, path, err := saveSnapshot(ctx, s, dir)
+	if err == nil {
+		_, err = snapshot.WriteSidecar(path, *sc)
+	}
+	if err != nil {
+		fmt.Printf("etcd-appliance: snapshot: scheduled snapshot failed: %v\n", err)
+		return
+	}
+	fmt.Printf("etcd-appliance: snapshot: %s (revision %d, %d bytes, sha256 %s)\n", path, sc.Revision, sc.Size, sc.SHA256)
+	dbs, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	for _, old := range expired(dbs, s.SnapshotKeep) {
+		os.Remove(old)
+		os.Remove(strings.TrimSuffix(old, ".db") + ".json")
+	}
+}
