@@ -70,6 +70,17 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 // when data.wipe allows.
 func checkIdentity(ctx context.Context, ch Choice, o Options, res *Result) error {
 	id, err := ReadIdentity(o.Dir)
+	if (err != nil || id == nil) && !ch.Mounted {
+		// The first look skips the journal so that a foreign volume is not changed. After a
+		// power cut the record may live only in the journal: look again with it replayed.
+		if uerr := Unmount(o.Dir); uerr != nil {
+			return fmt.Errorf("data volume: %w", uerr)
+		}
+		if merr := mountRecovered(ch.Path, o.Dir); merr != nil {
+			return fmt.Errorf("data volume: %w", merr)
+		}
+		id, err = ReadIdentity(o.Dir)
+	}
 	accept := func() error { // mounted read-only, unchecked until now
 		if ch.Mounted {
 			return nil
