@@ -10,7 +10,7 @@ export SOURCE_DATE_EPOCH VERSION
 
 IMAGEBUILD := bin/imagebuild
 
-.PHONY: all image images host-deps lock run test unit-test vm-test bench clean $(IMAGEBUILD)
+.PHONY: all image images host-deps lock run test unit-test vm-test bench fuzz clean $(IMAGEBUILD)
 
 all: image
 
@@ -47,6 +47,10 @@ unit-test:
 vm-test:
 	QEMU_TESTS_REQUIRED=1 IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
 		$(GO) test -count=1 -v -timeout 60m ./qemu-tests/
+
+## fuzz: every parser fuzz target for FUZZTIME each (default 30s); crashers stay as regression cases
+fuzz:
+	bash scripts/fuzz.sh
 
 ## bench: build times, image sizes and boot times, as tables
 bench: host-deps $(IMAGEBUILD)

@@ -103,6 +103,11 @@ const (
 	maxSnapshotKeep            = 1000
 )
 
+// MaxSize bounds the user-data Load reads: far above any cluster configuration and above
+// what clouds accept as user-data (AWS 16 KiB, Azure 64 KiB, GCP 256 KiB), so that a wrong
+// file (a disk image, a log) is refused at once instead of parsed.
+const MaxSize = 1 << 20
+
 // Version is the configuration version this package understands.
 const Version = 1
 
@@ -165,6 +170,11 @@ func (c *Config) applyDefaults() {
 // Load reads user-data: an Ignition config (JSON with an "ignition" key) goes to FromIgnition,
 // anything else to Parse. extras is nil for a plain configuration.
 func Load(data []byte) (cfg *Config, extras *IgnitionExtras, warns Warnings, err error) {
+	if len(data) > MaxSize {
+		return nil, nil, nil, &Errors{Problems: []Problem{{Message: fmt.Sprintf(
+			"the user-data is %d bytes, more than the %d (%d KiB) this appliance reads: is it the right file? Ignition files can come from remote sources instead of inline",
+			len(data), MaxSize, MaxSize>>10)}}}
+	}
 	if isIgnition(data) {
 		return FromIgnition(data)
 	}

@@ -92,8 +92,8 @@ func CheckInvariants(t testing.TB, md *platform.Metadata) {
 		return
 	}
 	for _, ifc := range md.Network.Interfaces {
-		if ifc.Name == "" {
-			t.Errorf("interface without a name: %+v", ifc)
+		if ifc.Name == "" && len(ifc.MAC) == 0 {
+			t.Errorf("interface with neither a name nor a MAC to match it by: %+v", ifc)
 		}
 		for _, p := range ifc.Addresses {
 			if !p.IsValid() {
