@@ -158,29 +158,7 @@ func TestRollingReimage(t *testing.T) {
 	}
 	acked, failed := w.finish()
 	t.Logf("writer: %d puts acknowledged, %d failed during the rolling reimage", len(acked), failed)
-	if len(acked) == 0 {
-		t.Fatal("no put was acknowledged")
-	}
-	resp, err := all3.Get(ctx, "/writer/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]string{}
-	for _, kv := range resp.Kvs {
-		have[string(kv.Key)] = string(kv.Value)
-	}
-	lost := 0
-	for k, v := range acked {
-		if have[k] != v {
-			lost++
-			if lost <= 5 {
-				t.Errorf("acknowledged put %s=%q reads back as %q", k, v, have[k])
-			}
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d of %d acknowledged writes lost", lost, len(acked))
-	}
+	checkAcked(ctx, t, all3, acked)
 	for i, n := range c.nodes {
 		if st := c.status(ctx, t, key, i); !strings.HasPrefix(st.Image, v2+" ") || st.MemberID != fmt.Sprintf("%x", ids[n.name]) {
 			t.Errorf("%s: status reports image %q member %s, want %s and %x", n.name, st.Image, st.MemberID, v2, ids[n.name])

@@ -1,0 +1,160 @@
+package qemutests
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestFaults puts a 3-node cluster through a network partition, the loss of its quorum and a
+// full database (NOSPACE), while a client on the host writes continuously through all members:
+// the majority keeps serving, the minority refuses, the cluster recovers each time, and every
+// acknowledged write reads back at the end.
+func TestFaults(t *testing.T) {
+	if !archSelected("amd64") {
+		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
+	}
+	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c")
+	ca := newTestCA(t, "qemu-tests faults CA")
+	key := newSSHKey(t)
+	// the smallest quota the config allows, so that NOSPACE is reached in seconds
+	c.userData = "version: 1\ncluster:\n  name: faults\n" + c.members() + ca.tlsYAML() +
+		"etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000, quota_backend_bytes: 67108864}\n" +
+		"ssh_authorized_keys: ['" + key.public + "']\n"
+	good := ca.clientTLS(t, "faults")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*vmTimeout(t))
+	defer cancel()
+	for i := range c.nodes {
+		c.start(i, "")
+	}
+	c.waitAllBooted(ctx)
+	a, b, cc := c.client(0, good), c.client(1, good), c.client(2, good)
+	waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
+	var endpoints []string
+	for i := range c.nodes {
+		endpoints = append(endpoints, c.endpoint(i))
+	}
+	w := startWriter(ctx, etcdClient(t, endpoints, good, func(ctx context.Context, addr string) (net.Conn, error) {
+		return c.net.DialContext(ctx, "tcp", addr)
+	}))
+
+	if !t.Run("partition", func(t *testing.T) {
+		if err := c.net.SetLinkUp(c.nodes[2].tap, false); err != nil {
+			t.Fatal(err)
+		}
+		putThenGet(ctx, t, a, b, "/faults/majority", "written while etcd-c was cut off")
+		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := cc.Put(pctx, "/faults/minority", "x")
+		pcancel()
+		if err == nil {
+			t.Error("the cut-off minority acknowledged a write")
+		}
+		if err := c.net.SetLinkUp(c.nodes[2].tap, true); err != nil {
+			t.Fatal(err)
+		}
+		waitKey(ctx, t, cc, "/faults/majority", clientv3.WithSerializable())
+	}) {
+		return
+	}
+
+	if !t.Run("quorum loss", func(t *testing.T) {
+		putThenGet(ctx, t, a, a, "/faults/before-loss", "kept")
+		c.nodes[1].v.Close()
+		c.nodes[2].v.Close()
+		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := a.Put(pctx, "/faults/no-quorum", "x")
+		pcancel()
+		if err == nil {
+			t.Error("a lone member of three acknowledged a write")
+		}
+		// no member has a leader, so none counts as healthy
+		if st := c.status(ctx, t, key, 0); !strings.Contains(st.Summary, "cluster NO QUORUM 0/3") {
+			t.Errorf("status without quorum: %q", st.Summary)
+		}
+		c.start(1, "")
+		c.start(2, "")
+		c.waitBooted(ctx, 1, 2)
+		putThenGet(ctx, t, a, c.client(2, good), "/faults/after-loss", "writable again")
+		waitKey(ctx, t, c.client(1, good), "/faults/before-loss", clientv3.WithSerializable())
+	}) {
+		return
+	}
+
+	acked, failed := w.finish()
+	t.Logf("writer: %d puts acknowledged, %d failed during partition and quorum loss", len(acked), failed)
+	checkAcked(ctx, t, a, acked)
+
+	t.Run("NOSPACE", func(t *testing.T) {
+		big := strings.Repeat("x", 1<<20)
+		var i int
+		for i = 0; i < 200; i++ {
+			if _, err := a.Put(shortCtx(ctx), fmt.Sprintf("/fill/%03d", i), big); err != nil {
+				if !strings.Contains(err.Error(), "database space exceeded") {
+					t.Fatalf("put %d: %v, want database space exceeded", i, err)
+				}
+				break
+			}
+		}
+		t.Logf("NOSPACE after %d puts of 1 MiB", i)
+		if _, err := c.nodes[0].v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: ALARM NOSPACE on etcd-[abc]: the database reached its quota`)); err != nil {
+			t.Error(err)
+		}
+		if out, _ := c.ssh(ctx, key, 1, "firstboot status"); !strings.Contains(out, "ALARM NOSPACE") {
+			t.Errorf("status with the alarm raised: %q", out)
+		}
+		// the operator's way out: delete, compact, defragment every member, disarm
+		resp, err := a.Delete(shortCtx(ctx), "/fill/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range endpoints {
+			dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
+			_, err := a.Defragment(dctx, ep)
+			dcancel()
+			if err != nil {
+				t.Fatalf("defragment %s: %v", ep, err)
+			}
+		}
+		if _, err := a.AlarmDisarm(shortCtx(ctx), &clientv3.AlarmMember{}); err != nil {
+			t.Fatal(err)
+		}
+		putThenGet(ctx, t, a, b, "/faults/after-nospace", "writable again")
+	})
+}
+
+// checkAcked reads back every acknowledged write.
+func checkAcked(ctx context.Context, t *testing.T, cli *clientv3.Client, acked map[string]string) {
+	t.Helper()
+	if len(acked) == 0 {
+		t.Fatal("no put was acknowledged")
+	}
+	resp, err := cli.Get(ctx, "/writer/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{}
+	for _, kv := range resp.Kvs {
+		have[string(kv.Key)] = string(kv.Value)
+	}
+	lost := 0
+	for k, v := range acked {
+		if have[k] != v {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged put %s=%q reads back as %q", k, v, have[k])
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged writes lost", lost, len(acked))
+	}
+}
