@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,9 +14,9 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-appliance/appliance/internal/membership"
+	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/status"
 )
 
@@ -47,14 +45,10 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	// serializable: any member answers, even without a quorum
-	resp, err := cli.MemberList(lctx, clientv3.WithSerializable())
+	ms, err := cli.LocalMembers(lctx)
 	if err != nil {
-		st.Errors = append(st.Errors, "listing members: "+err.Error())
+		st.Errors = append(st.Errors, err.Error())
 		return st
-	}
-	ms := make([]membership.Member, 0, len(resp.Members))
-	for _, m := range resp.Members {
-		ms = append(ms, membership.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, Learner: m.IsLearner})
 	}
 	statuses := cli.Statuses(ctx, ms, 3*time.Second)
 	health := membership.HealthOf(statuses)
@@ -124,15 +118,11 @@ func certNotAfter(path string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("server certificate: %w", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return time.Time{}, fmt.Errorf("server certificate %s: no PEM block", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	certs, err := pki.ParseCertificates(b)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("server certificate %s: %w", path, err)
 	}
-	return c.NotAfter, nil
+	return certs[0].NotAfter, nil
 }
 
 // errUnhealthy makes `firstboot status` exit 1 after printing its report.
