@@ -43,11 +43,9 @@ type Spec struct {
 // PeerURL is the peer URL this member advertises.
 func (s Spec) PeerURL() string { return URL(s.advertiseHost(), PeerPort) }
 
-// InitialClusterFlag is etcd's --initial-cluster for this member.
-func (s Spec) InitialClusterFlag() string { return s.initialCluster() }
-
-// initialCluster lists name=peerURL for the static cluster, or just this member.
-func (s Spec) initialCluster() string {
+// InitialClusterFlag is etcd's --initial-cluster for this member: name=peerURL for the static
+// cluster, or just this member, unless InitialCluster overrides it.
+func (s Spec) InitialClusterFlag() string {
 	if s.InitialCluster != "" {
 		return s.InitialCluster
 	}
@@ -93,7 +91,7 @@ func Env(s Spec) map[string]string {
 		"ETCD_ADVERTISE_CLIENT_URLS":       URL(host, ClientPort),
 		"ETCD_LISTEN_PEER_URLS":            URL(listen, PeerPort),
 		"ETCD_INITIAL_ADVERTISE_PEER_URLS": URL(host, PeerPort),
-		"ETCD_INITIAL_CLUSTER":             s.initialCluster(),
+		"ETCD_INITIAL_CLUSTER":             s.InitialClusterFlag(),
 		"ETCD_INITIAL_CLUSTER_STATE":       state,
 		"ETCD_LISTEN_METRICS_URLS":         "http://" + net.JoinHostPort(listen, strconv.Itoa(MetricsPort)),
 		"ETCD_CERT_FILE":                   f.Server,
