@@ -215,9 +215,25 @@ func (c *testCluster) endpoint(i int) string {
 }
 
 func (c *testCluster) client(i int, tc *tls.Config) *clientv3.Client {
-	return etcdClient(c.t, []string{c.endpoint(i)}, tc, func(ctx context.Context, addr string) (net.Conn, error) {
-		return c.net.DialContext(ctx, "tcp", addr)
-	})
+	return etcdClient(c.t, []string{c.endpoint(i)}, tc, c.dial)
+}
+
+// endpoints are every node's client URL.
+func (c *testCluster) endpoints() []string {
+	var eps []string
+	for i := range c.nodes {
+		eps = append(eps, c.endpoint(i))
+	}
+	return eps
+}
+
+// clientAll talks to every node, as a client given the whole cluster does.
+func (c *testCluster) clientAll(tc *tls.Config) *clientv3.Client {
+	return etcdClient(c.t, c.endpoints(), tc, c.dial)
+}
+
+func (c *testCluster) dial(ctx context.Context, addr string) (net.Conn, error) {
+	return c.net.DialContext(ctx, "tcp", addr)
 }
 
 // checkSSH logs in to node i over SSH from inside the namespace with key, and checks the
@@ -294,9 +310,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("plain HTTP to the client port answered %s", resp.Status)
 			}
 		}
-		plain := etcdClient(t, []string{fmt.Sprintf("http://%s:%d", c.nodes[0].ip, etcdClientPort)}, nil, func(ctx context.Context, addr string) (net.Conn, error) {
-			return c.net.DialContext(ctx, "tcp", addr)
-		})
+		plain := etcdClient(t, []string{fmt.Sprintf("http://%s:%d", c.nodes[0].ip, etcdClientPort)}, nil, c.dial)
 		if _, err := plain.Put(shortCtx(ctx), "/cluster/plain", "x"); err == nil {
 			t.Error("a plaintext gRPC put was accepted")
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,8 @@ func waitVoters(ctx context.Context, t *testing.T, cli *clientv3.Client, names .
 				ns = append(ns, n)
 				ids[m.Name] = m.ID
 			}
-			got = strings.Join(sortedCopy(ns), ",")
+			slices.Sort(ns)
+			got = strings.Join(ns, ",")
 			if got == want {
 				return ids
 			}
@@ -82,18 +84,6 @@ func waitVoters(ctx context.Context, t *testing.T, cli *clientv3.Client, names .
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := range c {
-		for j := i + 1; j < len(c); j++ {
-			if c[j] < c[i] {
-				c[i], c[j] = c[j], c[i]
-			}
-		}
-	}
-	return c
 }
 
 // checkKeys reads every key from node i's own copy (serializable): it has them all.

@@ -3,7 +3,6 @@ package qemutests
 import (
 	"context"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,13 +35,7 @@ func TestFaults(t *testing.T) {
 	c.waitAllBooted(ctx)
 	a, b, cc := c.client(0, good), c.client(1, good), c.client(2, good)
 	waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
-	var endpoints []string
-	for i := range c.nodes {
-		endpoints = append(endpoints, c.endpoint(i))
-	}
-	w := startWriter(ctx, etcdClient(t, endpoints, good, func(ctx context.Context, addr string) (net.Conn, error) {
-		return c.net.DialContext(ctx, "tcp", addr)
-	}))
+	w := startWriter(ctx, c.clientAll(good))
 
 	if !t.Run("partition", func(t *testing.T) {
 		if err := c.net.SetLinkUp(c.nodes[2].tap, false); err != nil {
@@ -116,7 +109,7 @@ func TestFaults(t *testing.T) {
 		if _, err := a.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
 			t.Fatal(err)
 		}
-		for _, ep := range endpoints {
+		for _, ep := range c.endpoints() {
 			dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
 			_, err := a.Defragment(dctx, ep)
 			dcancel()

@@ -3,7 +3,6 @@ package qemutests
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -112,14 +111,7 @@ func TestRollingReimage(t *testing.T) {
 			t.Errorf("%s: %v", n.name, err)
 		}
 	}
-	var endpoints []string
-	for i := range c.nodes {
-		endpoints = append(endpoints, c.endpoint(i))
-	}
-	wcli := etcdClient(t, endpoints, good, func(ctx context.Context, addr string) (net.Conn, error) {
-		return c.net.DialContext(ctx, "tcp", addr)
-	})
-	w := startWriter(ctx, wcli)
+	w := startWriter(ctx, c.clientAll(good))
 
 	for i, n := range c.nodes {
 		// the pre-flight: wait until this node may go down without losing quorum
