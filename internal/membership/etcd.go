@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,13 +146,21 @@ func (c *Client) Statuses(ctx context.Context, ms []Member, timeout time.Duratio
 	return out
 }
 
-// Health is which members answered with a leader and no errors.
+// HealthOf is which members answered with a leader and no errors but alarms. etcd lists every
+// raised alarm among each member's errors ("memberID:… alarm:NOSPACE"); alarms are the
+// cluster's, not one member's health, and are reported on their own: a cluster at its quota
+// still has its quorum.
 func HealthOf(st map[uint64]*clientv3.StatusResponse) Health {
 	h := Health{}
 	for id, r := range st {
-		h[id] = r.Leader != 0 && len(r.Errors) == 0
+		h[id] = r.Leader != 0 && !slices.ContainsFunc(r.Errors, func(e string) bool { return !isAlarm(e) })
 	}
 	return h
+}
+
+// isAlarm tells an alarm in a status response's errors (etcd prints the AlarmMember message).
+func isAlarm(e string) bool {
+	return strings.HasPrefix(e, "memberID:") && strings.Contains(e, "alarm:")
 }
 
 // Join makes this node's place in the running cluster c for a blank data volume and returns

@@ -1,8 +1,12 @@
 package membership
 
 import (
+	"maps"
 	"strings"
 	"testing"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 var (
@@ -108,5 +112,19 @@ func TestQuorum(t *testing.T) {
 		if got := Quorum(n); got != want {
 			t.Errorf("Quorum(%d) = %d, want %d", n, got, want)
 		}
+	}
+}
+
+func TestHealthOf(t *testing.T) {
+	nospace := (&etcdserverpb.AlarmMember{MemberID: 7, Alarm: etcdserverpb.AlarmType_NOSPACE}).String()
+	st := map[uint64]*clientv3.StatusResponse{
+		1: {Leader: 1},
+		2: {Leader: 1, Errors: []string{nospace}},
+		3: {Leader: 0, Errors: []string{"etcdserver: no leader"}},
+		4: {Leader: 1, Errors: []string{nospace, "etcdserver: something else"}},
+	}
+	want := Health{1: true, 2: true, 3: false, 4: false}
+	if got := HealthOf(st); !maps.Equal(got, want) {
+		t.Errorf("HealthOf = %v, want %v (alarm text %q)", got, want, nospace)
 	}
 }
