@@ -105,7 +105,14 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 		if err := os.Chown(files.key, uid, gid); err != nil {
 			return nil, err
 		}
-		return append(did, "using the pre-issued node certificate"), nil
+		did = append(did, "using the pre-issued node certificate")
+		// The config check leaves dates alone (the clock may be wrong there); here they matter:
+		// etcd starts anyway, as the clock may be what is wrong, but the console says why
+		// peers will refuse it.
+		if err := pki.CheckPair([]byte(t.NodeCert), []byte(t.NodeKey), m.certPEM, now); err != nil {
+			did = append(did, "WARNING: "+err.Error())
+		}
+		return did, nil
 	}
 
 	key, fresh, err := loadOrMakeKey(files.key)
