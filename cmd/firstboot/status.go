@@ -15,6 +15,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
+	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/status"
@@ -30,6 +31,11 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 		st.CertNotAfter = na
 	} else {
 		st.Errors = append(st.Errors, err.Error())
+	}
+	if size, free, err := datavol.Usage(s.Volume); err == nil {
+		st.VolumeSize, st.VolumeFree = size, free
+	} else {
+		st.Errors = append(st.Errors, "data volume: "+err.Error())
 	}
 	if _, err := os.Stat(filepath.Join(runDir, "etcd.env")); err != nil {
 		st.Role = status.NotMember // boot refused, or the member left: etcd is not run here
@@ -84,6 +90,7 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 		return st
 	}
 	st.MemberID = membership.IDString(self.ID)
+	st.ClockSkew = clockSkews(ctx, ms, self.ID)
 	if r := statuses[self.ID]; r != nil {
 		st.ClusterID = membership.IDString(r.Header.ClusterId)
 		st.DBSize, st.DBInUse = r.DbSize, r.DbSizeInUse
@@ -173,5 +180,10 @@ func changeKey(st *status.Status) string {
 	for _, a := range st.Alarms {
 		alarms = append(alarms, a.Member+"/"+a.Alarm)
 	}
-	return fmt.Sprintf("%s %s %d/%d+%d %s %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","), st.CertNotAfter.Before(st.Time))
+	var skewed []string
+	for _, k := range st.ClockSkew {
+		skewed = append(skewed, k.Member)
+	}
+	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
+		st.CertNotAfter.Before(st.Time), strings.Join(skewed, ","), st.VolumeFull())
 }

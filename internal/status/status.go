@@ -27,6 +27,20 @@ type Alarm struct {
 	Alarm  string `json:"alarm"` // NOSPACE or CORRUPT
 }
 
+// Skew is how far a member's clock is from this node's: its clock minus this one's.
+type Skew struct {
+	Member  string        `json:"member"`
+	Offset  time.Duration `json:"-"`
+	Seconds float64       `json:"offset_seconds"`
+}
+
+// SkewLimit is the clock difference reported as skew. etcd warns from 1 s, but the clocks are
+// compared through HTTP Date headers, which have whole seconds.
+const SkewLimit = 5 * time.Second
+
+// FullAt is the share of the data volume in use from which the summary warns.
+const FullAt = 0.9
+
 // Roles of this node's member.
 const (
 	Leader    = "leader"
@@ -54,6 +68,9 @@ type Status struct {
 	Quota        int64     `json:"quota"`
 	Alarms       []Alarm   `json:"alarms"`
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	VolumeSize   int64     `json:"volume_size,omitempty"`
+	VolumeFree   int64     `json:"volume_free,omitempty"`
+	ClockSkew    []Skew    `json:"clock_skew,omitempty"` // members whose clock is SkewLimit or more from this one
 	Image        string    `json:"image"`
 	EtcdVersion  string    `json:"etcd_version,omitempty"`
 	Errors       []string  `json:"errors,omitempty"`
@@ -63,12 +80,31 @@ type Status struct {
 // Quorum is how many healthy voters the cluster needs.
 func (s *Status) Quorum() int { return s.Voters/2 + 1 }
 
+// VolumeFull tells whether FullAt or more of the data volume is in use.
+func (s *Status) VolumeFull() bool {
+	return s.VolumeSize > 0 && float64(s.VolumeSize-s.VolumeFree) >= FullAt*float64(s.VolumeSize)
+}
+
 // Line is the one-line summary. Alarms and a lost quorum come first and in capitals: they
 // are what an operator must act on.
 func (s *Status) Line() string {
 	var parts []string
 	for _, a := range s.Alarms {
 		parts = append(parts, fmt.Sprintf("ALARM %s on %s", a.Alarm, a.Member))
+	}
+	if s.VolumeFull() {
+		parts = append(parts, fmt.Sprintf("DATA VOLUME %d%% FULL (%s free)", (100*(s.VolumeSize-s.VolumeFree)+s.VolumeSize/2)/s.VolumeSize, Size(s.VolumeFree)))
+	}
+	if len(s.ClockSkew) > 0 {
+		var ps []string
+		for _, k := range s.ClockSkew {
+			dir, d := "ahead", k.Offset
+			if d < 0 {
+				dir, d = "behind", -d
+			}
+			ps = append(ps, fmt.Sprintf("%s %s %s", k.Member, d.Round(time.Second), dir))
+		}
+		parts = append(parts, "CLOCK SKEW vs this node: "+strings.Join(ps, ", "))
 	}
 	role := s.Role
 	if s.Role == Down {
