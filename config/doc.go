@@ -52,7 +52,8 @@
 //	  election_timeout_ms: 1000       5 heartbeat intervals to 50000, etcd's own limits
 //	                                  (etcd's default 1000)
 //	  quota_backend_bytes: 2147483648 64 MiB to 8 GiB, etcd's suggested maximum
-//	                                  (etcd's default 2 GiB)
+//	                                  (etcd's default 2 GiB); lowered at boot to a quarter
+//	                                  of the data volume when that is less (min 64 MiB)
 //	  snapshot_count: 10000           at least 1 (etcd 3.6's default 10000)
 //
 //	restore:                    optional: seed a NEW cluster from an etcd snapshot

@@ -32,6 +32,13 @@ type clusterNode struct {
 	tap  string
 	disk string
 	v    *vm.VM
+	// kargs and qemuArgs are added to the node's next boots' kernel command line and qemu
+	// arguments (a pause point, a clock).
+	kargs    string
+	qemuArgs []string
+	// writableOS attaches the OS disk read-write (through a qcow2 overlay of the image), so
+	// that only the image itself keeps its root filesystem read-only.
+	writableOS bool
 }
 
 // testCluster is several amd64 VMs booted directly (kernel + initrd: no firmware) on a bridge
@@ -177,18 +184,26 @@ func (c *testCluster) startWith(i int, userData string, more ...vm.Disk) *vm.VM 
 		}
 		extra = []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + cfgPath}
 	}
+	osDisk := vm.Disk{Path: c.img, Format: c.format, ReadOnly: true}
+	if n.writableOS {
+		overlay := filepath.Join(workDir(t), n.name+"-os.qcow2")
+		if out, err := exec.CommandContext(t.Context(), "qemu-img", "create", "-q", "-f", "qcow2", "-F", c.format, "-b", c.img, overlay).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img create overlay: %v: %s", err, out)
+		}
+		osDisk = vm.Disk{Path: overlay, Format: "qcow2"}
+	}
 	v := startVM(t, vm.Config{
 		Arch:      c.a,
 		Kernel:    c.kernel,
 		Initrd:    c.initrd,
-		Cmdline:   c.cmdline,
+		Cmdline:   strings.TrimSpace(c.cmdline + " " + n.kargs),
 		MemoryMiB: 768,
 		Disks: append([]vm.Disk{
-			{Path: c.img, Format: c.format, ReadOnly: true},
+			osDisk,
 			{Path: n.disk, Format: "qcow2", Serial: dataDiskSerial},
 		}, more...),
 		Network:   vm.Network{Tap: n.tap, Netns: c.net.Name(), MAC: n.mac},
-		ExtraArgs: extra,
+		ExtraArgs: append(extra, n.qemuArgs...),
 	}, false, n.name)
 	n.v = v
 	return v

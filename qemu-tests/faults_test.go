@@ -11,10 +11,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// TestFaults puts a 3-node cluster through a network partition, the loss of its quorum and a
-// full database (NOSPACE), while a client on the host writes continuously through all members:
-// the majority keeps serving, the minority refuses, the cluster recovers each time, and every
-// acknowledged write reads back at the end.
+// TestFaults puts a 3-node cluster through a network partition and the loss of its quorum,
+// while a client on the host writes continuously through all members: the majority keeps
+// serving, the minority refuses, the cluster recovers each time, and every acknowledged write
+// reads back at the end. Then the database fills up (NOSPACE) and is freed, and a member
+// comes back with its clock two hours ahead.
 func TestFaults(t *testing.T) {
 	if !archSelected("amd64") {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
@@ -121,6 +122,22 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		putThenGet(ctx, t, a, b, "/faults/after-nospace", "writable again")
+	})
+
+	// etcd-c comes back with its clock two hours ahead: its certificates (valid from an hour
+	// before they were made) still verify both ways, and the status of both sides names it.
+	t.Run("clock skew", func(t *testing.T) {
+		c.nodes[2].v.Close()
+		c.nodes[2].qemuArgs = []string{"-rtc", "base=" + time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04:05")}
+		c.start(2, "")
+		c.waitBooted(ctx, 2)
+		putThenGet(ctx, t, a, c.client(2, good), "/faults/skewed", "written with etcd-c's clock ahead")
+		if st := c.status(ctx, t, key, 0); !regexp.MustCompile(`CLOCK SKEW vs this node: etcd-c (2h0m\d+s|1h59m5\ds) ahead · .*cluster healthy 3/3`).MatchString(st.Summary) {
+			t.Errorf("status of etcd-a: %q, want etcd-c's clock 2h ahead and a healthy cluster", st.Summary)
+		}
+		if st := c.status(ctx, t, key, 2); !regexp.MustCompile(`CLOCK SKEW vs this node: etcd-a (2h0m\d+s|1h59m5\ds) behind, etcd-b (2h0m\d+s|1h59m5\ds) behind`).MatchString(st.Summary) {
+			t.Errorf("status of etcd-c: %q, want the others 2h behind", st.Summary)
+		}
 	})
 }
 

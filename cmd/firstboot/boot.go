@@ -25,6 +25,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
+	"github.com/etcd-appliance/appliance/internal/status"
 )
 
 // paths are where boot reads and writes; tests point them into a temp dir.
@@ -123,13 +124,24 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	if err != nil {
 		return err
 	}
+	pause := newPauser(cmdline())
+	if err := pause.at(ctx, "before-volume"); err != nil {
+		return err
+	}
 	now := time.Now()
 	files := newPKIFiles(filepath.Join(p.dataDir, "pki"))
-	vol, err := datavol.Prepare(ctx, datavol.Options{Request: req, Root: "/", Want: want})
+	vol, err := datavol.Prepare(ctx, datavol.Options{Request: req, Root: "/", Want: want,
+		AfterFormat: func(ctx context.Context) error { return pause.at(ctx, "after-format") }})
 	if err != nil {
 		return refuse("data volume", []string{err.Error()})
 	}
 	fmt.Println("etcd-appliance: " + describeVolume(vol, p.dataDir))
+	if err := fitQuota(c, p.dataDir); err != nil {
+		return err
+	}
+	if err := pause.at(ctx, "before-tls"); err != nil {
+		return err
+	}
 	ca, err := clusterCA(c.TLS, files, now)
 	if err != nil {
 		return refuse("tls", []string{err.Error()})
@@ -149,6 +161,9 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	}
 	for _, d := range did {
 		fmt.Println("etcd-appliance: tls: " + d)
+	}
+	if err := pause.at(ctx, "after-tls"); err != nil {
+		return err
 	}
 
 	dataDir := filepath.Join(p.dataDir, "data")
@@ -184,6 +199,9 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 			cli.Close()
 			if err != nil {
 				return refuse("cluster", []string{err.Error()})
+			}
+			if err := pause.at(ctx, "after-member-add"); err != nil {
+				return err
 			}
 		case c.Restore.Source != "":
 			if snap == "" {
@@ -227,6 +245,22 @@ func checkVolume(req datavol.Request) (datavol.Choice, error) {
 		return datavol.Choice{}, err
 	}
 	return datavol.Select(disks, req)
+}
+
+// fitQuota lowers etcd's backend quota to what the data volume can hold (member.FitQuota), so
+// that a growing database meets the NOSPACE alarm instead of a full disk.
+func fitQuota(c *config.Config, dataDir string) error {
+	size, _, err := datavol.Usage(dataDir)
+	if err != nil {
+		return err
+	}
+	q, lowered := member.FitQuota(c.Etcd.QuotaBackendBytes, size)
+	if lowered {
+		fmt.Printf("etcd-appliance: etcd: quota %s lowered to %s, a quarter of the %s data volume, so that the NOSPACE alarm comes before a full disk (etcd stops on a full disk); grow the volume for more\n",
+			status.Size(c.Etcd.QuotaBackendBytes), status.Size(q), status.Size(size))
+		c.Etcd.QuotaBackendBytes = q
+	}
+	return nil
 }
 
 // describeVolume is the console line about the data volume.

@@ -16,10 +16,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	clientsnap "go.etcd.io/etcd/client/v3/snapshot"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/snapshot"
+	"github.com/etcd-appliance/appliance/internal/status"
 )
 
 // clusterView is the member list and who answered, as seen through the configured members.
@@ -273,6 +275,41 @@ func snapshotCmd(ctx context.Context, args []string, runDir string, stdout, stde
 	return err
 }
 
+// snapshotHeadroom is the space a snapshot on the data volume leaves free beyond the room etcd
+// may still grow into (up to its quota).
+const snapshotHeadroom = 64 << 20
+
+// roomForSnapshot refuses a snapshot that would eat into the room etcd's database may still
+// grow into on the data volume: etcd stops on a full disk, and a snapshot is the database's
+// size. Directories on other filesystems are not checked beyond what the write finds.
+func roomForSnapshot(ctx context.Context, s nodeState, dir string) error {
+	var vst, dst unix.Stat_t
+	if unix.Stat(s.Volume, &vst) != nil || unix.Stat(dir, &dst) != nil || vst.Dev != dst.Dev {
+		return nil
+	}
+	cli, err := s.client(s.Local)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	r, err := cli.Status(sctx, s.Local)
+	if err != nil {
+		return fmt.Errorf("asking %s for the database size: %w", s.Local, err)
+	}
+	_, free, err := datavol.Usage(dir)
+	if err != nil {
+		return err
+	}
+	need := max(s.Quota, r.DbSize) + snapshotHeadroom // the snapshot (db size), then etcd's room to its quota
+	if free < need {
+		return fmt.Errorf("not enough room on the data volume for a snapshot: %s free, %s needed (the %s database, the room etcd may still grow into up to its %s quota, and %s): delete old snapshots from %s, or give --out another place",
+			status.Size(free), status.Size(need), status.Size(r.DbSize), status.Size(s.Quota), status.Size(snapshotHeadroom), filepath.Join(s.Volume, "snapshots"))
+	}
+	return nil
+}
+
 // saveSnapshot streams a snapshot from the local member into dir and describes it.
 func saveSnapshot(ctx context.Context, s nodeState, dir string) (*snapshot.Sidecar, string, error) {
 	tc, err := s.tlsConfig()
@@ -283,6 +320,9 @@ func saveSnapshot(ctx context.Context, s nodeState, dir string) (*snapshot.Sidec
 	name := s.Member
 	if s.Cluster != "" {
 		name = s.Cluster + "-" + name
+	}
+	if err := roomForSnapshot(ctx, s, dir); err != nil {
+		return nil, "", err
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%s-%s.db", name, now.Format("20060102T150405Z")))
 	tmp := path + ".part"

@@ -38,13 +38,20 @@ func expired(names []string, keep int) []string {
 	return sorted[:len(sorted)-keep]
 }
 
+// snapshotRetry spaces the tries after a scheduled snapshot failed (no room, say), so that the
+// console gets a line every few minutes rather than at every check.
+const snapshotRetry = 5 * time.Minute
+
+// snapshotFailed is when the last scheduled snapshot failed (the agent runs one loop).
+var snapshotFailed time.Time
+
 // scheduledSnapshot takes a snapshot when one is due and deletes those beyond s.SnapshotKeep.
 func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
 	if s.SnapshotMinutes <= 0 {
 		return
 	}
 	dir := scheduledDir(s.Volume)
-	if !snapshotDue(dir, time.Duration(s.SnapshotMinutes)*time.Minute, now) {
+	if now.Sub(snapshotFailed) < snapshotRetry || !snapshotDue(dir, time.Duration(s.SnapshotMinutes)*time.Minute, now) {
 		return
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -56,7 +63,8 @@ func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
 		_, err = snapshot.WriteSidecar(path, *sc)
 	}
 	if err != nil {
-		fmt.Printf("etcd-appliance: snapshot: scheduled snapshot failed: %v\n", err)
+		fmt.Printf("etcd-appliance: snapshot: scheduled snapshot failed (next try in %s): %v\n", snapshotRetry, err)
+		snapshotFailed = now
 		return
 	}
 	fmt.Printf("etcd-appliance: snapshot: %s (revision %d, %d bytes, sha256 %s)\n", path, sc.Revision, sc.Size, sc.SHA256)

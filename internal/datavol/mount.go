@@ -147,11 +147,18 @@ func Grow(ctx context.Context, path, dir string) (bool, error) {
 
 // fsBytes is the size of the filesystem mounted at dir as statfs reports it (without metadata).
 func fsBytes(dir string) (int64, error) {
+	size, _, err := Usage(dir)
+	return size, err
+}
+
+// Usage is the size of the filesystem holding dir and the bytes still free in it, as statfs
+// reports them (without metadata; the volume has no root reserve).
+func Usage(dir string) (size, free int64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
-	return int64(st.Blocks) * st.Bsize, nil
+	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, nil
 }
 
 // mountedAt returns the device number ("major:minor") of what is mounted at dir, or "".

@@ -15,6 +15,9 @@ type Options struct {
 	// Want is this node's cluster, CA fingerprint and member. A new volume records it, with
 	// Created set to now if zero.
 	Want Identity
+	// AfterFormat, if set, runs between mkfs and the first mount of a new filesystem: the
+	// power-cut tests stop there.
+	AfterFormat func(ctx context.Context) error
 }
 
 // Result is what Prepare did.
@@ -148,6 +151,11 @@ func formatAndMount(ctx context.Context, ch Choice, o Options, res *Result) erro
 		return fmt.Errorf("data volume: %w", err)
 	}
 	res.Formatted = true
+	if o.AfterFormat != nil {
+		if err := o.AfterFormat(ctx); err != nil {
+			return err
+		}
+	}
 	if err := Mount(ctx, ch.Path, o.Dir); err != nil {
 		return fmt.Errorf("data volume: %w", err)
 	}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/etcd-appliance/appliance/internal/platform/detect"
+)
+
+// pauseArg on the kernel command line stops `firstboot boot` at one of pausePoints and waits
+// there for ever, so that the power-cut tests can kill the VM at a known step instead of at
+// a random moment. Nothing sets it in production; an unknown point is reported and ignored.
+const pauseArg = "etcd.test.pause"
+
+// pausePoints are the steps of boot where a power cut leaves a different state on the disk
+// or in the cluster, in boot's order.
+var pausePoints = []string{
+	"before-volume",    // nothing written yet
+	"after-format",     // a new filesystem, without its identity record
+	"before-tls",       // the volume mounted and recorded, no certificates
+	"after-tls",        // certificates on the volume, the cluster not asked yet
+	"after-member-add", // this node listed in the cluster (as a learner), etcd not started
+}
+
+// pauser is the point this boot stops at, if any.
+type pauser string
+
+func newPauser(cmdline string) pauser {
+	p, ok := detect.Arg(cmdline, pauseArg)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(pausePoints, p) {
+		fmt.Printf("etcd-appliance: warning: %s=%s is not one of %v: ignored\n", pauseArg, p, pausePoints)
+		return ""
+	}
+	return pauser(p)
+}
+
+func cmdline() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return string(b)
+}
+
+// at blocks at point if this boot pauses there, until ctx ends (the VM is killed first).
+func (p pauser) at(ctx context.Context, point string) error {
+	if string(p) != point {
+		return nil
+	}
+	fmt.Printf("etcd-appliance: paused at %s (%s): waiting for the power to be cut\n", point, pauseArg)
+	<-ctx.Done()
+	return ctx.Err()
+}

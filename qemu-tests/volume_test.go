@@ -1,0 +1,133 @@
+package qemutests
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-appliance/appliance/internal/vm"
+)
+
+// TestSmallVolumeAndExpiredCerts runs one member on a 512 MiB data disk with etcd's default
+// 2 GiB quota, which the disk could not hold: etcd gets a quota that fits, so that filling
+// the database raises the NOSPACE alarm (which etcd recovers from) instead of filling the disk
+// (which stops etcd). Then the node boots with its clock 400 days ahead, past its
+// certificates' expiry: firstboot renews them from the CA, and the member is healthy again.
+func TestSmallVolumeAndExpiredCerts(t *testing.T) {
+	if !archSelected("amd64") {
+		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
+	}
+	c := newTestCluster(t, "etcd-a")
+	n := c.nodes[0]
+	n.writableOS = true
+	if err := vm.CreateBlankDisk(t.Context(), n.disk, 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	ca := newTestCA(t, "qemu-tests volume CA")
+	key := newSSHKey(t)
+	c.userData = "version: 1\ncluster:\n  name: small\n" + c.members() + ca.tlsYAML() +
+		"ssh_authorized_keys: ['" + key.public + "']\n"
+	good := ca.clientTLS(t, "small")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*vmTimeout(t))
+	defer cancel()
+	v := c.start(0, "")
+	if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: etcd: quota 2 GiB lowered to 12\d MiB, a quarter of the`)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitBooted(ctx, 0)
+	a := c.client(0, good)
+
+	t.Run("root filesystem read-only", func(t *testing.T) {
+		// the OS disk is writable here: the image alone must keep / read-only
+		// no coreutils in the image: dash's read prints the options of / from /proc/mounts
+		opts := c.mustSSH(ctx, t, key, 0, `while read -r dev dir type opts rest; do [ "$dir" = / ] && echo "$type $opts"; done < /proc/mounts; true`)
+		lines := strings.Fields(strings.ReplaceAll(strings.TrimSpace(opts), " ", "_"))
+		if len(lines) == 0 {
+			t.Errorf("no / in /proc/mounts")
+		}
+		for _, l := range lines { // each mount on / (there may be more than one)
+			if !strings.HasPrefix(strings.SplitN(l, "_", 2)[1], "ro,") {
+				t.Errorf("/ mounted %q, want ro", l)
+			}
+		}
+		out, err := c.ssh(ctx, key, 0, "echo x > /usr/bin/etcd-appliance-probe")
+		if err == nil || !strings.Contains(out, "Read-only file system") {
+			t.Errorf("writing to /usr as root: %v: %q, want Read-only file system", err, out)
+		}
+	})
+
+	if !t.Run("database fills before the disk", func(t *testing.T) {
+		big := strings.Repeat("x", 1<<20)
+		var i int
+		for i = 0; i < 1000; i++ {
+			if _, err := a.Put(shortCtx(ctx), fmt.Sprintf("/fill/%03d", i), big); err != nil {
+				if !strings.Contains(err.Error(), "database space exceeded") {
+					t.Fatalf("put %d: %v, want database space exceeded", i, err)
+				}
+				break
+			}
+		}
+		st := c.status(ctx, t, key, 0)
+		t.Logf("NOSPACE after %d puts of 1 MiB; %s", i, st.Summary)
+		if !strings.Contains(st.Summary, "ALARM NOSPACE on etcd-a · etcd-a: leader · cluster healthy 1/1") {
+			t.Errorf("status at the quota: %q, want the alarm, a running leader and the quorum kept", st.Summary)
+		}
+		if out, err := c.ssh(ctx, key, 0, "firstboot snapshot"); err != nil {
+			t.Logf("snapshot at the quota: %v: %s", err, out)
+		} else {
+			t.Logf("snapshot at the quota: %s", out)
+		}
+		resp, err := a.Delete(shortCtx(ctx), "/fill/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
+			t.Fatal(err)
+		}
+		dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err = a.Defragment(dctx, c.endpoint(0))
+		dcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.AlarmDisarm(shortCtx(ctx), &clientv3.AlarmMember{}); err != nil {
+			t.Fatal(err)
+		}
+		putThenGet(ctx, t, a, a, "/small/after", "writable again")
+	}) {
+		return
+	}
+
+	t.Run("expired certificates renewed at boot", func(t *testing.T) {
+		// a clean shutdown: a power cut seconds after the defragment once brought the alarm back
+		c.ssh(ctx, key, 0, "systemctl poweroff")
+		select {
+		case <-v.Done():
+		case <-time.After(2 * time.Minute):
+			t.Log("etcd-a did not power off in 2 minutes; killing it")
+		}
+		v.Close()
+		later := time.Now().UTC().AddDate(0, 0, 400)
+		n.qemuArgs = []string{"-rtc", "base=" + later.Format("2006-01-02T15:04:05")}
+		v = c.start(0, "")
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: tls: issued the server certificate \(expired on `)); err != nil {
+			t.Fatal(err)
+		}
+		c.waitBooted(ctx, 0)
+		if err := c.waitHealthy(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		st := c.status(ctx, t, key, 0)
+		if !regexp.MustCompile(`etcd-a: leader · cluster healthy 1/1 .*certificates valid 36[45] days`).MatchString(st.Summary) {
+			t.Errorf("status after the renewal: %q", st.Summary)
+		}
+		if out := c.mustSSH(ctx, t, key, 0, "etcdctl get /small/after --print-value-only"); strings.TrimSpace(out) != "writable again" {
+			t.Errorf("etcdctl get after the renewal: %q", out)
+		}
+	})
+}
