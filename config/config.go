@@ -86,18 +86,21 @@ type Snapshots struct {
 }
 
 // Defaults and bounds; doc.go explains each choice.
+// MinQuotaBackendBytes is the smallest etcd.quota_backend_bytes accepted: smaller databases
+// hit NOSPACE at once.
+const MinQuotaBackendBytes = 64 << 20
+
 const (
-	defaultHeartbeatIntervalMS = 100      // etcd's default
-	defaultElectionTimeoutMS   = 1000     // etcd's default
-	defaultSnapshotCount       = 10000    // etcd 3.6's default
-	defaultQuotaBackendBytes   = 2 << 30  // etcd's default, 2 GiB
-	minHeartbeatIntervalMS     = 10       // below this, ticks cost more than they detect
-	maxHeartbeatIntervalMS     = 5000     // keeps the election bound below reachable
-	maxElectionTimeoutMS       = 50000    // etcd refuses more
-	electionPerHeartbeat       = 5        // etcd refuses an election timeout below 5 heartbeats
-	minQuotaBackendBytes       = 64 << 20 // smaller databases hit NOSPACE at once
-	maxQuotaBackendBytes       = 8 << 30  // etcd's suggested maximum
-	minSnapshotMinutes         = 5        // a snapshot streams the whole database
+	defaultHeartbeatIntervalMS = 100     // etcd's default
+	defaultElectionTimeoutMS   = 1000    // etcd's default
+	defaultSnapshotCount       = 10000   // etcd 3.6's default
+	defaultQuotaBackendBytes   = 2 << 30 // etcd's default, 2 GiB
+	minHeartbeatIntervalMS     = 10      // below this, ticks cost more than they detect
+	maxHeartbeatIntervalMS     = 5000    // keeps the election bound below reachable
+	maxElectionTimeoutMS       = 50000   // etcd refuses more
+	electionPerHeartbeat       = 5       // etcd refuses an election timeout below 5 heartbeats
+	maxQuotaBackendBytes       = 8 << 30 // etcd's suggested maximum
+	minSnapshotMinutes         = 5       // a snapshot streams the whole database
 	maxSnapshotMinutes         = 7 * 24 * 60
 	defaultSnapshotKeep        = 7
 	maxSnapshotKeep            = 1000

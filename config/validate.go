@@ -137,9 +137,9 @@ func (c *Config) validateEtcd(errs *problems) {
 		errs.add("etcd.election_timeout_ms", "%d is out of range: expected %d (%d heartbeat intervals) to %d milliseconds (default %d)",
 			e.ElectionTimeoutMS, low, electionPerHeartbeat, maxElectionTimeoutMS, defaultElectionTimeoutMS)
 	}
-	if e.QuotaBackendBytes < minQuotaBackendBytes || e.QuotaBackendBytes > maxQuotaBackendBytes {
+	if e.QuotaBackendBytes < MinQuotaBackendBytes || e.QuotaBackendBytes > maxQuotaBackendBytes {
 		errs.add("etcd.quota_backend_bytes", "%d is out of range: expected %d (64 MiB) to %d (8 GiB) bytes (default %d, 2 GiB)",
-			e.QuotaBackendBytes, minQuotaBackendBytes, maxQuotaBackendBytes, defaultQuotaBackendBytes)
+			e.QuotaBackendBytes, MinQuotaBackendBytes, maxQuotaBackendBytes, defaultQuotaBackendBytes)
 	}
 	if e.SnapshotCount < 1 {
 		errs.add("etcd.snapshot_count", "%d is out of range: expected at least 1 (default %d)", e.SnapshotCount, defaultSnapshotCount)

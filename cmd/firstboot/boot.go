@@ -132,11 +132,14 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	files := newPKIFiles(filepath.Join(p.dataDir, "pki"))
 	vol, err := datavol.Prepare(ctx, datavol.Options{Request: req, Root: "/", Want: want,
 		AfterFormat: func(ctx context.Context) error { return pause.at(ctx, "after-format") }})
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped (at a pause point): no refusal to explain
+	}
 	if err != nil {
 		return refuse("data volume", []string{err.Error()})
 	}
 	fmt.Println("etcd-appliance: " + describeVolume(vol, p.dataDir))
-	if err := fitQuota(c, p.dataDir); err != nil {
+	if err := fitQuota(c, p.dataDir, filepath.Join(p.dataDir, "data")); err != nil {
 		return err
 	}
 	if err := pause.at(ctx, "before-tls"); err != nil {
@@ -249,15 +252,19 @@ func checkVolume(req datavol.Request) (datavol.Choice, error) {
 
 // fitQuota lowers etcd's backend quota to what the data volume can hold (member.FitQuota), so
 // that a growing database meets the NOSPACE alarm instead of a full disk.
-func fitQuota(c *config.Config, dataDir string) error {
-	size, _, err := datavol.Usage(dataDir)
+func fitQuota(c *config.Config, volume, dataDir string) error {
+	size, _, err := datavol.Usage(volume)
 	if err != nil {
 		return err
 	}
-	q, lowered := member.FitQuota(c.Etcd.QuotaBackendBytes, size)
+	var db int64
+	if fi, err := os.Stat(filepath.Join(dataDir, "member", "snap", "db")); err == nil {
+		db = fi.Size()
+	}
+	q, lowered := member.FitQuota(c.Etcd.QuotaBackendBytes, size, db)
 	if lowered {
-		fmt.Printf("etcd-appliance: etcd: quota %s lowered to %s, a quarter of the %s data volume, so that the NOSPACE alarm comes before a full disk (etcd stops on a full disk); grow the volume for more\n",
-			status.Size(c.Etcd.QuotaBackendBytes), status.Size(q), status.Size(size))
+		fmt.Printf("etcd-appliance: etcd: quota %s lowered to %s for this member's %s data volume (a quarter of it, or the database's %s and 64 MiB), so that the NOSPACE alarm comes before a full disk (etcd stops on a full disk); grow the volume for more\n",
+			status.Size(c.Etcd.QuotaBackendBytes), status.Size(q), status.Size(size), status.Size(db))
 		c.Etcd.QuotaBackendBytes = q
 	}
 	return nil

@@ -250,7 +250,7 @@ func snapshotCmd(ctx context.Context, args []string, runDir string, stdout, stde
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	sc, path, err := saveSnapshot(ctx, s, dir)
+	sc, path, err := saveSnapshot(ctx, s, dir, *out == "-")
 	if err != nil {
 		return err
 	}
@@ -279,50 +279,57 @@ func snapshotCmd(ctx context.Context, args []string, runDir string, stdout, stde
 // may still grow into (up to its quota).
 const snapshotHeadroom = 64 << 20
 
-// roomForSnapshot refuses a snapshot that would eat into the room etcd's database may still
-// grow into on the data volume: etcd stops on a full disk, and a snapshot is the database's
-// size. Directories on other filesystems are not checked beyond what the write finds.
-func roomForSnapshot(ctx context.Context, s nodeState, dir string) error {
+// roomForSnapshot refuses a snapshot of a dbSize database that would eat into the room etcd may
+// still grow into on the data volume: etcd stops on a full disk, and a snapshot is the
+// database's size. A transient one (staged for --out -, deleted once streamed) needs only its
+// own size and the headroom. Directories on other filesystems are left to the write.
+func roomForSnapshot(s nodeState, dir string, dbSize int64, transient bool) error {
 	var vst, dst unix.Stat_t
 	if unix.Stat(s.Volume, &vst) != nil || unix.Stat(dir, &dst) != nil || vst.Dev != dst.Dev {
 		return nil
-	}
-	cli, err := s.client(s.Local)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	r, err := cli.Status(sctx, s.Local)
-	if err != nil {
-		return fmt.Errorf("asking %s for the database size: %w", s.Local, err)
 	}
 	_, free, err := datavol.Usage(dir)
 	if err != nil {
 		return err
 	}
-	need := max(s.Quota, r.DbSize) + snapshotHeadroom // the snapshot (db size), then etcd's room to its quota
+	need, why, fix := max(s.Quota, dbSize)+snapshotHeadroom, // the snapshot (db size), then etcd's room to its quota
+		fmt.Sprintf("the %s database, the room etcd may still grow into up to its %s quota, and %s", status.Size(dbSize), status.Size(s.Quota), status.Size(snapshotHeadroom)),
+		", or give --out a directory on another filesystem"
+	if transient {
+		need, why, fix = dbSize+snapshotHeadroom, fmt.Sprintf("the %s database while it streams, and %s", status.Size(dbSize), status.Size(snapshotHeadroom)), ""
+	}
 	if free < need {
-		return fmt.Errorf("not enough room on the data volume for a snapshot: %s free, %s needed (the %s database, the room etcd may still grow into up to its %s quota, and %s): delete old snapshots from %s, or give --out another place",
-			status.Size(free), status.Size(need), status.Size(r.DbSize), status.Size(s.Quota), status.Size(snapshotHeadroom), filepath.Join(s.Volume, "snapshots"))
+		return fmt.Errorf("not enough room on the data volume for a snapshot: %s free, %s needed (%s): delete old snapshots from %s%s",
+			status.Size(free), status.Size(need), why, filepath.Join(s.Volume, "snapshots"), fix)
 	}
 	return nil
 }
 
-// saveSnapshot streams a snapshot from the local member into dir and describes it.
-func saveSnapshot(ctx context.Context, s nodeState, dir string) (*snapshot.Sidecar, string, error) {
+// saveSnapshot streams a snapshot from the local member into dir and describes it. transient:
+// it is deleted once streamed (--out -).
+func saveSnapshot(ctx context.Context, s nodeState, dir string, transient bool) (*snapshot.Sidecar, string, error) {
 	tc, err := s.tlsConfig()
 	if err != nil {
+		return nil, "", err
+	}
+	cli, err := s.client(s.Local)
+	if err != nil {
+		return nil, "", err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := cli.Status(sctx, s.Local)
+	cancel()
+	cli.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("asking %s for its database size: %w", s.Local, err)
+	}
+	if err := roomForSnapshot(s, dir, st.DbSize, transient); err != nil {
 		return nil, "", err
 	}
 	now := time.Now().UTC()
 	name := s.Member
 	if s.Cluster != "" {
 		name = s.Cluster + "-" + name
-	}
-	if err := roomForSnapshot(ctx, s, dir); err != nil {
-		return nil, "", err
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%s-%s.db", name, now.Format("20060102T150405Z")))
 	tmp := path + ".part"
@@ -344,15 +351,7 @@ func saveSnapshot(ctx context.Context, s nodeState, dir string) (*snapshot.Sidec
 		os.Remove(path)
 		return nil, "", err
 	}
-	sc := &snapshot.Sidecar{File: filepath.Base(path), SHA256: sum, Size: size, Revision: desc.Revision, Keys: desc.TotalKey,
-		Time: now, Cluster: s.Cluster, Member: s.Member, EtcdVersion: version, Image: s.Image}
-	if cli, err := s.client(s.Local); err == nil {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if r, err := cli.Status(sctx, s.Local); err == nil {
-			sc.ClusterID, sc.MemberID = membership.IDString(r.Header.ClusterId), membership.IDString(r.Header.MemberId)
-		}
-		cancel()
-		cli.Close()
-	}
-	return sc, path, nil
+	return &snapshot.Sidecar{File: filepath.Base(path), SHA256: sum, Size: size, Revision: desc.Revision, Keys: desc.TotalKey,
+		Time: now, Cluster: s.Cluster, Member: s.Member, EtcdVersion: version, Image: s.Image,
+		ClusterID: membership.IDString(st.Header.ClusterId), MemberID: membership.IDString(st.Header.MemberId)}, path, nil
 }

@@ -58,7 +58,10 @@ func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
 		fmt.Printf("etcd-appliance: snapshot: %v\n", err)
 		return
 	}
-	sc, path, err := saveSnapshot(ctx, s, dir)
+	// Make room first: the new one counts towards keep. With keep 1 the old one stays until the
+	// new one is made, as it is the only one.
+	prune(dir, max(s.SnapshotKeep-1, 1))
+	sc, path, err := saveSnapshot(ctx, s, dir, false)
 	if err == nil {
 		_, err = snapshot.WriteSidecar(path, *sc)
 	}
@@ -68,8 +71,13 @@ func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
 		return
 	}
 	fmt.Printf("etcd-appliance: snapshot: %s (revision %d, %d bytes, sha256 %s)\n", path, sc.Revision, sc.Size, sc.SHA256)
+	prune(dir, s.SnapshotKeep)
+}
+
+// prune deletes the scheduled snapshots in dir beyond the newest keep, with their sidecars.
+func prune(dir string, keep int) {
 	dbs, _ := filepath.Glob(filepath.Join(dir, "*.db"))
-	for _, old := range expired(dbs, s.SnapshotKeep) {
+	for _, old := range expired(dbs, keep) {
 		os.Remove(old)
 		os.Remove(strings.TrimSuffix(old, ".db") + ".json")
 	}

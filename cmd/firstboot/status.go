@@ -56,7 +56,11 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 		st.Errors = append(st.Errors, err.Error())
 		return st
 	}
+	self, ok := membership.Find(ms, s.self())
+	skews := make(chan []status.Skew, 1)
+	go func() { skews <- clockSkews(ctx, ms, self.ID) }() // alongside Statuses: both wait on the network
 	statuses := cli.Statuses(ctx, ms, 3*time.Second)
+	st.ClockSkew = <-skews
 	health := membership.HealthOf(statuses)
 	names := map[uint64]string{}
 	var leader uint64
@@ -83,14 +87,12 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 		st.Members[i].Leader = st.Members[i].ID == membership.IDString(leader)
 	}
 	st.Leader = names[leader]
-	self, ok := membership.Find(ms, s.self())
 	if !ok {
 		st.Role = status.NotMember
 		st.Errors = append(st.Errors, fmt.Sprintf("the cluster does not list member %s (%s)", s.Member, s.PeerURL))
 		return st
 	}
 	st.MemberID = membership.IDString(self.ID)
-	st.ClockSkew = clockSkews(ctx, ms, self.ID)
 	if r := statuses[self.ID]; r != nil {
 		st.ClusterID = membership.IDString(r.Header.ClusterId)
 		st.DBSize, st.DBInUse = r.DbSize, r.DbSizeInUse

@@ -146,21 +146,22 @@ func (c *Client) Statuses(ctx context.Context, ms []Member, timeout time.Duratio
 	return out
 }
 
-// HealthOf is which members answered with a leader and no errors but alarms. etcd lists every
-// raised alarm among each member's errors ("memberID:… alarm:NOSPACE"); alarms are the
-// cluster's, not one member's health, and are reported on their own: a cluster at its quota
-// still has its quorum.
+// HealthOf is which members answered with a leader and no errors but NOSPACE. etcd lists every
+// raised alarm among each member's errors ("memberID:… alarm:NOSPACE"). NOSPACE is the
+// cluster's quota, not one member's health, and is reported on its own: a cluster at its
+// quota still has its quorum. CORRUPT stays an error: that member's data is bad.
 func HealthOf(st map[uint64]*clientv3.StatusResponse) Health {
 	h := Health{}
 	for id, r := range st {
-		h[id] = r.Leader != 0 && !slices.ContainsFunc(r.Errors, func(e string) bool { return !isAlarm(e) })
+		h[id] = r.Leader != 0 && !slices.ContainsFunc(r.Errors, func(e string) bool { return !isNoSpace(e) })
 	}
 	return h
 }
 
-// isAlarm tells an alarm in a status response's errors (etcd prints the AlarmMember message).
-func isAlarm(e string) bool {
-	return strings.HasPrefix(e, "memberID:") && strings.Contains(e, "alarm:")
+// isNoSpace tells a NOSPACE alarm among a status response's errors (etcd prints the
+// AlarmMember message).
+func isNoSpace(e string) bool {
+	return strings.HasPrefix(e, "memberID:") && strings.Contains(e, "alarm:NOSPACE")
 }
 
 // Join makes this node's place in the running cluster c for a blank data volume and returns

@@ -117,13 +117,15 @@ func TestQuorum(t *testing.T) {
 
 func TestHealthOf(t *testing.T) {
 	nospace := (&etcdserverpb.AlarmMember{MemberID: 7, Alarm: etcdserverpb.AlarmType_NOSPACE}).String()
+	corrupt := (&etcdserverpb.AlarmMember{MemberID: 7, Alarm: etcdserverpb.AlarmType_CORRUPT}).String()
 	st := map[uint64]*clientv3.StatusResponse{
 		1: {Leader: 1},
 		2: {Leader: 1, Errors: []string{nospace}},
 		3: {Leader: 0, Errors: []string{"etcdserver: no leader"}},
 		4: {Leader: 1, Errors: []string{nospace, "etcdserver: something else"}},
+		5: {Leader: 1, Errors: []string{corrupt}},
 	}
-	want := Health{1: true, 2: true, 3: false, 4: false}
+	want := Health{1: true, 2: true, 3: false, 4: false, 5: false}
 	if got := HealthOf(st); !maps.Equal(got, want) {
 		t.Errorf("HealthOf = %v, want %v (alarm text %q)", got, want, nospace)
 	}
