@@ -146,6 +146,10 @@ func (c *testCluster) loadKernel(t *testing.T, imgs *images) {
 	c.cmdline = strings.TrimSpace(string(b))
 }
 
+// clusterVMLife bounds a cluster member's VM, in VM timeouts: more than any cluster test's own
+// context (at most 6 VM timeouts).
+const clusterVMLife = 8
+
 // tcgTuning is the etcd section for clusters of emulated VMs sharing two host cores: etcd's
 // defaults (100 ms heartbeats, 1 s elections) make such members elect new leaders all the
 // time when one VM is starved of CPU for a second.
@@ -204,6 +208,9 @@ func (c *testCluster) startWith(i int, userData string, more ...vm.Disk) *vm.VM 
 		}, more...),
 		Network:   vm.Network{Tap: n.tap, Netns: c.net.Name(), MAC: n.mac},
 		ExtraArgs: append(extra, n.qemuArgs...),
+		// A member lives through the whole test, which runs for several VM timeouts (its own
+		// context says how long); this bound only stops a leaked qemu.
+		Timeout: clusterVMLife * vmTimeout(t),
 	}, false, n.name)
 	n.v = v
 	return v

@@ -36,6 +36,29 @@ func (c *testCluster) ssh(ctx context.Context, key sshKey, i int, command string
 	return key.runWith(ctx, c.inNetns, c.nodes[i].ip.String(), sshPort, command)
 }
 
+// logJournals logs the end of etcd's and the agent's journal of every node still running, when
+// t failed: etcd logs to the journal only, and the console shows just the agent's summary.
+// Defer it in the test function: the VMs are closed by t.Cleanup, after deferred calls.
+func (c *testCluster) logJournals(t *testing.T, key sshKey) {
+	if !t.Failed() {
+		return
+	}
+	for i, n := range c.nodes {
+		if n.v == nil {
+			continue
+		}
+		select {
+		case <-n.v.Done():
+			continue
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := c.ssh(ctx, key, i, "journalctl -u etcd -u etcd-agent -n 60 --no-pager -o short-monotonic")
+		cancel()
+		t.Logf("%s: journal of etcd and etcd-agent (%v):\n%s", n.name, err, out)
+	}
+}
+
 func (c *testCluster) inNetns(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.net.Name(), name}, args...)...)
 }

@@ -28,6 +28,7 @@ func TestFaults(t *testing.T) {
 		"etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000, quota_backend_bytes: 67108864}\n" +
 		"ssh_authorized_keys: ['" + key.public + "']\n"
 	good := ca.clientTLS(t, "faults")
+	defer c.logJournals(t, key) // before the VMs are closed (t.Cleanup would be after)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*vmTimeout(t))
 	defer cancel()
 	for i := range c.nodes {
@@ -84,7 +85,7 @@ func TestFaults(t *testing.T) {
 	t.Logf("writer: %d puts acknowledged, %d failed during partition and quorum loss", len(acked), failed)
 	checkAcked(ctx, t, a, acked)
 
-	t.Run("NOSPACE", func(t *testing.T) {
+	if !t.Run("NOSPACE", func(t *testing.T) {
 		big := strings.Repeat("x", 1<<20)
 		var i int
 		for i = 0; i < 200; i++ {
@@ -122,7 +123,9 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		putThenGet(ctx, t, a, b, "/faults/after-nospace", "writable again")
-	})
+	}) {
+		return
+	}
 
 	// etcd-c comes back with its clock two hours ahead: its certificates (valid from an hour
 	// before they were made) still verify both ways, and the status of both sides names it.

@@ -172,7 +172,9 @@ func startVM(t *testing.T, cfg vm.Config, slot bool, label string) *vm.VM {
 	dir := workDir(t)
 	cfg.TempDir = dir
 	cfg.ConsoleLog = filepath.Join(dir, "console.log")
-	cfg.Timeout = vmTimeout(t)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = vmTimeout(t)
+	}
 	if os.Getenv("QEMU_TESTS_VERBOSE") == "1" {
 		cfg.ConsoleFunc = func(line string) { t.Log(label + "console: " + line) }
 	}
