@@ -65,6 +65,7 @@ type Manifest struct {
 	Artifacts   []Artifact        `json:"artifacts"`
 	Packages    []ManifestPackage `json:"packages"`
 	GoModules   []GoModule        `json:"go_modules"`
+	Contents    []Contents        `json:"contents"`
 }
 
 // LockPath is where the package lock lives in the repository.
@@ -101,6 +102,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		EtcdVersion: o.EtcdVersion,
 		Artifacts:   []Artifact{},
 		Packages:    []ManifestPackage{},
+		Contents:    []Contents{},
 	}
 	p := newProgress(o.Progress)
 	mods := map[GoModule]bool{}
@@ -301,6 +303,11 @@ func (b *archBuild) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	parts, err := treeContributors(rt.dir)
+	if err != nil {
+		return fmt.Errorf("sizing the root tree: %w", err)
+	}
+	b.m.Contents = append(b.m.Contents, Contents{Arch: b.a.Name, RootFS: fileSize(squash), Kernel: fileSize(ba.kernel), Initrd: fileSize(ba.initrd), Tree: parts})
 
 	// GPT disk
 	raw := filepath.Join(work, name+".raw")

@@ -2,68 +2,135 @@ package qemutests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/bench"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
-// BenchmarkBootToHealthy boots each arch's image through its firmware (as TestFirmwareBoot
-// does) and reports seconds from starting qemu to the boot-finished console line and to etcd
-// answering /health. Run by `make bench` with -benchtime 1x; one VM at a time, so the numbers
-// are not shared-CPU numbers.
-func BenchmarkBootToHealthy(b *testing.B) {
-	im := loadImages(b)
-	for _, name := range arch.Names() {
-		b.Run(name, func(b *testing.B) {
-			if !archSelected(name) {
-				b.Skipf("%s not in QEMU_TESTS_ARCHES", name)
-			}
-			a, err := arch.Lookup(name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			img, format := im.need(b, name, "qcow2", "raw")
-			var toBoot, toHealthy time.Duration
-			for i := 0; i < b.N; i++ {
-				boot, healthy, err := timeBoot(b, a, img, format)
-				if err != nil {
-					b.Fatal(err)
-				}
-				toBoot += boot
-				toHealthy += healthy
-			}
-			b.ReportMetric(toBoot.Seconds()/float64(b.N), "s-to-boot-finished")
-			b.ReportMetric(toHealthy.Seconds()/float64(b.N), "s-to-healthy")
-		})
+// BenchmarkBootTimeline boots each selected arch BENCH_RUNS times (default 3) three ways, one
+// VM at a time: the floor (the image's kernel with an initramfs whose init powers off at
+// once), direct kernel boot of the image (kernel + initrd + the image as root disk), and
+// firmware boot of the image. It records power-on → kernel → systemd → firstboot done → etcd
+// /health true, and firstboot's own steps from the console's kernel timestamps, and writes
+// every run to BENCH_DIR/boot.json (internal/bench/report renders it). `make bench` runs it
+// with -benchtime 1x.
+func BenchmarkBootTimeline(b *testing.B) {
+	out := os.Getenv("BENCH_DIR")
+	if out == "" {
+		out = b.TempDir()
 	}
+	n := envInt("BENCH_RUNS", 3)
+	im := loadImages(b)
+	var runs []bench.Run
+	for _, name := range arch.Names() {
+		if !archSelected(name) {
+			continue
+		}
+		a, err := arch.Lookup(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, format := im.need(b, name, "raw", "qcow2")
+		kernel, _ := im.need(b, name, "kernel")
+		initrd, _ := im.need(b, name, "initrd")
+		cmdlinePath, _ := im.need(b, name, "cmdline")
+		cl, err := os.ReadFile(cmdlinePath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmdline := strings.TrimSpace(string(cl))
+		floor := floorInitrd(b, a)
+		for i := 0; i < b.N*n; i++ {
+			for _, mode := range []string{"floor", "direct", "firmware"} {
+				cfg := vm.Config{Arch: a, TempDir: workDir(b), Timeout: vmTimeout(b)}
+				switch mode {
+				case "floor":
+					cfg.Kernel, cfg.Initrd, cfg.Cmdline = kernel, floor, cmdline
+				case "direct":
+					cfg.Kernel, cfg.Initrd, cfg.Cmdline = kernel, initrd, cmdline
+					fallthrough
+				default:
+					cfg.Disks = []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()}
+					cfg.HostForwards = []vm.Forward{{GuestPort: etcdMetricsPort}}
+				}
+				r, err := timeline(b, cfg, mode == "floor")
+				if err != nil {
+					b.Fatalf("%s %s run %d: %v", name, mode, i+1, err)
+				}
+				run := r.Run(name, mode)
+				b.Logf("%s %s run %d: %v; firstboot %s", name, mode, i+1, run.At, run.Firstboot.Round(time.Millisecond))
+				runs = append(runs, run)
+			}
+		}
+	}
+	js, _ := json.MarshalIndent(runs, "", "  ")
+	if err := os.WriteFile(filepath.Join(out, "boot.json"), js, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s\nwrote %s", bench.BootTables(runs), filepath.Join(out, "boot.json"))
 }
 
-func timeBoot(b *testing.B, a arch.Arch, img, format string) (boot, healthy time.Duration, err error) {
+// timeline boots cfg and records its milestones: until it powers itself off (the floor), or
+// until etcd's /health is true.
+func timeline(b *testing.B, cfg vm.Config, untilOff bool) (*bench.Recorder, error) {
 	ctx, cancel := context.WithTimeout(b.Context(), vmTimeout(b))
 	defer cancel()
-	start := time.Now()
-	v, err := vm.Start(ctx, vm.Config{
-		Arch: a, TempDir: workDir(b), Timeout: vmTimeout(b),
-		Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()},
-		HostForwards: []vm.Forward{{GuestPort: etcdMetricsPort}},
-	})
+	r := bench.NewRecorder()
+	cfg.ConsoleFunc = r.Line
+	v, err := vm.Start(ctx, cfg)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if !running.add(v) {
 		v.Close()
-		return 0, 0, fmt.Errorf("interrupted")
+		return nil, fmt.Errorf("interrupted")
 	}
 	defer func() { v.Close(); running.remove(v) }()
-	if _, err := v.WaitConsole(ctx, bootFinished); err != nil {
-		return 0, 0, err
+	if untilOff {
+		select {
+		case <-v.Done():
+			r.Mark(bench.PowerOff)
+			return r, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the floor did not power off: %w", ctx.Err())
+		}
 	}
-	boot = time.Since(start)
 	if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	return boot, time.Since(start), nil
+	r.Mark(bench.Healthy)
+	// firstboot's run is read from the console: wait for its last line to have arrived
+	if _, err := v.WaitConsole(ctx, bootFinished); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// floorInitrd builds the floor's init for a and packs it as the only file of an initramfs.
+func floorInitrd(b *testing.B, a arch.Arch) string {
+	dir := workDir(b)
+	bin := filepath.Join(dir, "floorinit-"+a.Name)
+	cmd := exec.CommandContext(b.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/etcd-appliance/appliance/internal/bench/floorinit")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+a.Name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the floor's init: %v\n%s", err, out)
+	}
+	init, err := os.ReadFile(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "floor-"+a.Name+".cpio")
+	if err := os.WriteFile(path, bench.Initramfs(init), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
