@@ -106,13 +106,9 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 	}
 
 	t.Run("expired certificates renewed at boot", func(t *testing.T) {
-		// a clean shutdown: a power cut seconds after the defragment once brought the alarm back
-		c.ssh(ctx, key, 0, "systemctl poweroff")
-		select {
-		case <-v.Done():
-		case <-time.After(2 * time.Minute):
-			t.Error("etcd-a did not power off in 2 minutes; killing it")
-		}
+		// A power cut right after the recovery: before the data volume was mounted dirsync, the
+		// defragment's rename was not on disk yet, and the full database came back with the
+		// alarm (the next subtest's puts would fail).
 		v.Close()
 		later := time.Now().UTC().AddDate(0, 0, 400)
 		n.qemuArgs = []string{"-rtc", "base=" + later.Format("2006-01-02T15:04:05")}
@@ -130,6 +126,9 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 		}
 		if out := c.mustSSH(ctx, t, key, 0, "etcdctl get /small/after --print-value-only"); strings.TrimSpace(out) != "writable again" {
 			t.Errorf("etcdctl get after the renewal: %q", out)
+		}
+		if out, err := c.ssh(ctx, key, 0, "etcdctl put /small/renewed yes"); err != nil {
+			t.Errorf("etcdctl put after the power cut and the renewal: %v: %s", err, out)
 		}
 	})
 }

@@ -46,8 +46,8 @@
 // filesystem's metadata to survive a crash); no root reserve, as etcd does not run as root.
 // Every mount is preceded by e2fsck -p, as distributions do at boot; exit codes 1 and 2
 // (repaired) are fine, 4 and up stop the boot with e2fsck's output. The volume is mounted
-// noatime,nodev,nosuid,noexec,errors=remount-ro. A device larger than its filesystem by more
-// than 1 MiB is grown online with resize2fs after the identity check.
+// noatime,nodev,nosuid,noexec,dirsync,errors=remount-ro. A device larger than its filesystem by
+// more than 1 MiB is grown online with resize2fs after the identity check.
 //
 // The agent needs mkfs.ext4, e2fsck and resize2fs in PATH, and CAP_SYS_ADMIN (mount) and
 // CAP_SYS_RESOURCE (the kernel's online resize) — root with the default capabilities.
