@@ -86,16 +86,7 @@ func TestFaults(t *testing.T) {
 	checkAcked(ctx, t, a, acked)
 
 	if !t.Run("NOSPACE", func(t *testing.T) {
-		big := strings.Repeat("x", 1<<20)
-		var i int
-		for i = 0; i < 200; i++ {
-			if _, err := a.Put(shortCtx(ctx), fmt.Sprintf("/fill/%03d", i), big); err != nil {
-				if !strings.Contains(err.Error(), "database space exceeded") {
-					t.Fatalf("put %d: %v, want database space exceeded", i, err)
-				}
-				break
-			}
-		}
+		i := fillToNoSpace(ctx, t, a, 200)
 		t.Logf("NOSPACE after %d puts of 1 MiB", i)
 		if _, err := c.nodes[0].v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: ALARM NOSPACE on etcd-[abc]: the database reached its quota`)); err != nil {
 			t.Error(err)
@@ -103,25 +94,7 @@ func TestFaults(t *testing.T) {
 		if out, _ := c.ssh(ctx, key, 1, "firstboot status"); !strings.Contains(out, "ALARM NOSPACE") {
 			t.Errorf("status with the alarm raised: %q", out)
 		}
-		// the operator's way out: delete, compact, defragment every member, disarm
-		resp, err := a.Delete(shortCtx(ctx), "/fill/", clientv3.WithPrefix())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
-			t.Fatal(err)
-		}
-		for _, ep := range c.endpoints() {
-			dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
-			_, err := a.Defragment(dctx, ep)
-			dcancel()
-			if err != nil {
-				t.Fatalf("defragment %s: %v", ep, err)
-			}
-		}
-		if _, err := a.AlarmDisarm(shortCtx(ctx), &clientv3.AlarmMember{}); err != nil {
-			t.Fatal(err)
-		}
+		c.clearNoSpace(ctx, t, a)
 		putThenGet(ctx, t, a, b, "/faults/after-nospace", "writable again")
 	}) {
 		return
@@ -142,6 +115,46 @@ func TestFaults(t *testing.T) {
 			t.Errorf("status of etcd-c: %q, want the others 2h behind", st.Summary)
 		}
 	})
+}
+
+// fillToNoSpace puts 1 MiB values under /fill/ through cli until etcd refuses one for its
+// quota (at most limit), and returns how many it took. Any other error fails t.
+func fillToNoSpace(ctx context.Context, t *testing.T, cli *clientv3.Client, limit int) int {
+	t.Helper()
+	big := strings.Repeat("x", 1<<20)
+	for i := range limit {
+		if _, err := cli.Put(shortCtx(ctx), fmt.Sprintf("/fill/%03d", i), big); err != nil {
+			if !strings.Contains(err.Error(), "database space exceeded") {
+				t.Fatalf("put %d: %v, want database space exceeded", i, err)
+			}
+			return i
+		}
+	}
+	return limit
+}
+
+// clearNoSpace is the operator's way out of NOSPACE: delete what fillToNoSpace wrote, compact,
+// defragment every member, disarm.
+func (c *testCluster) clearNoSpace(ctx context.Context, t *testing.T, cli *clientv3.Client) {
+	t.Helper()
+	resp, err := cli.Delete(shortCtx(ctx), "/fill/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range c.endpoints() {
+		dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err := cli.Defragment(dctx, ep)
+		dcancel()
+		if err != nil {
+			t.Fatalf("defragment %s: %v", ep, err)
+		}
+	}
+	if _, err := cli.AlarmDisarm(shortCtx(ctx), &clientv3.AlarmMember{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkAcked reads back every acknowledged write.

@@ -2,13 +2,10 @@ package qemutests
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
@@ -62,16 +59,7 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 	})
 
 	if !t.Run("database fills before the disk", func(t *testing.T) {
-		big := strings.Repeat("x", 1<<20)
-		var i int
-		for i = 0; i < 1000; i++ {
-			if _, err := a.Put(shortCtx(ctx), fmt.Sprintf("/fill/%03d", i), big); err != nil {
-				if !strings.Contains(err.Error(), "database space exceeded") {
-					t.Fatalf("put %d: %v, want database space exceeded", i, err)
-				}
-				break
-			}
-		}
+		i := fillToNoSpace(ctx, t, a, 1000)
 		st := c.status(ctx, t, key, 0)
 		t.Logf("NOSPACE after %d puts of 1 MiB; %s", i, st.Summary)
 		if !strings.Contains(st.Summary, "ALARM NOSPACE on etcd-a · etcd-a: leader · cluster healthy 1/1") {
@@ -84,22 +72,7 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 		} else {
 			t.Logf("snapshot at the quota: %s", strings.TrimSpace(out))
 		}
-		resp, err := a.Delete(shortCtx(ctx), "/fill/", clientv3.WithPrefix())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Compact(shortCtx(ctx), resp.Header.Revision); err != nil {
-			t.Fatal(err)
-		}
-		dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
-		_, err = a.Defragment(dctx, c.endpoint(0))
-		dcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.AlarmDisarm(shortCtx(ctx), &clientv3.AlarmMember{}); err != nil {
-			t.Fatal(err)
-		}
+		c.clearNoSpace(ctx, t, a)
 		putThenGet(ctx, t, a, a, "/small/after", "writable again")
 	}) {
 		return
