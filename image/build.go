@@ -205,15 +205,14 @@ func (b *archBuild) run(ctx context.Context) error {
 				return "", err
 			}
 		}
-		mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "etcdctl"), filepath.Join(bin, "etcdutl"),
-			filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
+		mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
 		if err != nil {
 			return "", err
 		}
 		for _, mod := range mods {
 			b.mods[mod] = true
 		}
-		return "etcd " + b.o.EtcdVersion + ", etcdctl, etcdutl, firstboot, initramfs", nil
+		return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
 	})
 	if err != nil {
 		return err
@@ -238,7 +237,7 @@ func (b *archBuild) run(ctx context.Context) error {
 			return "", err
 		}
 		bins := map[string]string{}
-		for _, n := range []string{"etcd", "etcdctl", "etcdutl", "firstboot"} {
+		for _, n := range []string{"etcd", "firstboot"} {
 			bins[n] = filepath.Join(bin, n)
 		}
 		rel := osRelease{Version: b.o.Version, BuildID: b.m.BuildID, EtcdVersion: b.o.EtcdVersion, Arch: b.a.Name}

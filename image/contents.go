@@ -32,8 +32,8 @@ func contributor(rel string) string {
 	switch {
 	case strings.HasPrefix(rel, "usr/lib/modules/"):
 		return "kernel modules"
-	case rel == "usr/bin/etcd" || rel == "usr/bin/etcdctl" || rel == "usr/bin/etcdutl":
-		return "etcd, etcdctl, etcdutl"
+	case rel == "usr/bin/etcd":
+		return "etcd (also etcdctl, etcdutl)"
 	case rel == "usr/bin/firstboot":
 		return "firstboot"
 	case strings.HasPrefix(rel, "usr/lib/systemd/") || strings.HasPrefix(rel, "usr/bin/systemd") ||

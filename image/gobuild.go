@@ -31,12 +31,12 @@ func goBuild(ctx context.Context, moduleDir, goarch, out, pkg string, extraLdfla
 	return nil
 }
 
-// etcdModules are the etcd modules whose main packages are the release binaries.
-var etcdModules = map[string]string{
-	"etcd":    "go.etcd.io/etcd/server/v3",
-	"etcdctl": "go.etcd.io/etcd/etcdctl/v3",
-	"etcdutl": "go.etcd.io/etcd/etcdutl/v3",
-}
+// etcdModules are the etcd modules etcdsrc/main.go builds etcd, etcdctl and etcdutl from;
+// the first one's version is etcd's.
+var etcdModules = []string{"go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3"}
+
+// etcdLinks are the names that run the etcd binary as its other commands.
+var etcdLinks = []string{"etcdctl", "etcdutl"}
 
 // PinnedEtcdVersion reads the etcd version pinned in etcdsrc/go.mod.
 func PinnedEtcdVersion(srcDir string) (string, error) {
@@ -46,11 +46,11 @@ func PinnedEtcdVersion(srcDir string) (string, error) {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == etcdModules["etcd"] {
+		if len(f) == 2 && f[0] == etcdModules[0] {
 			return f[1], nil
 		}
 	}
-	return "", fmt.Errorf("etcdsrc/go.mod does not require %s", etcdModules["etcd"])
+	return "", fmt.Errorf("etcdsrc/go.mod does not require %s", etcdModules[0])
 }
 
 // etcdSource returns a module directory that builds the requested etcd version: the pinned
@@ -64,7 +64,7 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	for _, f := range []string{"go.mod", "go.sum", "tools.go"} {
+	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
 		b, err := os.ReadFile(filepath.Join(pinned, f))
 		if err != nil {
 			return "", err
@@ -74,7 +74,7 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 		}
 	}
 	args := []string{"get"}
-	for _, m := range sortedValues(etcdModules) {
+	for _, m := range etcdModules {
 		args = append(args, m+"@"+version)
 	}
 	for _, a := range [][]string{args, {"mod", "tidy"}} {
@@ -87,19 +87,15 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	return dir, nil
 }
 
-// BuildEtcd compiles etcd, etcdctl and etcdutl at version into binDir.
+// BuildEtcd compiles etcd at version, which is also etcdctl and etcdutl (etcdLinks), into
+// binDir.
 func BuildEtcd(ctx context.Context, srcDir, version, goarch, binDir, tmp string) error {
 	dir, err := etcdSource(ctx, srcDir, version, tmp)
 	if err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(etcdModules) {
-		if err := goBuild(ctx, dir, goarch, filepath.Join(binDir, name), etcdModules[name],
-			"-X", "go.etcd.io/etcd/api/v3/version.GitSHA="+version); err != nil {
-			return err
-		}
-	}
-	return nil
+	return goBuild(ctx, dir, goarch, filepath.Join(binDir, "etcd"), ".",
+		"-X", "go.etcd.io/etcd/api/v3/version.GitSHA="+version)
 }
 
 // binaryModules lists the modules compiled into Go binaries.
@@ -140,12 +136,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func sortedValues(m map[string]string) []string {
-	var vals []string
-	for _, k := range sortedKeys(m) {
-		vals = append(vals, m[k])
-	}
-	return vals
 }

@@ -185,6 +185,11 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, rel 
 			return err
 		}
 	}
+	for _, l := range etcdLinks {
+		if err := os.Symlink("etcd", filepath.Join(dir, "usr/bin", l)); err != nil {
+			return err
+		}
+	}
 	tmpl, err := overlays.Template("os-release")
 	if err != nil {
 		return err
