@@ -320,10 +320,13 @@ func lookupUser(passwd, name string) (int, int, error) {
 }
 
 // makeSquashfs packs the root tree read-only and compressed, with every timestamp at epoch.
+// zstd level 15, not xz: on the amd64 root, xz is 3 MiB smaller (28.4 against 31.2 MiB at
+// level 19, 34.5 at 15) but takes 21 s to pack against 7.5 s, and every page the VM reads
+// decompresses several times slower; level 19 packs as slowly as xz.
 func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
 	e := strconv.FormatInt(epoch, 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
-		"-comp", "xz", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+		"-comp", "zstd", "-Xcompression-level", "15", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
 	// mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
 	cmd.Env = withoutEnv(os.Environ(), "SOURCE_DATE_EPOCH")
 	if b, err := cmd.CombinedOutput(); err != nil {
