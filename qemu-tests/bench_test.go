@@ -21,8 +21,8 @@ import (
 // once), direct kernel boot of the image (kernel + initrd + the image as root disk), and
 // firmware boot of the image. It records power-on → kernel → systemd → firstboot done → etcd
 // /health true, and firstboot's own steps from the console's kernel timestamps, and writes
-// every run to BENCH_DIR/boot.json (internal/bench/report renders it). `make bench` runs it
-// with -benchtime 1x.
+// every run to BENCH_DIR/boot.json (internal/bench/report renders it), next to each run's
+// console. `make bench` runs it with -benchtime 1x.
 func BenchmarkBootTimeline(b *testing.B) {
 	out := os.Getenv("BENCH_DIR")
 	if out == "" {
@@ -51,7 +51,8 @@ func BenchmarkBootTimeline(b *testing.B) {
 		floor := floorInitrd(b, a)
 		for i := 0; i < b.N*n; i++ {
 			for _, mode := range []string{"floor", "direct", "firmware"} {
-				cfg := vm.Config{Arch: a, TempDir: workDir(b), Timeout: vmTimeout(b)}
+				cfg := vm.Config{Arch: a, TempDir: workDir(b), Timeout: vmTimeout(b),
+					ConsoleLog: filepath.Join(out, fmt.Sprintf("console-%s-%s-%d.log", name, mode, i+1))}
 				switch mode {
 				case "floor":
 					cfg.Kernel, cfg.Initrd, cfg.Cmdline = kernel, floor, cmdline

@@ -100,7 +100,10 @@ cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.]*s' "$work/cluste
   echo "Direct: kernel + initrd given to qemu, the image as root disk. Firmware: the image alone"
   echo "(UEFI on amd64 and arm64, SLOF + GRUB on ppc64le). Floor: the same kernel with an"
   echo "initramfs whose only program powers off at once (internal/bench/floorinit). Each boot has a"
-  echo "blank data disk, so firstboot formats it: that is a first boot."
+  echo "blank data disk, so firstboot formats it: that is a first boot. Each VM has one vCPU."
+  echo "firstboot's run is from systemd starting firstboot.service to its member line; the time"
+  echo "before its first line (reading the binary, sharing the vCPU with udev and networkd) is"
+  echo "its first step. firstboot waits for no network on qemu (its config comes from fw_cfg)."
   echo
   echo "$boot"
   echo

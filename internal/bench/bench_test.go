@@ -11,6 +11,7 @@ import (
 // console is a boot as the serial console shows it (amd64, direct kernel boot).
 var console = strings.Split(`[    0.000000] Linux version 6.1.0-28-amd64 (debian-kernel@lists.debian.org)
 [    2.114401] systemd[1]: systemd 252.33-1~deb12u1 running in system mode (+PAM …)
+         Starting firstboot.service…liance first-boot configuration...
 [   21.427748] firstboot[157]: etcd-appliance: image dev build 0c40449b6f58e2f9 (etcd v3.6.16, amd64)
 [   21.790595] firstboot[157]: etcd-appliance: platform qemu (DMI sys_vendor "QEMU")
 [   21.943112] firstboot[157]: etcd-appliance: configured: hostname=(none) member=etcd-a ssh_keys=1 files=0 units=0
@@ -51,11 +52,21 @@ func TestRecorder(t *testing.T) {
 	}
 	now = time.Unix(150, 0)
 	r.Mark(Healthy)
-	want := map[string]time.Duration{Kernel: 0, Systemd: time.Second, Firstboot: 7 * time.Second, Finished: 9 * time.Second, Healthy: 50 * time.Second}
+	want := map[string]time.Duration{Kernel: 0, Systemd: time.Second, Started: 2 * time.Second, Firstboot: 8 * time.Second,
+		Finished: 10 * time.Second, Healthy: 50 * time.Second}
 	for k, v := range want {
 		if r.At[k] != v {
 			t.Errorf("%s at %s, want %s (all: %v)", k, r.At[k], v, r.At)
 		}
+	}
+	// firstboot's run is from its unit's start (host clock), the time before its first line
+	// being a step of its own
+	run := r.Run("amd64", "direct")
+	if run.Firstboot != 6*time.Second {
+		t.Errorf("firstboot's run %s, want 6s", run.Firstboot)
+	}
+	if len(run.Steps) != 6 || run.Steps[0].Line != StartupStep || run.Steps[0].Duration.Round(time.Millisecond) != 3552*time.Millisecond {
+		t.Errorf("steps %+v, want the startup step of 3.552s first", run.Steps)
 	}
 }
 
@@ -87,7 +98,7 @@ func TestSummarize(t *testing.T) {
 func sampleRuns() []Run {
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 	full := func(arch, mode string, k, h float64) Run {
-		return Run{Arch: arch, Mode: mode, At: map[string]time.Duration{Kernel: sec(k), Systemd: sec(k + 2), Firstboot: sec(h - 6), Healthy: sec(h)},
+		return Run{Arch: arch, Mode: mode, At: map[string]time.Duration{Kernel: sec(k), Systemd: sec(k + 2), Started: sec(h - 9), Firstboot: sec(h - 6), Healthy: sec(h)},
 			Firstboot: sec(2.5), Steps: []Step{{"data volume /dev/vdb", sec(1.6)}, {"tls: issued", sec(0.3)}, {"member etcd-a", sec(0.1)}}}
 	}
 	return []Run{
@@ -100,8 +111,8 @@ func sampleRuns() []Run {
 func TestBootTables(t *testing.T) {
 	got := BootTables(sampleRuns())
 	for _, want := range []string{
-		"| amd64 | direct | 3 | 0.1 | 2.1 | 25.0 (24.0–26.0) | 31.0 (30.0–32.0) | 11.0 (10.0–12.0) | 2.8 |",
-		"| amd64 | firmware | 1 | 9.0 | 11.0 | 34.0 | 40.0 | 11.0 (10.0–12.0) | – |",
+		"| amd64 | direct | 3 | 0.1 | 2.1 | 22.0 (21.0–23.0) | 25.0 (24.0–26.0) | 31.0 (30.0–32.0) | 11.0 (10.0–12.0) | 2.8 |",
+		"| amd64 | firmware | 1 | 9.0 | 11.0 | 31.0 | 34.0 | 40.0 | 11.0 (10.0–12.0) | – |",
 		"| amd64 | direct | 2.5 | 8 % | 1.6 s until `data volume /dev/vdb`; 0.3 s until `tls: issued`; 0.1 s until `member etcd-a` |",
 	} {
 		if !strings.Contains(got, want) {
@@ -118,9 +129,9 @@ func TestTimelineSVG(t *testing.T) {
 	if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
 		t.Fatalf("not well-formed XML: %v\n%s", err, svg)
 	}
-	// three rows (direct, firmware, floor): four stretches each for the boots, one for the floor
-	if n := strings.Count(svg, "<rect x=") - len(segments); n != 4+4+1 {
-		t.Errorf("%d bars' segments, want 9\n%s", n, svg)
+	// three rows (direct, firmware, floor): five stretches each for the boots, one for the floor
+	if n := strings.Count(svg, "<rect x=") - len(segments); n != 5+5+1 {
+		t.Errorf("%d bars' segments, want 11\n%s", n, svg)
 	}
 	for _, label := range []string{">amd64 direct<", ">amd64 firmware<", ">amd64 floor<", ">31.0<", ">11.0<"} {
 		if !strings.Contains(svg, label) {

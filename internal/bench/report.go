@@ -77,8 +77,8 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) }
 func BootTables(runs []Run) string {
 	keys, g := Group(runs)
 	var b strings.Builder
-	b.WriteString("| arch | boot | runs | kernel | systemd | firstboot done | etcd healthy | floor | healthy ÷ floor (goal ≤ 3) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| arch | boot | runs | kernel | systemd | firstboot start | firstboot done | etcd healthy | floor | healthy ÷ floor (goal ≤ 3) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
 		if k.Mode == "floor" {
 			continue
@@ -90,8 +90,9 @@ func BootTables(runs []Run) string {
 		if floor.N > 0 && healthy.N > 0 && k.Mode == "direct" {
 			ratio = fmt.Sprintf("%.1f", healthy.Median.Seconds()/floor.Median.Seconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", k.Arch, k.Mode, len(rs),
-			milestone(rs, Kernel).cell(), milestone(rs, Systemd).cell(), milestone(rs, Firstboot).cell(), healthy.cell(), floor.cell(), ratio)
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", k.Arch, k.Mode, len(rs),
+			milestone(rs, Kernel).cell(), milestone(rs, Systemd).cell(), milestone(rs, Started).cell(),
+			milestone(rs, Firstboot).cell(), healthy.cell(), floor.cell(), ratio)
 	}
 	b.WriteString("\n| arch | boot | firstboot's run (median) | share of power-on → healthy (goal ≤ 10 %) | its longest steps (median run) |\n")
 	b.WriteString("|---|---|---|---|---|\n")
@@ -141,7 +142,8 @@ func longestSteps(r Run, n int) string {
 var segments = []struct{ from, to, label, colour string }{
 	{"", Kernel, "firmware, boot loader, kernel load", "#b0b0b0"},
 	{Kernel, Systemd, "kernel, initramfs", "#6baed6"},
-	{Systemd, Firstboot, "systemd to firstboot done", "#fd8d3c"},
+	{Systemd, Started, "systemd to firstboot start", "#fdd0a2"},
+	{Started, Firstboot, "firstboot", "#fd8d3c"},
 	{Firstboot, Healthy, "etcd start to healthy", "#74c476"},
 	{"", PowerOff, "floor: kernel + init that powers off", "#9e9ac8"},
 }
@@ -163,7 +165,7 @@ func TimelineSVG(runs []Run) string {
 			end = PowerOff
 		}
 		at := map[string]time.Duration{}
-		for _, name := range []string{Kernel, Systemd, Firstboot, Healthy, PowerOff} {
+		for _, name := range append(slices.Clone(Order), PowerOff) {
 			if s := milestone(rs, name); s.N > 0 {
 				at[name] = s.Median
 			}

@@ -17,16 +17,17 @@ import (
 // Milestones of a boot, in order. Power-on is qemu's start (zero); healthy is the first time
 // etcd's /health answered true to the host.
 const (
-	Kernel    = "kernel"     // the kernel's first line (Linux version …)
-	Systemd   = "systemd"    // systemd (PID 1) started
-	Firstboot = "firstboot"  // firstboot's last line: the member is prepared, etcd starts next
-	Healthy   = "healthy"    // /health true
-	PowerOff  = "power-off"  // the floor's trivial init powered the VM off
-	Finished  = "boot-ended" // systemd reached its default target (the report line)
+	Kernel    = "kernel"          // the kernel's first line (Linux version …)
+	Systemd   = "systemd"         // systemd (PID 1) started
+	Started   = "firstboot-start" // systemd starts firstboot.service (its status line)
+	Firstboot = "firstboot"       // firstboot's last line: the member is prepared, etcd starts next
+	Healthy   = "healthy"         // /health true
+	PowerOff  = "power-off"       // the floor's trivial init powered the VM off
+	Finished  = "boot-ended"      // systemd reached its default target (the report line)
 )
 
 // Order is the milestones of a full boot as they happen.
-var Order = []string{Kernel, Systemd, Firstboot, Healthy}
+var Order = []string{Kernel, Systemd, Started, Firstboot, Healthy}
 
 // consoleMilestones are the console lines that mark a milestone; the first match counts.
 var consoleMilestones = []struct {
@@ -35,6 +36,8 @@ var consoleMilestones = []struct {
 }{
 	{Kernel, regexp.MustCompile(`Linux version \d`)},
 	{Systemd, regexp.MustCompile(`systemd\[1\]: systemd \d+\S* running`)},
+	// systemd's status line, which has no kernel timestamp: "Starting firstboot.service…"
+	{Started, regexp.MustCompile(`Starting firstboot\.service`)},
 	{Firstboot, regexp.MustCompile(`etcd-appliance: member \S+ \(.*\) of .*; clients: `)},
 	{Finished, regexp.MustCompile(`etcd-appliance: boot finished: `)},
 }
@@ -79,8 +82,21 @@ func (r *Recorder) Run(arch, mode string) Run {
 	defer r.mu.Unlock()
 	run := Run{Arch: arch, Mode: mode, At: maps.Clone(r.At)}
 	run.Steps, run.Firstboot = FirstbootSteps(r.lines)
+	// The steps start at firstboot's first line. What comes before it (reading the binary
+	// off the root filesystem, starting the runtime, sharing the one vCPU with udev and
+	// networkd) is firstboot's too: from the unit's start, by the host's clock.
+	start, ok1 := r.At[Started]
+	done, ok2 := r.At[Firstboot]
+	if ok1 && ok2 && done-start > run.Firstboot {
+		run.Steps = append([]Step{{Line: StartupStep, Duration: done - start - run.Firstboot}}, run.Steps...)
+		run.Firstboot = done - start
+	}
 	return run
 }
+
+// StartupStep names the stretch from systemd starting firstboot.service to firstboot's first
+// line.
+const StartupStep = "(firstboot.service started → its first line)"
 
 // Step is one stretch of firstboot: from the console line before to the line that ends it.
 type Step struct {
