@@ -53,12 +53,53 @@ var pruneDirs = []string{
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
 var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 
-// maskedUnits cannot do anything useful on a read-only, package-less image.
+// unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
+// integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline
+// updates, gettys). systemd runs every generator before it starts any unit, and each costs a
+// few hundred milliseconds under TCG. fstab and debug (systemd.mask= on the kernel command
+// line) stay.
+var unusedGenerators = []string{
+	"systemd-cryptsetup-generator", "systemd-gpt-auto-generator", "systemd-hibernate-resume-generator",
+	"systemd-integritysetup-generator", "systemd-veritysetup-generator", "systemd-rc-local-generator",
+	"systemd-run-generator", "systemd-system-update-generator", "systemd-sysv-generator", "systemd-getty-generator",
+}
+
+// unusedUdevFiles are udev rules and helpers for hardware and features the image has no use
+// for (input, sound, video, cameras, seats, device mapper, btrfs, tapes, …). udevd reads every
+// rule for every device at coldplug, on the vCPU firstboot and networkd need then. Block
+// devices, network naming, driver loading and systemd's device units keep their rules.
+var unusedUdevFiles = []string{
+	"rules.d/55-dm.rules", "rules.d/60-autosuspend.rules", "rules.d/60-cdrom_id.rules", "rules.d/60-drm.rules",
+	"rules.d/60-evdev.rules", "rules.d/60-fido-id.rules", "rules.d/60-infiniband.rules", "rules.d/60-input-id.rules",
+	"rules.d/60-persistent-alsa.rules", "rules.d/60-persistent-input.rules", "rules.d/60-persistent-storage-dm.rules",
+	"rules.d/60-persistent-storage-tape.rules", "rules.d/60-persistent-v4l.rules", "rules.d/60-sensor.rules",
+	"rules.d/60-serial.rules", "rules.d/64-btrfs.rules", "rules.d/70-camera.rules", "rules.d/70-joystick.rules",
+	"rules.d/70-memory.rules", "rules.d/70-mouse.rules", "rules.d/70-touchpad.rules", "rules.d/70-uaccess.rules",
+	"rules.d/71-seat.rules", "rules.d/73-seat-late.rules", "rules.d/75-probe_mtd.rules", "rules.d/78-sound-card.rules",
+	"rules.d/95-dm-notify.rules", "rules.d/96-e2scrub.rules",
+	"cdrom_id", "dmi_memory_id", "fido_id", "mtd_probe", "v4l_id",
+}
+
+// maskedUnits cannot do anything useful on a read-only, package-less image whose /etc and /var
+// start empty at every boot; most of them would still run a program on the one boot CPU.
 var maskedUnits = []string{
 	"ldconfig.service",                     // no ldconfig: Debian's ld.so finds libraries in the multiarch dirs
 	"systemd-hwdb-update.service",          // no hwdb sources are shipped
 	"getty.target",                         // no passwords exist, so no console logins
 	"systemd-networkd-wait-online.service", // firstboot decides what it waits for
+	"systemd-network-generator.service",    // network settings come from firstboot, not ip= arguments
+	"systemd-sysusers.service",             // the users are made at build time (configureRoot)
+	"systemd-random-seed.service",          // no seed survives a boot: /var is a tmpfs
+	"systemd-journal-flush.service",        // /var/log is a tmpfs too: the journal stays in /run
+	"systemd-remount-fs.service",           // no fstab; the root is read-only by design
+	"systemd-modules-load.service",         // no modules-load.d entries; firstboot loads what it needs
+	"systemd-update-utmp.service",          // no login records: root over SSH keys only
+	"systemd-update-utmp-runlevel.service",
+	// kernel filesystems and modules for what etcd does not use: huge pages, POSIX queues,
+	// debugfs, tracing, foreign binaries, device mapper, FUSE, loop devices
+	"dev-hugepages.mount", "dev-mqueue.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+	"proc-sys-fs-binfmt_misc.automount", "kmod-static-nodes.service",
+	"modprobe@configfs.service", "modprobe@dm_mod.service", "modprobe@fuse.service", "modprobe@loop.service",
 }
 
 // rootTree is the assembled root directory of one arch and what was taken out of it.
@@ -174,6 +215,17 @@ type osRelease struct {
 func configureRoot(ctx context.Context, dir string, bins map[string]string, rel osRelease, epoch int64) error {
 	for _, d := range pruneDirs {
 		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return err
+		}
+	}
+	// some exist on some arches only (dmi_memory_id and its rules: not on ppc64le)
+	for _, f := range unusedGenerators {
+		if err := os.RemoveAll(filepath.Join(dir, "usr/lib/systemd/system-generators", f)); err != nil {
+			return err
+		}
+	}
+	for _, f := range unusedUdevFiles {
+		if err := os.RemoveAll(filepath.Join(dir, "usr/lib/udev", f)); err != nil {
 			return err
 		}
 	}
