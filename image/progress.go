@@ -5,21 +5,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 )
 
 // progress prints each stage with its duration as it finishes, and a summary table at the end.
+// Arches building at once share it.
 type progress struct {
+	mu    sync.Mutex
 	w     io.Writer
-	tty   bool // a terminal: show the running stage until it finishes
+	tty   bool // a terminal, one arch: show the running stage until it finishes
 	start time.Time
 }
 
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(interface{ Stat() (os.FileInfo, error) }); ok {
+func newProgress(w io.Writer, parallel bool) *progress {
+	p := &progress{w: w, start: time.Now()}
+	if f, ok := w.(interface{ Stat() (os.FileInfo, error) }); ok && !parallel {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
 		}
@@ -30,21 +33,24 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+func (p *progress) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
+}
+
 func (p *progress) stage(archName, name string, fn func() (string, error)) error {
-	if p.start.IsZero() {
-		p.start = time.Now()
-	}
 	if p.tty {
-		fmt.Fprintf(p.w, "[%s] %-16s …\r", archName, name)
+		p.printf("[%s] %-16s …\r", archName, name)
 	}
 	t := time.Now()
 	detail, err := fn()
 	d := time.Since(t).Round(100 * time.Millisecond)
 	if err != nil {
-		fmt.Fprintf(p.w, "[%s] %-16s %7s  FAILED\n", archName, name, d)
+		p.printf("[%s] %-16s %7s  FAILED\n", archName, name, d)
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	fmt.Fprintf(p.w, "[%s] %-16s %7s  %s\n", archName, name, d, detail)
+	p.printf("[%s] %-16s %7s  %s\n", archName, name, d, detail)
 	return nil
 }
 
