@@ -182,6 +182,30 @@ type archBuild struct {
 	work string
 }
 
+// binaries compiles etcd (also etcdctl and etcdutl), firstboot and the initramfs's init into
+// bin, and records the Go modules in them.
+func (b *archBuild) binaries(ctx context.Context, bin string) (string, error) {
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", err
+	}
+	if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, bin, b.work); err != nil {
+		return "", err
+	}
+	for _, c := range []string{"firstboot", "initramfs"} {
+		if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(bin, c), "./cmd/"+c); err != nil {
+			return "", err
+		}
+	}
+	mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
+	if err != nil {
+		return "", err
+	}
+	for _, mod := range mods {
+		b.mods[mod] = true
+	}
+	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
+}
+
 func (b *archBuild) run(ctx context.Context) error {
 	work, err := os.MkdirTemp("", "imagebuild-"+b.a.Name+"-")
 	if err != nil {
@@ -194,6 +218,19 @@ func (b *archBuild) run(ctx context.Context) error {
 		defer os.RemoveAll(work)
 	}
 	name := fmt.Sprintf("etcd-appliance-%s-%s", b.o.Version, b.a.Name)
+
+	// binaries: compiled while the packages download and unpack; only the root tree's last
+	// step needs them. On the way out, the compiler is stopped (cancel) and waited for
+	// before the work directory goes.
+	ctx, cancel := context.WithCancel(ctx)
+	bin := filepath.Join(work, "bin")
+	binDone := make(chan error, 1)
+	go func() {
+		binDone <- b.p.stage(b.a.Name, "binaries", func() (string, error) { return b.binaries(ctx, bin) })
+	}()
+	waitBinaries := sync.OnceValue(func() error { return <-binDone })
+	defer waitBinaries()
+	defer cancel()
 
 	// packages
 	var rootDebs, bootDebs []string
@@ -225,33 +262,6 @@ func (b *archBuild) run(ctx context.Context) error {
 		return err
 	}
 
-	// binaries
-	bin := filepath.Join(work, "bin")
-	err = b.p.stage(b.a.Name, "binaries", func() (string, error) {
-		if err := os.MkdirAll(bin, 0o755); err != nil {
-			return "", err
-		}
-		if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, bin, work); err != nil {
-			return "", err
-		}
-		for _, c := range []string{"firstboot", "initramfs"} {
-			if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(bin, c), "./cmd/"+c); err != nil {
-				return "", err
-			}
-		}
-		mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
-		if err != nil {
-			return "", err
-		}
-		for _, mod := range mods {
-			b.mods[mod] = true
-		}
-		return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
-	})
-	if err != nil {
-		return err
-	}
-
 	// root tree
 	rt := &rootTree{dir: filepath.Join(work, "root")}
 	bootPkgDir := filepath.Join(work, "bootpkgs")
@@ -268,6 +278,9 @@ func (b *archBuild) run(ctx context.Context) error {
 			}
 		}
 		if err := takeKernel(ctx, b.a, rt, work); err != nil {
+			return "", err
+		}
+		if err := waitBinaries(); err != nil {
 			return "", err
 		}
 		bins := map[string]string{}
