@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: measures builds, image sizes and boot timelines on this machine and writes
 # BENCHMARKS.md and docs/bench-boot.svg. One thing at a time (no VM shares the CPU with
-# another or with a build). ~1 hour for three arches on 2 cores without KVM.
+# another or with a build). ~18 min for three arches with BENCH_RUNS=2 on 2 cores without KVM.
 #   ARCHES=amd64,arm64,ppc64le  arches to measure
 #   BENCH_RUNS=3                boots per arch and mode
 #   BENCH_COLD=1                also time one build of every arch from empty caches (0: skip)
