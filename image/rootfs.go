@@ -213,20 +213,15 @@ type osRelease struct {
 // configureRoot turns the unpacked packages into the appliance's root: pruned, with our files,
 // binaries, users and enabled units.
 func configureRoot(ctx context.Context, dir string, bins map[string]string, rel osRelease, epoch int64) error {
-	for _, d := range pruneDirs {
-		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
-			return err
-		}
-	}
 	// some exist on some arches only (dmi_memory_id and its rules: not on ppc64le)
-	for _, f := range unusedGenerators {
-		if err := os.RemoveAll(filepath.Join(dir, "usr/lib/systemd/system-generators", f)); err != nil {
-			return err
-		}
-	}
-	for _, f := range unusedUdevFiles {
-		if err := os.RemoveAll(filepath.Join(dir, "usr/lib/udev", f)); err != nil {
-			return err
+	for _, prune := range []struct {
+		under string
+		names []string
+	}{{".", pruneDirs}, {"usr/lib/systemd/system-generators", unusedGenerators}, {"usr/lib/udev", unusedUdevFiles}} {
+		for _, n := range prune.names {
+			if err := os.RemoveAll(filepath.Join(dir, prune.under, n)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := copyFS(overlays.RootFS(), dir); err != nil {
