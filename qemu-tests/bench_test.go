@@ -19,8 +19,9 @@ import (
 // BenchmarkBootTimeline boots each selected arch BENCH_RUNS times (default 3) three ways, one
 // VM at a time: the floor (the image's kernel with an initramfs whose init powers off at
 // once), direct kernel boot of the image (kernel + initrd + the image as root disk), and
-// firmware boot of the image. It records power-on → kernel → systemd → firstboot done → etcd
-// /health true, and firstboot's own steps from the console's kernel timestamps, and writes
+// firmware boot of the image. It records power-on → kernel → systemd → firstboot start →
+// firstboot done → etcd /health true, and firstboot's own steps from the console's kernel
+// timestamps, and writes
 // every run to BENCH_DIR/boot.json (internal/bench/report renders it), next to each run's
 // console. `make bench` runs it with -benchtime 1x.
 func BenchmarkBootTimeline(b *testing.B) {
