@@ -47,6 +47,9 @@ func locate(file, wd string) (dir string, tried []string) {
 			if isDir(cand) {
 				return cand, nil
 			}
+			if len(tried) > 0 && tried[0] == cand {
+				return "", tried // the same place as from the source path
+			}
 			return "", append(tried, cand)
 		}
 		if filepath.Dir(d) == d {
