@@ -40,12 +40,17 @@ run: $(IMAGEBUILD)
 ## test: unit tests, then all three arches built and booted in qemu (~31 min with warm caches, no KVM)
 test: host-deps unit-test images vm-test
 
+# A test that lacks a host tool, root, a loop or tun device or qemu fails here instead of
+# skipping (internal/testenv): make test proves everything or fails. ETCD_APPLIANCE_STRICT=0 in
+# the environment lets such tests skip, for a run without root.
+test unit-test vm-test: export ETCD_APPLIANCE_STRICT ?= 1
+
 unit-test:
 	$(GO) vet ./...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /qemu-tests)
 
 vm-test:
-	QEMU_TESTS_REQUIRED=1 IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
+	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
 		$(GO) test -count=1 -v -timeout 60m ./qemu-tests/
 
 ## fuzz: every parser fuzz target for FUZZTIME each (default 30s); crashers stay as regression cases

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 func TestStableGUID(t *testing.T) {
@@ -48,9 +50,7 @@ func TestLayout(t *testing.T) {
 
 // TestMakeDisk builds a real GPT image and reads it back with sgdisk and the bytes.
 func TestMakeDisk(t *testing.T) {
-	if _, err := exec.LookPath("sgdisk"); err != nil {
-		t.Skip("sgdisk not installed (make host-deps)")
-	}
+	testenv.LookPath(t, "sgdisk")
 	dir := t.TempDir()
 	content := filepath.Join(dir, "content")
 	data := append(bytes.Repeat([]byte{0}, 128<<10), []byte("root filesystem")...)

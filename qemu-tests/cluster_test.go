@@ -56,7 +56,7 @@ type testCluster struct {
 	nodes    []*clusterNode
 }
 
-// needNetns skips (or fails under QEMU_TESTS_REQUIRED=1) when network namespaces and tap
+// needNetns skips (or fails under ETCD_APPLIANCE_STRICT=1) when network namespaces and tap
 // devices cannot be made here.
 func needNetns(t *testing.T) {
 	t.Helper()

@@ -8,7 +8,9 @@
 //
 //	IMAGE_DIR             directory with manifest.json and the images (default ../out,
 //	                      relative to this package)
-//	QEMU_TESTS_REQUIRED=1 fail instead of skip when images are missing (make test)
+//	ETCD_APPLIANCE_STRICT=1
+//	                      fail instead of skip when images, root, /dev/net/tun or a tool
+//	                      are missing (make test); QEMU_TESTS_REQUIRED=1 is an alias
 //	QEMU_TESTS_ARCHES     comma-separated arches to boot (default: all)
 //	QEMU_TESTS_TIMEOUT    hard limit per VM, a Go duration (default 6m)
 //	QEMU_TESTS_PARALLEL   VMs booted at once (default 2)

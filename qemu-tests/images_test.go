@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 // manifest is the part of imagebuild's manifest.json the tests read.
@@ -31,14 +33,15 @@ type images struct {
 	m   manifest
 }
 
-// missing fails the test under QEMU_TESTS_REQUIRED=1 and skips it otherwise.
+// missing ends a test for want of images, a tool or root: a failure under
+// ETCD_APPLIANCE_STRICT=1 (or its older alias QEMU_TESTS_REQUIRED=1), else a skip.
 func missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("QEMU_TESTS_REQUIRED") == "1" {
-		t.Fatalf("%s (QEMU_TESTS_REQUIRED=1)", msg)
+		t.Fatalf("%s: required because QEMU_TESTS_REQUIRED=1", msg)
 	}
-	t.Skipf("%s: run `make images` or set IMAGE_DIR", msg)
+	testenv.Missing(t, "%s", msg)
 }
 
 // loadImages reads manifest.json from IMAGE_DIR (default ../out).
@@ -56,7 +59,7 @@ func loadImagesFrom(t testing.TB, dir string) *images {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		missing(t, "no manifest.json in %s", dir)
+		missing(t, "no manifest.json in %s: run `make images` or set IMAGE_DIR", dir)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +100,7 @@ func (im *images) need(t testing.TB, archName string, formats ...string) (path, 
 	t.Helper()
 	p, f := im.find(t, archName, formats...)
 	if p == "" {
-		missing(t, "no %v image for %s in %s", formats, archName, im.dir)
+		missing(t, "no %v image for %s in %s: run `make images` or set IMAGE_DIR", formats, archName, im.dir)
 	}
 	return p, f
 }

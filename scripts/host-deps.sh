@@ -18,8 +18,8 @@ pkgs=(
   iproute2 openssh-client
   # tests: DHCP for the VMs on the test bridge (binary only: no system service), NoCloud seed ISOs
   dnsmasq-base xorriso
-  # tests: data volumes (ext4 images, foreign filesystems)
-  e2fsprogs
+  # tests: data volumes (ext4 images; the foreign filesystems the probe must recognise)
+  e2fsprogs xfsprogs btrfs-progs
 )
 
 missing=()

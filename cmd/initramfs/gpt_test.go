@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 func mustGUID(t *testing.T, s string) guid {
@@ -137,10 +139,7 @@ func TestParseGPTTruncated(t *testing.T) {
 
 // TestParseGPTSgdisk checks our reading of GUIDs against an independent GPT writer.
 func TestParseGPTSgdisk(t *testing.T) {
-	sgdisk, err := exec.LookPath("sgdisk")
-	if err != nil {
-		t.Skip("sgdisk not installed")
-	}
+	sgdisk := testenv.LookPath(t, "sgdisk")
 	img := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)

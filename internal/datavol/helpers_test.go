@@ -7,15 +7,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
-// requireTools skips the test when a host tool it needs is missing.
+// requireTools ends the test through testenv.Missing when a host tool it needs is missing.
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
+		testenv.LookPath(t, tool)
 	}
 }
 

@@ -10,15 +10,16 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
-// These tests format and mount loop devices over sparse files, so they need root.
+// These tests format and mount loop devices over sparse files, so they need root (a skip, or a
+// failure under ETCD_APPLIANCE_STRICT=1).
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices and mounts")
-	}
+	testenv.Root(t, "loop devices and mounts")
 	requireTools(t, "losetup", "mkfs.ext4", "e2fsck", "resize2fs")
 }
 
@@ -34,7 +35,7 @@ func attach(t *testing.T, file string) string {
 	t.Helper()
 	out, err := exec.Command("losetup", "--find", "--show", file).CombinedOutput()
 	if err != nil {
-		t.Skipf("no loop device: %v: %s", err, out)
+		testenv.Missing(t, "no loop device: %v: %s", err, out)
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {
@@ -58,7 +59,11 @@ func mountDir(t *testing.T) string {
 }
 
 // requireResizeCap skips a test that grows a mounted filesystem where the kernel would refuse:
-// online resizing needs CAP_SYS_RESOURCE, which some sandboxes withhold even from root.
+// online resizing needs CAP_SYS_RESOURCE, which some containers withhold even from root (this
+// CI host's among them: it is not in the bounding set, so no package or setting of ours can
+// supply it). It stays a plain skip, not testenv.Missing: under ETCD_APPLIANCE_STRICT=1 it would
+// fail `make test` on such a host for want of nothing the repository controls. The same online
+// grow runs in `make test` anyway, inside a VM, in qemu-tests' TestDataVolumeGrown.
 func requireResizeCap(t *testing.T) {
 	t.Helper()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -68,7 +73,7 @@ func requireResizeCap(t *testing.T) {
 	}
 	const c = unix.CAP_SYS_RESOURCE
 	if data[c/32].Effective&(1<<(c%32)) == 0 {
-		t.Skip("online resize needs CAP_SYS_RESOURCE, which this process lacks")
+		t.Skip("online resize needs CAP_SYS_RESOURCE, which this process lacks (qemu-tests' TestDataVolumeGrown covers it)")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 // fakeQemu returns an arch whose "qemu" is a shell script: it ignores its arguments and
@@ -247,16 +248,15 @@ func TestPickPorts(t *testing.T) {
 	}
 }
 
-// realQemu skips unless the arch's qemu is installed; these tests boot real firmware.
+// realQemu skips under -short, and unless the arch's qemu is installed (a failure under
+// ETCD_APPLIANCE_STRICT=1); these tests boot real firmware.
 func realQemu(t *testing.T, name string) arch.Arch {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots qemu")
 	}
 	a := mustArch(t, name)
-	if _, err := exec.LookPath(a.QEMU.Binary); err != nil {
-		t.Skipf("%s not installed", a.QEMU.Binary)
-	}
+	testenv.LookPath(t, a.QEMU.Binary)
 	return a
 }
 

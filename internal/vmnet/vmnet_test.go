@@ -23,6 +23,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 // hostNS is this process's network namespace identity, read before any test runs.
@@ -41,11 +43,9 @@ func TestMain(m *testing.M) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	testenv.Root(t, "network namespaces")
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skipf("no tun device: %v", err)
+		testenv.Missing(t, "no tun device: %v", err)
 	}
 }
 
@@ -92,7 +92,7 @@ func freeSubnet(t *testing.T) netip.Prefix {
 			return c
 		}
 	}
-	t.Skip("every candidate subnet overlaps a host address")
+	testenv.Missing(t, "every candidate subnet overlaps a host address")
 	return netip.Prefix{}
 }
 
@@ -520,10 +520,7 @@ func TestRestoreFailureDiscardsThread(t *testing.T) {
 // TestQemuOpensTap starts qemu through Command on a tap, the way VM tests do, and waits
 // for the tap to get carrier, which happens when qemu attaches to it.
 func TestQemuOpensTap(t *testing.T) {
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("no qemu-system-x86_64")
-	}
+	qemu := testenv.LookPath(t, "qemu-system-x86_64")
 	n := newNet(t, Options{Subnet: freeSubnet(t)})
 	const tap = "vmnetq0"
 	if err := n.AddTap(tap); err != nil {

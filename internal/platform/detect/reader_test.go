@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
 func write(t *testing.T, path, data string) {
@@ -145,9 +147,7 @@ func TestLabelRoundTrip(t *testing.T) {
 // disk and a FAT config drive on a partition.
 func TestLabelsWithoutUdev(t *testing.T) {
 	for _, tool := range []string{"xorriso", "mkfs.vfat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
+		testenv.LookPath(t, tool)
 	}
 	r := fakeRoots(t)
 	seedDir := t.TempDir()

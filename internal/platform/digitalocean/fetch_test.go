@@ -41,8 +41,11 @@ func (f *fakeDO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var testGetter = platform.HTTPGetter{Attempts: 4, Backoff: time.Millisecond}
 
+// TestFetch tests the protocol and its retries on a small inline document; TestParseFixture
+// parses the captured one.
 func TestFetch(t *testing.T) {
-	doc := platformtest.Read(t, "digitalocean/metadata-v1.json")
+	doc := []byte(`{"droplet_id": 7, "hostname": "etcd-a", "user_data": "version: 1\n"}`)
+	want := &platform.Metadata{Platform: Name, InstanceID: "7", Hostname: "etcd-a", UserData: []byte("version: 1\n")}
 	for _, tc := range []struct {
 		name     string
 		do       *fakeDO
@@ -50,8 +53,8 @@ func TestFetch(t *testing.T) {
 		wantErr  string
 		requests int
 	}{
-		{name: "v1.json", do: &fakeDO{doc: doc}, want: fixtureMetadata(t), requests: 1},
-		{name: "503 then success", do: &fakeDO{doc: doc, fail503: 2}, want: fixtureMetadata(t), requests: 3},
+		{name: "v1.json", do: &fakeDO{doc: doc}, want: want, requests: 1},
+		{name: "503 then success", do: &fakeDO{doc: doc, fail503: 2}, want: want, requests: 3},
 		{name: "503 forever", do: &fakeDO{doc: doc, fail503: 100}, wantErr: "503", requests: 4},
 		{name: "garbage", do: &fakeDO{doc: []byte("<html>")}, wantErr: ": metadata/v1.json: invalid character", requests: 1},
 	} {

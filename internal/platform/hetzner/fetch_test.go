@@ -43,23 +43,32 @@ func (f *fakeHetzner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var testGetter = platform.HTTPGetter{Attempts: 4, Backoff: time.Millisecond}
 
+// TestFetch tests which documents are asked for, what a 404 means for each, and retries, on
+// small inline documents; TestParseFixture parses the captured ones.
 func TestFetch(t *testing.T) {
+	const (
+		metadata = "hostname: etcd-a\ninstance-id: 7\npublic-ipv4: 192.0.2.7\n"
+		private  = "- ip: 10.0.0.2\n  mac_address: 86:00:00:98:40:6e\n"
+	)
 	docs := func(userData string, withPrivate bool) map[string][]byte {
-		d := map[string][]byte{
-			"/hetzner/v1/metadata":                platformtest.Read(t, "hetzner/metadata.yaml"),
-			"/hetzner/v1/metadata/network-config": platformtest.Read(t, "hetzner/network-config.yaml"),
-		}
+		d := map[string][]byte{"/hetzner/v1/metadata": []byte(metadata)}
 		if withPrivate {
-			d["/hetzner/v1/metadata/private-networks"] = platformtest.Read(t, "hetzner/private-networks.yaml")
+			d["/hetzner/v1/metadata/private-networks"] = []byte(private)
 		}
 		if userData != "-" {
 			d["/hetzner/v1/userdata"] = []byte(userData)
 		}
 		return d
 	}
-	withoutPrivate := fixtureMetadata(t, nil)
-	withoutPrivate.Addresses = withoutPrivate.Addresses[:2]
-	withoutPrivate.Network.Interfaces = withoutPrivate.Network.Interfaces[:1]
+	want := func(userData []byte, withPrivate bool) *platform.Metadata {
+		md := &platform.Metadata{Platform: Name, InstanceID: "7", Hostname: "etcd-a", UserData: userData,
+			Addresses: platformtest.Addrs("192.0.2.7")}
+		if withPrivate {
+			md.Addresses = append(md.Addresses, platformtest.Addrs("10.0.0.2")...)
+			md.Network = &platform.Network{Interfaces: []platform.Interface{{MAC: platformtest.MAC(t, "86:00:00:98:40:6e"), DHCP4: true}}}
+		}
+		return md
+	}
 	for _, tc := range []struct {
 		name     string
 		srv      *fakeHetzner
@@ -67,11 +76,11 @@ func TestFetch(t *testing.T) {
 		wantErr  string
 		requests int
 	}{
-		{name: "all documents", srv: &fakeHetzner{docs: docs("version: 1\n", true)}, want: fixtureMetadata(t, []byte("version: 1\n")), requests: 3},
-		{name: "empty user-data", srv: &fakeHetzner{docs: docs("", true)}, want: fixtureMetadata(t, nil), requests: 3},
-		{name: "404 user-data", srv: &fakeHetzner{docs: docs("-", true)}, want: fixtureMetadata(t, nil), requests: 3},
-		{name: "no private networks (404)", srv: &fakeHetzner{docs: docs("", false)}, want: withoutPrivate, requests: 3},
-		{name: "503 then success", srv: &fakeHetzner{docs: docs("", true), fail503: 2}, want: fixtureMetadata(t, nil), requests: 5},
+		{name: "all documents", srv: &fakeHetzner{docs: docs("version: 1\n", true)}, want: want([]byte("version: 1\n"), true), requests: 3},
+		{name: "empty user-data", srv: &fakeHetzner{docs: docs("", true)}, want: want(nil, true), requests: 3},
+		{name: "404 user-data", srv: &fakeHetzner{docs: docs("-", true)}, want: want(nil, true), requests: 3},
+		{name: "no private networks (404)", srv: &fakeHetzner{docs: docs("", false)}, want: want(nil, false), requests: 3},
+		{name: "503 then success", srv: &fakeHetzner{docs: docs("", true), fail503: 2}, want: want(nil, true), requests: 5},
 		{name: "no metadata", srv: &fakeHetzner{docs: map[string][]byte{}}, wantErr: "hetzner/v1/metadata: 404 Not Found", requests: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,7 +27,7 @@ var dhcpWithStaticGateways = &platform.Network{
 	Nameservers: platformtest.Addrs("8.8.8.8", "8.8.4.4"),
 }
 
-// TestGolden parses every captured seed in shared/fixtures/metadata/nocloud and compares
+// TestGolden parses every captured seed in platformtest's testdata/metadata/nocloud and compares
 // the whole result with what the documents say, written out by hand.
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {

@@ -48,37 +48,50 @@ func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(doc)
 }
 
-func fixtureServer(t *testing.T) *metadataServer {
+// testServer serves a small meta_data.json and network_data.json, written here so that the
+// fetch and its retries are tested apart from the captured documents (TestGolden parses those).
+func testServer() *metadataServer {
 	return &metadataServer{
 		docs: map[string][]byte{
-			"/openstack/latest/meta_data.json":    platformtest.Read(t, "openstack/config-drive/openstack/latest/meta_data.json"),
-			"/openstack/latest/network_data.json": platformtest.Read(t, "openstack/config-drive/openstack/latest/network_data.json"),
+			"/openstack/latest/meta_data.json": []byte(`{"uuid": "u-1", "hostname": "node-a.novalocal"}`),
+			"/openstack/latest/network_data.json": []byte(`{"links": [{"id": "eth0", "type": "phy", "ethernet_mac_address": "fa:16:3e:00:00:01"}],
+				"networks": [{"type": "ipv4_dhcp", "link": "eth0"}]}`),
 		},
 		fail:  map[string]int{},
 		calls: map[string]int{},
 	}
 }
 
+// serviceWant is what testServer's documents say.
+var serviceWant = &platform.Metadata{
+	Platform:   Name,
+	InstanceID: "u-1",
+	Hostname:   "node-a.novalocal",
+	Network: &platform.Network{Interfaces: []platform.Interface{
+		{Name: "eth0", MAC: platformtest.MustMAC("fa:16:3e:00:00:01"), DHCP4: true},
+	}},
+}
+
 func quick() platform.HTTPGetter { return platform.HTTPGetter{Attempts: 4, Backoff: time.Millisecond} }
 
 func TestFromService(t *testing.T) {
-	t.Run("fixtures, no user_data", func(t *testing.T) {
-		s := fixtureServer(t)
+	t.Run("no user_data", func(t *testing.T) {
+		s := testServer()
 		srv := httptest.NewServer(s)
 		defer srv.Close()
 		got, err := FromService(context.Background(), srv.URL+"/", quick())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got, configDriveWant) {
-			t.Errorf("got\n%s\nwant\n%s", dump(got), dump(configDriveWant))
+		if !reflect.DeepEqual(got, serviceWant) {
+			t.Errorf("got\n%s\nwant\n%s", dump(got), dump(serviceWant))
 		}
 		if s.calls["/openstack/latest/user_data"] != 1 {
 			t.Errorf("user_data asked %d times, want once (404 is final)", s.calls["/openstack/latest/user_data"])
 		}
 	})
 	t.Run("user_data, no network_data, 503 twice first", func(t *testing.T) {
-		s := fixtureServer(t)
+		s := testServer()
 		delete(s.docs, "/openstack/latest/network_data.json")
 		s.docs["/openstack/latest/user_data"] = []byte("version: 1\n")
 		s.fail["/openstack/latest/meta_data.json"] = 2
@@ -88,7 +101,7 @@ func TestFromService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got.UserData) != "version: 1\n" || got.Network != nil || got.InstanceID != configDriveWant.InstanceID {
+		if string(got.UserData) != "version: 1\n" || got.Network != nil || got.InstanceID != serviceWant.InstanceID {
 			t.Errorf("got %+v", got)
 		}
 		if n := s.calls["/openstack/latest/meta_data.json"]; n != 3 {
@@ -96,7 +109,7 @@ func TestFromService(t *testing.T) {
 		}
 	})
 	t.Run("no meta_data.json", func(t *testing.T) {
-		s := fixtureServer(t)
+		s := testServer()
 		delete(s.docs, "/openstack/latest/meta_data.json")
 		srv := httptest.NewServer(s)
 		defer srv.Close()
@@ -106,7 +119,7 @@ func TestFromService(t *testing.T) {
 		}
 	})
 	t.Run("bad network_data.json", func(t *testing.T) {
-		s := fixtureServer(t)
+		s := testServer()
 		s.docs["/openstack/latest/network_data.json"] = []byte(`{"links": [{"id": "x", "mtu": "big"}]}`)
 		srv := httptest.NewServer(s)
 		defer srv.Close()
@@ -134,7 +147,7 @@ func TestFromService(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		s := fixtureServer(t)
+		s := testServer()
 		s.fail["/openstack/latest/meta_data.json"] = 1000
 		srv := httptest.NewServer(s)
 		defer srv.Close()
