@@ -1,0 +1,170 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/etcd-appliance/appliance/internal/membership"
+	"github.com/etcd-appliance/appliance/internal/pki"
+	"github.com/etcd-appliance/appliance/internal/status"
+)
+
+// Status asks etcd, on this node and on every member, how the cluster is. It never fails:
+// what it could not learn is in Errors, and a silent local etcd is role "down".
+func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
+	s := n.State
+	st := &status.Status{Time: now, Member: s.Member, Cluster: s.Cluster, Quota: s.Quota, Image: s.Image,
+		EtcdVersion: s.EtcdVersion, Role: status.Down, Members: []status.Member{}, Alarms: []status.Alarm{}}
+	defer func() { st.Summary = st.Line() }()
+	if na, err := certNotAfter(s.ServerCert); err == nil {
+		st.CertNotAfter = na
+	} else {
+		st.Errors = append(st.Errors, err.Error())
+	}
+	if size, free, err := n.Usage(s.Volume); err == nil {
+		st.VolumeSize, st.VolumeFree = size, free
+	} else {
+		st.Errors = append(st.Errors, "data volume: "+err.Error())
+	}
+	if _, err := os.Stat(filepath.Join(n.RunDir, "etcd.env")); err != nil {
+		st.Role = status.NotMember // boot refused, or the member left: etcd is not run here
+		return st
+	}
+	endpoints := append([]string{s.Local}, s.Endpoints...)
+	cli, err := n.Dial(slices.Compact(endpoints)...)
+	if err != nil {
+		st.Errors = append(st.Errors, err.Error())
+		return st
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// serializable: any member answers, even without a quorum
+	ms, err := cli.LocalMembers(lctx)
+	if err != nil {
+		st.Errors = append(st.Errors, err.Error())
+		return st
+	}
+	self, ok := membership.Find(ms, s.Self())
+	skews := make(chan []status.Skew, 1)
+	go func() { skews <- n.ClockSkews(ctx, ms, self.ID) }() // alongside Statuses: both wait on the network
+	statuses := cli.Statuses(ctx, ms, 3*time.Second)
+	st.ClockSkew = <-skews
+	health := membership.HealthOf(statuses)
+	names := map[uint64]string{}
+	var leader uint64
+	for _, m := range ms {
+		names[m.ID] = m.Label()
+		sm := status.Member{Name: m.Label(), ID: membership.IDString(m.ID), Healthy: health[m.ID], Learner: m.Learner}
+		if r := statuses[m.ID]; r != nil {
+			sm.DBSize, sm.Version = r.DbSize, r.Version
+			if r.Leader != 0 {
+				leader = r.Leader
+			}
+		}
+		if m.Learner {
+			st.Learners++
+		} else {
+			st.Voters++
+			if sm.Healthy {
+				st.Healthy++
+			}
+		}
+		st.Members = append(st.Members, sm)
+	}
+	for i := range st.Members {
+		st.Members[i].Leader = st.Members[i].ID == membership.IDString(leader)
+	}
+	st.Leader = names[leader]
+	if !ok {
+		st.Role = status.NotMember
+		st.Errors = append(st.Errors, fmt.Sprintf("the cluster does not list member %s (%s)", s.Member, s.PeerURL))
+		return st
+	}
+	st.MemberID = membership.IDString(self.ID)
+	if r := statuses[self.ID]; r != nil {
+		st.ClusterID = membership.IDString(r.Header.ClusterId)
+		st.DBSize, st.DBInUse = r.DbSize, r.DbSizeInUse
+		switch {
+		case r.IsLearner:
+			st.Role = status.Learner
+		case r.Leader == self.ID:
+			st.Role = status.Leader
+		default:
+			st.Role = status.Follower
+		}
+		st.Errors = append(st.Errors, r.Errors...)
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if ar, err := cli.AlarmList(actx); err != nil {
+		st.Errors = append(st.Errors, "listing alarms: "+err.Error())
+	} else {
+		for _, a := range ar.Alarms {
+			name := names[a.MemberID]
+			if name == "" {
+				name = membership.IDString(a.MemberID)
+			}
+			st.Alarms = append(st.Alarms, status.Alarm{Member: name, Alarm: etcdserverpb.AlarmType_name[int32(a.Alarm)]})
+		}
+	}
+	return st
+}
+
+func certNotAfter(path string) (time.Time, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("server certificate: %w", err)
+	}
+	certs, err := pki.ParseCertificates(b)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("server certificate %s: %w", path, err)
+	}
+	return certs[0].NotAfter, nil
+}
+
+// Healthy is the exit status a monitor wants: this member serves, the cluster has a quorum,
+// and no alarm is raised.
+func Healthy(st *status.Status) bool {
+	return (st.Role == status.Leader || st.Role == status.Follower || st.Role == status.Learner) &&
+		st.Healthy >= st.Quorum() && len(st.Alarms) == 0
+}
+
+// Report prints st for `firstboot status`: the summary with the errors below it, or the
+// whole report as JSON.
+func Report(w io.Writer, st *status.Status, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintln(w, st.Summary)
+	for _, e := range st.Errors {
+		fmt.Fprintln(w, "  "+e)
+	}
+	return nil
+}
+
+// changeKey is what makes the agent print the summary again: not the db size, which changes
+// with every write.
+func changeKey(st *status.Status) string {
+	var alarms []string
+	for _, a := range st.Alarms {
+		alarms = append(alarms, a.Member+"/"+a.Alarm)
+	}
+	var skewed []string
+	for _, k := range st.ClockSkew {
+		skewed = append(skewed, k.Member)
+	}
+	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
+		st.CertNotAfter.Before(st.Time), strings.Join(skewed, ","), st.VolumeFull())
+}
