@@ -21,6 +21,7 @@ import (
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/member"
+	"github.com/etcd-appliance/appliance/internal/nodestate"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
@@ -175,7 +176,14 @@ func boot(ctx context.Context, p paths, env detect.Env) error {
 	if err := writeEnvFile(filepath.Join(p.runDir, "etcdctl.env"), member.EtcdctlEnv(spec, cert, key)); err != nil {
 		return err
 	}
-	if err := writeNodeState(p.runDir, newNodeState(p, spec, files, ca, rel)); err != nil {
+	if err := nodestate.Write(p.runDir, nodestate.State{
+		Member: spec.Self.Name, PeerURL: spec.PeerURL(), Cluster: spec.Config.Cluster.Name,
+		Endpoints: member.Endpoints(spec), Local: member.URL("127.0.0.1", member.ClientPort),
+		CA: files.ca, Cert: cert, Key: key, ServerCert: files.server,
+		Quota: spec.Config.Etcd.QuotaBackendBytes, Volume: p.dataDir, DataDir: spec.Files.DataDir,
+		Image: imageVersion(rel), EtcdVersion: osReleaseFields(rel)["ETCD_VERSION"],
+		SnapshotMinutes: spec.Config.Snapshots.IntervalMinutes, SnapshotKeep: spec.Config.Snapshots.Keep,
+	}); err != nil {
 		return err
 	}
 	if left := vol.Identity.Left; left != nil {
