@@ -16,8 +16,8 @@ import (
 // errUnhealthy makes `firstboot status` exit 1 after printing its report.
 var errUnhealthy = errors.New("unhealthy")
 
-// node is this node as boot recorded it in runDir, with the real machine.
-func node(runDir string) (*ops.Node, error) {
+// opsNode is this node as boot recorded it in runDir, with the real machine.
+func opsNode(runDir string) (*ops.Node, error) {
 	s, err := nodestate.Read(runDir)
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func statusCmd(ctx context.Context, args []string, runDir string, w io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func statusCmd(ctx context.Context, args []string, runDir string, w io.Writer) e
 
 // agent is etcd-agent.service: it watches this node's member for as long as the node runs.
 func agent(ctx context.Context, runDir string) error {
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func agent(ctx context.Context, runDir string) error {
 }
 
 func upgradeCheck(ctx context.Context, runDir string, w io.Writer) error {
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func leave(ctx context.Context, args []string, runDir string, w io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func removeMember(ctx context.Context, args []string, runDir string, w io.Writer
 	if fs.NArg() != 1 {
 		return errors.New("usage: firstboot remove-member [--force] NAME")
 	}
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func snapshotCmd(ctx context.Context, args []string, runDir string, stdout, stde
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	n, err := node(runDir)
+	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
