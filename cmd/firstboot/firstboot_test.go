@@ -18,10 +18,3 @@ func TestBootLine(t *testing.T) {
 		}
 	}
 }
-
-func TestImageLine(t *testing.T) {
-	rel := "NAME=\"etcd appliance\"\nIMAGE_VERSION=\"1.2.0\"\nBUILD_ID=\"abc\"\nETCD_VERSION=\"v3.6.16\"\nARCHITECTURE=arm64\n"
-	if got, want := imageLine([]byte(rel)), "etcd-appliance: image 1.2.0 build abc (etcd v3.6.16, arm64)"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}

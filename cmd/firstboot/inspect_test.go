@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
@@ -59,7 +60,7 @@ func TestInspectSources(t *testing.T) {
 		{name: "directory of nothing", args: []string{"--dir", t.TempDir()}, wantErr: "holds neither a NoCloud seed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := fakeNode(t, "root=PARTUUID=x ro", nil)
+			env := nodetest.QemuEnv(t, "root=PARTUUID=x ro", nil)
 			env.HTTP = platform.HTTPGetter{Attempts: 1}
 			var out bytes.Buffer
 			err := inspect(context.Background(), tc.args, env, &out)

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -19,6 +18,10 @@ import (
 	"syscall"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/node"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
+	"github.com/etcd-appliance/appliance/internal/nodestate"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 )
 
@@ -29,16 +32,16 @@ func main() {
 		usage()
 	}
 	var err error
-	run := defaultPaths().runDir
+	run := nodestate.RunDir
 	switch os.Args[1] {
 	case "boot":
-		err = boot(ctx, defaultPaths(), nodeEnv())
+		err = node.New(nodeEnv()).Boot(ctx)
 	case "inspect":
 		err = inspect(ctx, os.Args[2:], nodeEnv(), os.Stdout)
 	case "report":
 		err = report(ctx, os.Stdout)
 	case "client-credentials":
-		err = clientCredentials(ctx, os.Args[2:], defaultPaths(), nodeEnv(), os.Stdout)
+		err = clientCredentials(ctx, os.Args[2:], node.New(nodeEnv()), os.Stdout)
 	case "status":
 		err = statusCmd(ctx, os.Args[2:], run, os.Stdout)
 	case "agent":
@@ -93,16 +96,6 @@ func nodeEnv() detect.Env {
 	return detect.Env{Arch: a}
 }
 
-// lookOptions resolve the configuration again after boot, to look at it: no waiting for
-// addresses, nothing applied, Ignition's files not checked against the ones firstboot wrote.
-func lookOptions(platformName string) resolveOptions {
-	opts := nodeResolveOptions(platformName)
-	opts.root = ""
-	opts.addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return localAddrs() }
-	opts.network = nil
-	return opts
-}
-
 // inspect prints what this node resolves, with private keys redacted, and changes nothing.
 // --endpoint points a metadata-service platform at another address; --dir reads a directory
 // laid out like a NoCloud seed or an OpenStack config drive (on a node, or on any Linux host
@@ -126,15 +119,37 @@ func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) er
 		}
 	}
 	env.Endpoint, env.Dir = *endpoint, *dir
-	r, err := resolve(ctx, env, lookOptions(*platformName))
+	r, err := nodeconfig.Resolve(ctx, env, nodeconfig.LookOptions(*platformName))
 	if err != nil {
-		var ce *configError
+		var ce *nodeconfig.ConfigError
 		if errors.As(err, &ce) {
-			return errors.New(strings.Join(ce.problems(), "\n"))
+			return errors.New(strings.Join(ce.Problems(), "\n"))
 		}
 		return err
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r.redacted())
+	return enc.Encode(r.Redacted())
+}
+
+// clientCredentials issues a client certificate from the cluster CA on a node that has its
+// key (node.ClientCredentials). The tarball goes to --out, or to w ("ssh node firstboot
+// client-credentials --name ops > ops.tar.gz").
+func clientCredentials(ctx context.Context, args []string, n *node.Node, w io.Writer) error {
+	fs := flag.NewFlagSet("client-credentials", flag.ContinueOnError)
+	name := fs.String("name", "", "the client's name: the certificate's common name (the etcd user, with etcd auth)")
+	out := fs.String("out", "-", "where to write the tar.gz; - for standard output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	n.Resolve = nodeconfig.LookOptions("")
+	b, err := n.ClientCredentials(ctx, *name)
+	if err != nil {
+		return err
+	}
+	if *out == "-" {
+		_, err = w.Write(b)
+		return err
+	}
+	return atomicfile.Write(*out, b, 0o600)
 }

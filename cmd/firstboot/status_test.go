@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/nodestate"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/status"
 )
@@ -31,12 +33,12 @@ func TestStatusWithoutMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	server := filepath.Join(run, "server.crt")
-	if err := pki.WriteFile(server, cert, 0o644); err != nil {
+	if err := atomicfile.Write(server, cert, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := nodeState{Member: "etcd-a", PeerURL: "https://192.0.2.1:2380", Cluster: "prod", Endpoints: []string{"https://192.0.2.1:2379"},
+	s := nodestate.State{Member: "etcd-a", PeerURL: "https://192.0.2.1:2380", Cluster: "prod", Endpoints: []string{"https://192.0.2.1:2379"},
 		ServerCert: server, Image: "1.2.0 abc", Quota: 2 << 30}
-	if err := writeNodeState(run, s); err != nil {
+	if err := nodestate.Write(run, s); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

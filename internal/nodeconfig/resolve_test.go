@@ -1,48 +1,18 @@
-package main
+package nodeconfig_test
 
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/ignitiontest"
-	"github.com/etcd-appliance/appliance/internal/platform/detect"
-	"github.com/etcd-appliance/appliance/internal/platform/qemu"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 )
-
-// fakeNode is a /proc and /sys tree of a qemu amd64 guest that got userData over fw_cfg.
-func fakeNode(t *testing.T, cmdline string, userData []byte) detect.Env {
-	t.Helper()
-	root := t.TempDir()
-	amd64, err := arch.Lookup("amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := detect.Env{Arch: amd64, Reader: detect.Reader{ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys"), DevRoot: filepath.Join(root, "dev")}}
-	write := func(p string, data []byte) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(filepath.Join(root, "proc", "cmdline"), []byte(cmdline+"\n"))
-	write(filepath.Join(root, "sys", "class", "dmi", "id", "sys_vendor"), []byte("QEMU\n"))
-	fwcfg := qemu.Source{Arch: amd64, SysfsRoot: env.Reader.SysRoot}.FwCfgPath()
-	if userData != nil {
-		write(fwcfg, userData)
-	} else if err := os.MkdirAll(filepath.Dir(filepath.Dir(filepath.Dir(fwcfg))), 0o755); err != nil {
-		t.Fatal(err) // fw_cfg present, no config item
-	}
-	return env
-}
 
 func TestResolve(t *testing.T) {
 	key := ignitiontest.SSHKey(t, "test@host")
@@ -92,14 +62,14 @@ func TestResolve(t *testing.T) {
 			if tc.wantHost != "" {
 				ud = ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\n", map[string]string{"/etc/hostname": "qemu-node-1\n"}, key)
 			}
-			env := fakeNode(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
-			r, err := resolve(context.Background(), env, testOptions(t, t.TempDir()))
+			env := nodetest.QemuEnv(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
+			r, err := nodeconfig.Resolve(context.Background(), env, nodetest.Options(t.TempDir()))
 			if len(tc.wantErr) > 0 {
-				var ce *configError
+				var ce *nodeconfig.ConfigError
 				if !errors.As(err, &ce) {
 					t.Fatalf("error %v, want a config error", err)
 				}
-				all := strings.Join(ce.problems(), "\n")
+				all := strings.Join(ce.Problems(), "\n")
 				for _, w := range tc.wantErr {
 					if !strings.Contains(all, w) {
 						t.Errorf("problems %q do not mention %q", all, w)
@@ -119,13 +89,13 @@ func TestResolve(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	key := ignitiontest.SSHKey(t, "test@host")
-	env := fakeNode(t, "etcd.platform=qemu", ignitiontest.Config(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
+	env := nodetest.QemuEnv(t, "etcd.platform=qemu", ignitiontest.Config(t, "version: 1\n", map[string]string{"/etc/hostname": "n1\n", "/var/lib/app/x.conf": "x=1\n"}, key))
 	root := t.TempDir()
-	r, err := resolve(context.Background(), env, testOptions(t, root))
+	r, err := nodeconfig.Resolve(context.Background(), env, nodetest.Options(root))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.apply(root); err != nil {
+	if err := r.Apply(root); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]struct {
@@ -153,27 +123,13 @@ func TestApply(t *testing.T) {
 }
 
 func TestInspectRedacts(t *testing.T) {
-	r := &resolved{Config: mustParse(t, "version: 1\n")}
+	r := &nodeconfig.Resolved{Config: mustParse(t, "version: 1\n")}
 	r.Config.TLS.CAKey = "-----BEGIN EC PRIVATE KEY-----"
-	if got := r.redacted().Config.TLS.CAKey; got != "(redacted)" {
+	if got := r.Redacted().Config.TLS.CAKey; got != "(redacted)" {
 		t.Errorf("ca_key printed as %q", got)
 	}
 	if r.Config.TLS.CAKey == "(redacted)" {
 		t.Error("redacting changed the original config")
-	}
-}
-
-// testOptions resolve without waiting for a network: the machine has one fixed address, and
-// remote Ignition sources are refused.
-func testOptions(t *testing.T, root string) resolveOptions {
-	return resolveOptions{
-		root: root,
-		fetch: func(ctx context.Context, url string) ([]byte, error) {
-			return nil, errors.New("no network in unit tests")
-		},
-		addrs: func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) {
-			return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil
-		},
 	}
 }
 

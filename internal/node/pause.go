@@ -1,9 +1,9 @@
-package main
+package node
 
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"slices"
 
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
@@ -27,29 +27,24 @@ var pausePoints = []string{
 // pauser is the point this boot stops at, if any.
 type pauser string
 
-func newPauser(cmdline string) pauser {
+func newPauser(cmdline string, w io.Writer) pauser {
 	p, ok := detect.Arg(cmdline, pauseArg)
 	if !ok {
 		return ""
 	}
 	if !slices.Contains(pausePoints, p) {
-		fmt.Printf("etcd-appliance: warning: %s=%s is not one of %v: ignored\n", pauseArg, p, pausePoints)
+		fmt.Fprintf(w, "etcd-appliance: warning: %s=%s is not one of %v: ignored\n", pauseArg, p, pausePoints)
 		return ""
 	}
 	return pauser(p)
 }
 
-func cmdline() string {
-	b, _ := os.ReadFile("/proc/cmdline")
-	return string(b)
-}
-
 // at blocks at point if this boot pauses there, until ctx ends (the VM is killed first).
-func (p pauser) at(ctx context.Context, point string) error {
+func (p pauser) at(ctx context.Context, point string, w io.Writer) error {
 	if string(p) != point {
 		return nil
 	}
-	fmt.Printf("etcd-appliance: paused at %s (%s): waiting for the power to be cut\n", point, pauseArg)
+	fmt.Fprintf(w, "etcd-appliance: paused at %s (%s): waiting for the power to be cut\n", point, pauseArg)
 	<-ctx.Done()
 	return ctx.Err()
 }

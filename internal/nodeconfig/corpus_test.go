@@ -1,4 +1,4 @@
-package main
+package nodeconfig_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 )
 
 // TestBadConfigCorpus feeds every broken configuration in testdata/bad-config to the node's
@@ -53,14 +55,14 @@ func TestBadConfigCorpus(t *testing.T) {
 // every one of want, with the node's root left empty.
 func checkRefused(t *testing.T, data []byte, want []string) {
 	t.Helper()
-	env := fakeNode(t, "root=PARTUUID=x ro etcd.platform=qemu", data)
+	env := nodetest.QemuEnv(t, "root=PARTUUID=x ro etcd.platform=qemu", data)
 	root := t.TempDir()
-	_, err := resolve(context.Background(), env, testOptions(t, root))
-	var ce *configError
+	_, err := nodeconfig.Resolve(context.Background(), env, nodetest.Options(root))
+	var ce *nodeconfig.ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v, want a config error", err)
 	}
-	all := strings.Join(ce.problems(), "\n")
+	all := strings.Join(ce.Problems(), "\n")
 	for _, w := range want {
 		if !strings.Contains(all, w) {
 			t.Errorf("problems:\n%s\ndo not mention %q", all, w)

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/member"
 	"github.com/etcd-appliance/appliance/internal/pki"
 )
@@ -64,10 +65,10 @@ func clusterCA(t config.TLS, files pkiFiles, now time.Time) (*caMaterial, error)
 		if err := os.MkdirAll(files.dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := pki.WriteFile(files.caKey, keyPEM, 0o600); err != nil {
+		if err := atomicfile.Write(files.caKey, keyPEM, 0o600); err != nil {
 			return nil, err
 		}
-		if err := pki.WriteFile(files.ca, certPEM, 0o644); err != nil {
+		if err := atomicfile.Write(files.ca, certPEM, 0o644); err != nil {
 			return nil, err
 		}
 	} else if errC != nil || errK != nil {
@@ -88,7 +89,7 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 	if err := os.MkdirAll(files.dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := pki.WriteFile(files.ca, m.certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(files.ca, m.certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	var did []string
@@ -98,7 +99,7 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 			data string
 			mode fs.FileMode
 		}{{files.key, t.NodeKey, 0o600}, {files.server, t.NodeCert, 0o644}, {files.peer, t.NodeCert, 0o644}} {
-			if err := pki.WriteFile(w.path, []byte(w.data), w.mode); err != nil {
+			if err := atomicfile.Write(w.path, []byte(w.data), w.mode); err != nil {
 				return nil, err
 			}
 		}
@@ -146,7 +147,7 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 		if err != nil {
 			return nil, err
 		}
-		if err := pki.WriteFile(c.path, pem, 0o644); err != nil {
+		if err := atomicfile.Write(c.path, pem, 0o644); err != nil {
 			return nil, err
 		}
 		did = append(did, fmt.Sprintf("issued the %s certificate (%s)", c.kind, reason))
@@ -161,10 +162,10 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 	if err != nil {
 		return nil, err
 	}
-	if err := pki.WriteFile(files.etcdctlKey, kpem, 0o600); err != nil {
+	if err := atomicfile.Write(files.etcdctlKey, kpem, 0o600); err != nil {
 		return nil, err
 	}
-	if err := pki.WriteFile(files.etcdctlCert, cpem, 0o644); err != nil {
+	if err := atomicfile.Write(files.etcdctlCert, cpem, 0o644); err != nil {
 		return nil, err
 	}
 	return did, nil
@@ -192,7 +193,7 @@ func loadOrMakeKey(path string) (crypto.Signer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if err := pki.WriteFile(path, pem, 0o600); err != nil {
+	if err := atomicfile.Write(path, pem, 0o600); err != nil {
 		return nil, false, err
 	}
 	return k, true, nil

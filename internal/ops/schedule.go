@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -42,35 +42,33 @@ func expired(names []string, keep int) []string {
 // console gets a line every few minutes rather than at every check.
 const snapshotRetry = 5 * time.Minute
 
-// snapshotFailed is when the last scheduled snapshot failed (the agent runs one loop).
-var snapshotFailed time.Time
-
-// scheduledSnapshot takes a snapshot when one is due and deletes those beyond s.SnapshotKeep.
-func scheduledSnapshot(ctx context.Context, s nodeState, now time.Time) {
+// scheduledSnapshot takes a snapshot when one is due and deletes those beyond SnapshotKeep.
+func (a *agent) scheduledSnapshot(ctx context.Context, now time.Time) {
+	n, s := a.n, a.n.State
 	if s.SnapshotMinutes <= 0 {
 		return
 	}
 	dir := scheduledDir(s.Volume)
-	if now.Sub(snapshotFailed) < snapshotRetry || !snapshotDue(dir, time.Duration(s.SnapshotMinutes)*time.Minute, now) {
+	if now.Sub(a.snapshotFailed) < snapshotRetry || !snapshotDue(dir, time.Duration(s.SnapshotMinutes)*time.Minute, now) {
 		return
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		fmt.Printf("etcd-appliance: snapshot: %v\n", err)
+		fmt.Fprintf(n.Console, "etcd-appliance: snapshot: %v\n", err)
 		return
 	}
 	// Make room first: the new one counts towards keep. With keep 1 the old one stays until the
 	// new one is made, as it is the only one.
 	prune(dir, max(s.SnapshotKeep-1, 1))
-	sc, path, err := saveSnapshot(ctx, s, dir, false)
+	sc, path, err := n.save(ctx, dir, false)
 	if err == nil {
 		_, err = snapshot.WriteSidecar(path, *sc)
 	}
 	if err != nil {
-		fmt.Printf("etcd-appliance: snapshot: scheduled snapshot failed (next try in %s): %v\n", snapshotRetry, err)
-		snapshotFailed = now
+		fmt.Fprintf(n.Console, "etcd-appliance: snapshot: scheduled snapshot failed (next try in %s): %v\n", snapshotRetry, err)
+		a.snapshotFailed = now
 		return
 	}
-	fmt.Printf("etcd-appliance: snapshot: %s (revision %d, %d bytes, sha256 %s)\n", path, sc.Revision, sc.Size, sc.SHA256)
+	fmt.Fprintf(n.Console, "etcd-appliance: snapshot: %s (revision %d, %d bytes, sha256 %s)\n", path, sc.Revision, sc.Size, sc.SHA256)
 	prune(dir, s.SnapshotKeep)
 }
 

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"archive/tar"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
@@ -64,17 +65,17 @@ func TestClientCredentials(t *testing.T) {
 			if tc.userData != "" {
 				ud = []byte(tc.userData)
 			}
-			env := fakeNode(t, "etcd.platform=qemu", ud)
+			env := nodetest.QemuEnv(t, "etcd.platform=qemu", ud)
 			data := t.TempDir()
 			os.MkdirAll(filepath.Join(data, "pki"), 0o755)
 			os.WriteFile(filepath.Join(data, "pki/ca.crt"), ownCert, 0o644)
 			os.WriteFile(filepath.Join(data, "pki/ca.key"), ownKey, 0o600)
-			var out bytes.Buffer
-			err := clientCredentials(context.Background(), []string{"--name", "ops"}, paths{dataDir: data}, env, &out)
+			n := &Node{Paths: Paths{DataDir: data}, Env: env, Resolve: nodetest.Options(""), Now: time.Now}
+			tarball, err := n.ClientCredentials(context.Background(), "ops")
 			if err != nil {
 				t.Fatal(err)
 			}
-			files := untar(t, out.Bytes())
+			files := untar(t, tarball)
 			certs, err := pki.ParseCertificates(files["ops/client.crt"])
 			if err != nil {
 				t.Fatalf("client.crt: %v (files %v)", err, len(files))
@@ -90,7 +91,8 @@ func TestClientCredentials(t *testing.T) {
 		})
 	}
 	t.Run("no name", func(t *testing.T) {
-		err := clientCredentials(context.Background(), nil, paths{dataDir: t.TempDir()}, fakeNode(t, "etcd.platform=qemu", nil), io.Discard)
+		n := &Node{Paths: Paths{DataDir: t.TempDir()}, Env: nodetest.QemuEnv(t, "etcd.platform=qemu", nil), Resolve: nodetest.Options(""), Now: time.Now}
+		_, err := n.ClientCredentials(context.Background(), "")
 		if err == nil || !strings.Contains(err.Error(), "--name is required") {
 			t.Errorf("err = %v", err)
 		}

@@ -1,10 +1,8 @@
-package main
+package ops
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,15 +13,15 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
-	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/status"
 )
 
-// collectStatus asks etcd, on this node and on every member, how the cluster is. It never
-// fails: what it could not learn is in Errors, and a silent local etcd is role "down".
-func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Time) *status.Status {
+// Status asks etcd, on this node and on every member, how the cluster is. It never fails:
+// what it could not learn is in Errors, and a silent local etcd is role "down".
+func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
+	s := n.State
 	st := &status.Status{Time: now, Member: s.Member, Cluster: s.Cluster, Quota: s.Quota, Image: s.Image,
 		EtcdVersion: s.EtcdVersion, Role: status.Down, Members: []status.Member{}, Alarms: []status.Alarm{}}
 	defer func() { st.Summary = st.Line() }()
@@ -32,17 +30,17 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 	} else {
 		st.Errors = append(st.Errors, err.Error())
 	}
-	if size, free, err := datavol.Usage(s.Volume); err == nil {
+	if size, free, err := n.Usage(s.Volume); err == nil {
 		st.VolumeSize, st.VolumeFree = size, free
 	} else {
 		st.Errors = append(st.Errors, "data volume: "+err.Error())
 	}
-	if _, err := os.Stat(filepath.Join(runDir, "etcd.env")); err != nil {
+	if _, err := os.Stat(filepath.Join(n.RunDir, "etcd.env")); err != nil {
 		st.Role = status.NotMember // boot refused, or the member left: etcd is not run here
 		return st
 	}
 	endpoints := append([]string{s.Local}, s.Endpoints...)
-	cli, err := s.client(slices.Compact(endpoints)...)
+	cli, err := n.Dial(slices.Compact(endpoints)...)
 	if err != nil {
 		st.Errors = append(st.Errors, err.Error())
 		return st
@@ -56,9 +54,9 @@ func collectStatus(ctx context.Context, s nodeState, runDir string, now time.Tim
 		st.Errors = append(st.Errors, err.Error())
 		return st
 	}
-	self, ok := membership.Find(ms, s.self())
+	self, ok := membership.Find(ms, s.Self())
 	skews := make(chan []status.Skew, 1)
-	go func() { skews <- clockSkews(ctx, ms, self.ID) }() // alongside Statuses: both wait on the network
+	go func() { skews <- n.ClockSkews(ctx, ms, self.ID) }() // alongside Statuses: both wait on the network
 	statuses := cli.Statuses(ctx, ms, 3*time.Second)
 	st.ClockSkew = <-skews
 	health := membership.HealthOf(statuses)
@@ -134,43 +132,24 @@ func certNotAfter(path string) (time.Time, error) {
 	return certs[0].NotAfter, nil
 }
 
-// errUnhealthy makes `firstboot status` exit 1 after printing its report.
-var errUnhealthy = errors.New("unhealthy")
-
-// healthy is the exit status a monitor wants: this member serves, the cluster has a quorum,
+// Healthy is the exit status a monitor wants: this member serves, the cluster has a quorum,
 // and no alarm is raised.
-func healthy(st *status.Status) bool {
+func Healthy(st *status.Status) bool {
 	return (st.Role == status.Leader || st.Role == status.Follower || st.Role == status.Learner) &&
 		st.Healthy >= st.Quorum() && len(st.Alarms) == 0
 }
 
-// statusCmd prints this node's health: the one-line summary, or the whole report as JSON.
-// It exits 1 when the member or cluster is unhealthy.
-func statusCmd(ctx context.Context, args []string, runDir string, w io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print the whole report as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := readNodeState(runDir)
-	if err != nil {
-		return err
-	}
-	st := collectStatus(ctx, s, runDir, time.Now().UTC())
-	if *asJSON {
+// Report prints st for `firstboot status`: the summary with the errors below it, or the
+// whole report as JSON.
+func Report(w io.Writer, st *status.Status, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintln(w, st.Summary)
-		for _, e := range st.Errors {
-			fmt.Fprintln(w, "  "+e)
-		}
+		return enc.Encode(st)
 	}
-	if !healthy(st) {
-		return errUnhealthy
+	fmt.Fprintln(w, st.Summary)
+	for _, e := range st.Errors {
+		fmt.Fprintln(w, "  "+e)
 	}
 	return nil
 }

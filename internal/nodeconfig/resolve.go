@@ -1,4 +1,8 @@
-package main
+// Package nodeconfig resolves this boot's configuration (the platform, its metadata and
+// user-data, the appliance config or an Ignition config) into a plan, checks the whole plan
+// before anything is written, and applies it: hostname, SSH keys, Ignition's files and units,
+// the platform's static network configuration, and which member this node is.
+package nodeconfig
 
 import (
 	"bytes"
@@ -8,13 +12,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/pki"
+	"github.com/etcd-appliance/appliance/internal/sdjob"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/config"
@@ -25,9 +30,9 @@ import (
 	"github.com/etcd-appliance/appliance/internal/platform/qemu"
 )
 
-// resolved is this boot's configuration: everything firstboot will apply, worked out (and
+// Resolved is this boot's configuration: everything firstboot will apply, worked out (and
 // validated) before anything is changed. firstboot inspect prints it as JSON.
-type resolved struct {
+type Resolved struct {
 	Platform  string             `json:"platform"`
 	Detection string             `json:"detection"`
 	Metadata  *platform.Metadata `json:"metadata"`
@@ -46,85 +51,83 @@ type resolved struct {
 	netFiles  networkd.Files
 }
 
-// resolveOptions are what resolve needs from the machine; tests replace them.
-type resolveOptions struct {
-	platform string // --platform: skip detection
-	root     string // where files will be written: Ignition's overwrite rules are checked there
-	fetch    fetchFunc
-	// addrs returns the local addresses once done accepts them (or what there is when ctx
+// Options are what Resolve needs from the machine; tests replace them.
+type Options struct {
+	Platform string // --platform: skip detection
+	Root     string // where files will be written: Ignition's overwrite rules are checked there
+	Fetch    FetchFunc
+	// Addrs returns the local addresses once done accepts them (or what there is when ctx
 	// ends); on a node it waits for DHCP.
-	addrs func(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error)
-	// network, if set, applies the platform's static network configuration before waiting
+	Addrs func(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error)
+	// Network, if set, applies the platform's static network configuration before waiting
 	// for addresses: on such platforms there are none until it is applied.
-	network func(ctx context.Context, files networkd.Files) error
+	Network func(ctx context.Context, files networkd.Files) error
 }
 
-func nodeResolveOptions(platformName string) resolveOptions {
-	return resolveOptions{
-		platform: platformName,
-		root:     "/",
-		fetch: func(ctx context.Context, url string) ([]byte, error) {
+// NodeOptions resolve at boot: files go under /, addresses are waited for, the platform's
+// network configuration is applied.
+func NodeOptions(platformName string) Options {
+	return Options{
+		Platform: platformName,
+		Root:     "/",
+		Fetch: func(ctx context.Context, url string) ([]byte, error) {
 			return platform.HTTPGetter{}.Get(ctx, url, nil)
 		},
-		addrs:   waitAddrs,
-		network: applyNetwork,
+		Addrs:   WaitAddrs,
+		Network: ApplyNetwork,
 	}
 }
 
-// applyNetwork writes networkd files to /run/systemd/network (tmpfs: the platform's
+// LookOptions resolve the configuration again after boot, to look at it: no waiting for
+// addresses, nothing applied, Ignition's files not checked against the ones firstboot wrote.
+func LookOptions(platformName string) Options {
+	opts := NodeOptions(platformName)
+	opts.Root = ""
+	opts.Addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return LocalAddrs() }
+	opts.Network = nil
+	return opts
+}
+
+// ApplyNetwork writes networkd files to /run/systemd/network (tmpfs: the platform's
 // configuration is applied afresh every boot) and restarts networkd so it applies them. A
 // restart, not `networkctl reload`: that needs the D-Bus daemon, which the image does not run;
 // systemd's private socket is always there.
-func applyNetwork(ctx context.Context, files networkd.Files) error {
+func ApplyNetwork(ctx context.Context, files networkd.Files) error {
 	if err := networkd.Write("/run/systemd/network", files); err != nil {
 		return fmt.Errorf("network configuration: %w", err)
 	}
-	conn, err := dbus.NewSystemdConnectionContext(ctx)
-	if err != nil {
-		return fmt.Errorf("network configuration: connecting to systemd: %w", err)
-	}
-	defer conn.Close()
-	done := make(chan string, 1)
-	if _, err := conn.RestartUnitContext(ctx, "systemd-networkd.service", "replace", done); err != nil {
-		return fmt.Errorf("network configuration: restarting systemd-networkd: %w", err)
-	}
-	select {
-	case res := <-done:
-		if res != "done" {
-			return fmt.Errorf("network configuration: restarting systemd-networkd: %s", res)
-		}
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := sdjob.RunJob(ctx, sdjob.Restart, "systemd-networkd.service"); err != nil {
+		return fmt.Errorf("network configuration: %w", err)
 	}
 	return nil
 }
 
-// configError is bad user-data: every problem is printed, etcd is not started.
-type configError struct {
-	source string
-	err    error
+// ConfigError is bad user-data: every problem is printed, etcd is not started.
+type ConfigError struct {
+	Source string
+	Err    error
 }
 
-func (e *configError) Error() string { return e.source + ": " + e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
+func (e *ConfigError) Error() string { return e.Source + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
-// problems lists the individual problems of a config error, one line each.
-func (e *configError) problems() []string {
+// Problems lists the individual problems of a config error, one line each.
+func (e *ConfigError) Problems() []string {
 	var errs *config.Errors
-	if errors.As(e.err, &errs) {
+	if errors.As(e.Err, &errs) {
 		var out []string
 		for _, p := range errs.Problems {
-			out = append(out, e.source+": "+p.String())
+			out = append(out, e.Source+": "+p.String())
 		}
 		return out
 	}
 	return []string{e.Error()}
 }
 
-// resolve finds the platform, fetches its metadata and checks the configuration. It changes
+// Resolve finds the platform, fetches its metadata and checks the configuration. It changes
 // nothing on the machine except loading the kernel module that exposes qemu's fw_cfg.
-func resolve(ctx context.Context, env detect.Env, opts resolveOptions) (*resolved, error) {
-	platformOverride := opts.platform
+func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, error) {
+	platformOverride := opts.Platform
 	facts, err := env.Reader.Facts()
 	if err != nil {
 		return nil, fmt.Errorf("reading platform facts: %w", err)
@@ -145,11 +148,11 @@ func resolve(ctx context.Context, env detect.Env, opts resolveOptions) (*resolve
 		return nil, fmt.Errorf("fetching the configuration (platform %q: %s): %w", name, reason, err)
 	}
 	md.Platform = name
-	r := &resolved{Platform: name, Detection: reason, Metadata: md}
+	r := &Resolved{Platform: name, Detection: reason, Metadata: md}
 	var warns config.Warnings
 	if len(bytes.TrimSpace(md.UserData)) > 0 {
 		if r.Config, r.extras, warns, err = config.Load(md.UserData); err != nil {
-			return nil, &configError{source: "user-data from " + name, err: err}
+			return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 		}
 	}
 	if r.Config == nil { // no user-data, or Ignition without the appliance file
@@ -161,7 +164,7 @@ func resolve(ctx context.Context, env detect.Env, opts resolveOptions) (*resolve
 		r.Warnings = append(r.Warnings, w.String())
 	}
 	if err := r.plan(ctx, opts); err != nil {
-		return nil, &configError{source: "user-data from " + name, err: err}
+		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 	}
 	return r, nil
 }
@@ -176,7 +179,7 @@ const (
 
 // plan decides hostname, member, keys, files, units and network files, and refuses what this
 // image cannot do rather than ignoring it. Nothing is written.
-func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
+func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	c := r.Config
 	var problems []string
 	r.Hostname = r.Metadata.Hostname
@@ -184,7 +187,7 @@ func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
 	r.SSHKeys = appendUnique(r.SSHKeys, r.Metadata.SSHKeys...)
 	if x := r.extras; x != nil {
 		r.SSHKeys = appendUnique(r.SSHKeys, x.SSHAuthorizedKeys...)
-		plan, ps := planIgnition(ctx, x, opts.root, opts.fetch)
+		plan, ps := planIgnition(ctx, x, opts.Root, opts.Fetch)
 		problems = append(problems, ps...)
 		r.ignition = plan
 		for _, f := range plan.files {
@@ -210,8 +213,8 @@ func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
-	if opts.network != nil && len(r.netFiles) > 0 {
-		if err := opts.network(ctx, r.netFiles); err != nil {
+	if opts.Network != nil && len(r.netFiles) > 0 {
+		if err := opts.Network(ctx, r.netFiles); err != nil {
 			return err
 		}
 	}
@@ -222,7 +225,7 @@ func (r *resolved) plan(ctx context.Context, opts resolveOptions) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	local, err := opts.addrs(wctx, func(a []netip.Addr) bool {
+	local, err := opts.Addrs(wctx, func(a []netip.Addr) bool {
 		self, err := member.Identify(c, a, r.Hostname)
 		// a cluster member waits for its own address, a single member for any to advertise
 		return err == nil && slicesContainsAddr(a, self.Address)
@@ -246,40 +249,26 @@ func slicesContainsAddr(list []netip.Addr, addr string) bool {
 	return slices.Contains(list, ip.Unmap())
 }
 
-// apply writes what resolve planned, under root ("/" on a node).
-func (r *resolved) apply(root string) error {
+// Apply writes what Resolve planned, under root ("/" on a node).
+func (r *Resolved) Apply(root string) error {
 	if r.ignition != nil {
 		if err := r.ignition.apply(root); err != nil {
 			return err
 		}
 	}
 	if r.Hostname != "" && !slices.Contains(r.Files, "/etc/hostname") {
-		if err := writeFile(filepath.Join(root, "etc/hostname"), []byte(r.Hostname+"\n"), 0o644); err != nil {
+		if err := atomicfile.WriteAll(filepath.Join(root, "etc/hostname"), []byte(r.Hostname+"\n"), 0o644); err != nil {
 			return fmt.Errorf("hostname: %w", err)
 		}
 	}
 	if len(r.SSHKeys) > 0 {
 		// /root is on the read-only root: keys live in /etc, where sshd is pointed
 		keys := strings.Join(r.SSHKeys, "\n") + "\n"
-		if err := writeFile(filepath.Join(root, "etc/ssh/authorized_keys/root"), []byte(keys), 0o600); err != nil {
+		if err := atomicfile.WriteAll(filepath.Join(root, "etc/ssh/authorized_keys/root"), []byte(keys), 0o600); err != nil {
 			return fmt.Errorf("ssh keys: %w", err)
 		}
 	}
 	return nil
-}
-
-func writeFile(p string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(path.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp := p + ".firstboot"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
 }
 
 func orMode(m, def os.FileMode) os.FileMode {
@@ -298,8 +287,8 @@ func appendUnique(list []string, add ...string) []string {
 	return list
 }
 
-// redacted is the config with private keys replaced, for printing.
-func (r *resolved) redacted() *resolved {
+// Redacted is the config with private keys replaced, for printing.
+func (r *Resolved) Redacted() *Resolved {
 	c := *r
 	cfg := *r.Config
 	for _, k := range []*string{&cfg.TLS.CAKey, &cfg.TLS.NodeKey} {
@@ -309,4 +298,39 @@ func (r *resolved) redacted() *resolved {
 	}
 	c.Config = &cfg
 	return &c
+}
+
+// UnitsToStart tells whether Ignition gave units systemd must load, and which enabled ones to
+// start then.
+func (r *Resolved) UnitsToStart() (reload bool, start []string) {
+	if r.ignition == nil || len(r.ignition.units) == 0 {
+		return false, nil
+	}
+	return true, r.ignition.start
+}
+
+// CertIdentity is what the member's certificates must name: its addresses (on this machine's
+// interfaces and in the metadata), its configured address or DNS name, and the hostname.
+func (r *Resolved) CertIdentity() pki.Identity {
+	id := pki.Identity{Name: r.Member.Name}
+	add := func(a netip.Addr) {
+		if a.IsValid() && !slices.Contains(id.IPs, a) {
+			id.IPs = append(id.IPs, a)
+		}
+	}
+	for _, a := range r.Addresses {
+		add(a)
+	}
+	for _, a := range r.Metadata.Addresses {
+		add(a)
+	}
+	if ip, err := netip.ParseAddr(r.Member.Address); err == nil {
+		add(ip.Unmap())
+	} else if r.Member.Address != "" {
+		id.Hostnames = append(id.Hostnames, r.Member.Address)
+	}
+	if h := r.Hostname; h != "" && !slices.Contains(id.Hostnames, h) {
+		id.Hostnames = append(id.Hostnames, h)
+	}
+	return id
 }

@@ -1,4 +1,4 @@
-package main
+package nodeconfig
 
 import (
 	"bytes"
@@ -11,10 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/sdjob"
 )
 
 // unitDir is where Ignition's units go: /etc is a tmpfs overlay, rewritten every boot.
@@ -36,14 +37,14 @@ type plannedFile struct {
 	data []byte
 }
 
-// fetchFunc gets a remote source's bytes (http and https; retried while the network comes up).
-type fetchFunc func(ctx context.Context, url string) ([]byte, error)
+// FetchFunc gets a remote source's bytes (http and https; retried while the network comes up).
+type FetchFunc func(ctx context.Context, url string) ([]byte, error)
 
 // planIgnition checks Ignition's files, links and units against the machine under root and
 // fetches remote contents. Every problem is returned, one line each. An empty root skips the
 // checks against the machine: after boot the files are there because firstboot wrote them
 // (inspect and client-credentials re-read the config then).
-func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fetch fetchFunc) (*ignitionPlan, []string) {
+func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fetch FetchFunc) (*ignitionPlan, []string) {
 	p := &ignitionPlan{dirs: x.Directories, links: x.Links}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -182,7 +183,7 @@ func (p *ignitionPlan) apply(root string) error {
 		}
 	}
 	for _, f := range p.files {
-		if err := writeFile(filepath.Join(root, f.path), f.data, orMode(f.mode, 0o644)); err != nil {
+		if err := atomicfile.WriteAll(filepath.Join(root, f.path), f.data, orMode(f.mode, 0o644)); err != nil {
 			return fmt.Errorf("ignition file %s: %w", f.path, err)
 		}
 	}
@@ -206,7 +207,7 @@ func (p *ignitionPlan) apply(root string) error {
 	for _, u := range p.units {
 		file := filepath.Join(dir, u.Name)
 		if u.Contents != nil {
-			if err := writeFile(file, []byte(*u.Contents), 0o644); err != nil {
+			if err := atomicfile.WriteAll(file, []byte(*u.Contents), 0o644); err != nil {
 				return fmt.Errorf("ignition unit %s: %w", u.Name, err)
 			}
 		}
@@ -214,7 +215,7 @@ func (p *ignitionPlan) apply(root string) error {
 			if d.Contents == nil {
 				continue
 			}
-			if err := writeFile(filepath.Join(dir, u.Name+".d", d.Name), []byte(*d.Contents), 0o644); err != nil {
+			if err := atomicfile.WriteAll(filepath.Join(dir, u.Name+".d", d.Name), []byte(*d.Contents), 0o644); err != nil {
 				return fmt.Errorf("ignition unit %s drop-in %s: %w", u.Name, d.Name, err)
 			}
 		}
@@ -252,25 +253,22 @@ func (p *ignitionPlan) apply(root string) error {
 	return nil
 }
 
-// startUnits makes systemd see the new units and starts the enabled ones. The boot
+// StartUnits makes systemd see the new units and starts the enabled ones. The boot
 // transaction was computed before they existed, so enabling alone would wait for the next
 // boot — which, with /etc on tmpfs, never sees them.
-func startUnits(ctx context.Context, p *ignitionPlan) error {
-	if len(p.units) == 0 {
-		return nil
-	}
-	conn, err := dbus.NewSystemdConnectionContext(ctx)
+func StartUnits(ctx context.Context, units []string) error {
+	sd, err := sdjob.Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connecting to systemd: %w", err)
+		return err
 	}
-	defer conn.Close()
-	if err := conn.ReloadContext(ctx); err != nil {
-		return fmt.Errorf("reloading systemd units: %w", err)
+	defer sd.Close()
+	if err := sd.Reload(ctx); err != nil {
+		return err
 	}
-	for _, name := range p.start {
+	for _, name := range units {
 		// no wait: a unit ordered after etcd.service would wait for this very unit
-		if _, err := conn.StartUnitContext(ctx, name, "replace", nil); err != nil {
-			return fmt.Errorf("starting %s: %w", name, err)
+		if err := sd.Queue(ctx, name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package nodeconfig
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 // dumpAttempts bounds re-listing addresses while they keep changing under the dump.
 const dumpAttempts = 20
 
-// localAddrs lists this machine's addresses that another machine could reach: global
+// LocalAddrs lists this machine's addresses that another machine could reach: global
 // unicast, not tentative (IPv6 DAD still running) or deprecated.
-func localAddrs() ([]netip.Addr, error) {
+func LocalAddrs() ([]netip.Addr, error) {
 	list, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	// an address changed during the dump (DHCP, IPv6 autoconfiguration at boot): the kernel
 	// flags the dump as interrupted, and the fix is to dump again
@@ -39,10 +39,10 @@ func localAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
-// waitAddrs returns the local addresses once done accepts them, or what there is when ctx
+// WaitAddrs returns the local addresses once done accepts them, or what there is when ctx
 // ends. It wakes on every address change (netlink), not on a timer: DHCP may take a while
 // under emulation.
-func waitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error) {
+func WaitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error) {
 	updates := make(chan netlink.AddrUpdate, 16)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -51,7 +51,7 @@ func waitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr,
 		return nil, fmt.Errorf("watching addresses: %w", err)
 	}
 	for {
-		addrs, err := localAddrs()
+		addrs, err := LocalAddrs()
 		if err != nil || done(addrs) {
 			return addrs, err
 		}

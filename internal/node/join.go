@@ -1,15 +1,12 @@
-package main
+package node
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/datavol"
@@ -43,7 +40,7 @@ func clusterClient(files pkiFiles, ca *caMaterial, endpoints []string) (*members
 // client to them if it does (the caller closes it). No answer within probeTimeout, or a
 // cluster whose members have not published themselves yet (it is still forming: that needs a
 // quorum), means this node forms the cluster with them: nil.
-func probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caMaterial) (*membership.Client, error) {
+func (b *boot) probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caMaterial) (*membership.Client, error) {
 	var others []string
 	for _, m := range spec.Config.Cluster.Members {
 		if m.Name != spec.Self.Name {
@@ -54,7 +51,7 @@ func probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caM
 		return nil, nil
 	}
 	if !anyListening(ctx, others) {
-		fmt.Printf("etcd-appliance: cluster: no other member is listening yet: forming cluster %s (initial-cluster-state new)\n", spec.Config.Cluster.Name)
+		b.say("cluster: no other member is listening yet: forming cluster %s (initial-cluster-state new)", spec.Config.Cluster.Name)
 		return nil, nil
 	}
 	cli, err := clusterClient(files, ca, others)
@@ -66,9 +63,9 @@ func probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caM
 	cancel()
 	switch {
 	case err != nil:
-		fmt.Printf("etcd-appliance: cluster: no other member answered within %s: forming cluster %s (initial-cluster-state new)\n", probeTimeout, spec.Config.Cluster.Name)
+		b.say("cluster: no other member answered within %s: forming cluster %s (initial-cluster-state new)", probeTimeout, spec.Config.Cluster.Name)
 	case !membership.Running(ms):
-		fmt.Printf("etcd-appliance: cluster: the other members are still forming cluster %s: forming it with them (initial-cluster-state new)\n", spec.Config.Cluster.Name)
+		b.say("cluster: the other members are still forming cluster %s: forming it with them (initial-cluster-state new)", spec.Config.Cluster.Name)
 	default:
 		return cli, nil
 	}
@@ -79,13 +76,13 @@ func probeCluster(ctx context.Context, spec member.Spec, files pkiFiles, ca *caM
 // joinCluster takes this blank member's place in the running cluster cli reaches
 // (membership.Join): late start, learner add, or replacing the stale member its lost volume
 // held. It sets spec's state and initial cluster.
-func joinCluster(ctx context.Context, spec *member.Spec, cli *membership.Client) error {
+func (b *boot) joinCluster(ctx context.Context, spec *member.Spec, cli *membership.Client) error {
 	names := map[string]string{}
 	for _, m := range spec.Config.Cluster.Members {
 		names[member.URL(m.Address, member.PeerPort)] = m.Name
 	}
 	self := membership.Self{Name: spec.Self.Name, PeerURL: spec.PeerURL()}
-	initial, err := membership.Join(ctx, cli, self, names, func(s string) { fmt.Println("etcd-appliance: cluster: " + s) })
+	initial, err := membership.Join(ctx, cli, self, names, func(s string) { b.say("cluster: " + s) })
 	if err != nil {
 		return err
 	}
@@ -93,34 +90,25 @@ func joinCluster(ctx context.Context, spec *member.Spec, cli *membership.Client)
 	return nil
 }
 
-// restoreDir is a tmpfs the snapshot to restore is fetched into: nothing reaches a disk before
-// its checksum is verified.
-const restoreDir = "/run/etcd-appliance/restore"
-
-// fetchRestore downloads and verifies restore.source into a fresh tmpfs, within its own
-// time limit (a snapshot may be large).
-func fetchRestore(ctx context.Context, r config.Restore) (string, error) {
+// fetchRestore downloads and verifies restore.source into a fresh scratch tmpfs (nothing
+// reaches a disk before its checksum is verified), within its own time limit (a snapshot may be
+// large). The scratch space is released when the boot ends.
+func (b *boot) fetchRestore(ctx context.Context, r config.Restore) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	if err := os.MkdirAll(restoreDir, 0o700); err != nil {
-		return "", err
-	}
-	if err := unix.Mount("tmpfs", restoreDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=75%"); err != nil {
-		return "", fmt.Errorf("mounting a tmpfs for the snapshot: %w", err)
-	}
-	fmt.Printf("etcd-appliance: restore: fetching %s\n", r.Source)
-	path, err := snapshot.Fetch(ctx, r.Source, r.SHA256, restoreDir)
+	dir, release, err := b.m.Scratch()
 	if err != nil {
-		_ = unix.Unmount(restoreDir, 0)
 		return "", err
 	}
-	return path, nil
+	b.release = append(b.release, release)
+	b.say("restore: fetching %s", r.Source)
+	return snapshot.Fetch(ctx, r.Source, r.SHA256, dir)
 }
 
 // restoreMember seeds this member of a new cluster from the snapshot at snap. The volume
 // records the snapshot first: a crash at any point leaves either no member data (the next
 // boot restores again) or the restored data with its record (the next boot keeps it).
-func restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, vol *datavol.Result, uid, gid int) error {
+func (b *boot) restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, vol *datavol.Result, uid, gid int) error {
 	token := spec.Config.Cluster.Name
 	if token == "" {
 		token = "etcd-cluster" // etcd's default, which etcd.env keeps without cluster.name
@@ -136,7 +124,7 @@ func restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, 
 	if err := snapshot.Restore(ctx, "etcdutl", snap, dataDir, spec.Self.Name, spec.PeerURL(), spec.InitialClusterFlag(), token, uid, gid); err != nil {
 		return err
 	}
-	fmt.Printf("etcd-appliance: restore: seeded member %s from snapshot sha256:%s (revision %d, %d keys)\n", spec.Self.Name, spec.Config.Restore.SHA256, st.Revision, st.TotalKey)
+	b.say("restore: seeded member %s from snapshot sha256:%s (revision %d, %d keys)", spec.Self.Name, spec.Config.Restore.SHA256, st.Revision, st.TotalKey)
 	return nil
 }
 

@@ -1,0 +1,120 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
+	"github.com/etcd-appliance/appliance/internal/platform"
+	"github.com/etcd-appliance/appliance/internal/platform/azure"
+)
+
+// Machine is what a boot changes or asks outside the files under Paths: the kernel, the disks
+// and systemd. Tests replace it; Host is the real one.
+type Machine interface {
+	// Cmdline is the kernel command line (the power-cut tests' pause point is read from it).
+	Cmdline() string
+	SetHostname(name string) error
+	// Owner is the uid and gid of the user etcd runs as.
+	Owner(name string) (uid, gid int, err error)
+	// FindVolume chooses the data volume without changing anything; PrepareVolume formats it
+	// (when allowed), mounts and records it.
+	FindVolume(req datavol.Request) (datavol.Choice, error)
+	PrepareVolume(ctx context.Context, opts datavol.Options) (*datavol.Result, error)
+	// StartUnits makes systemd read the unit files again and starts the given units.
+	StartUnits(ctx context.Context, units []string) error
+	// Scratch is a fresh tmpfs directory for a snapshot to restore, and its release.
+	Scratch() (dir string, release func(), err error)
+	// SSHHostKey makes the SSH server's host key in dir once and links it where the server
+	// looks for it.
+	SSHHostKey(ctx context.Context, dir, link string) error
+	// ReportReady tells the platform that provisioning finished, where it waits for that.
+	ReportReady(ctx context.Context, platformName string) error
+}
+
+// Host is the machine firstboot runs on.
+type Host struct {
+	// ScratchDir is where Scratch mounts its tmpfs.
+	ScratchDir string
+}
+
+var _ Machine = Host{}
+
+func (Host) Cmdline() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return string(b)
+}
+
+func (Host) SetHostname(name string) error { return unix.Sethostname([]byte(name)) }
+
+func (Host) Owner(name string) (int, int, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("user %s: %w", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
+
+func (Host) FindVolume(req datavol.Request) (datavol.Choice, error) {
+	disks, err := datavol.Scan("/")
+	if err != nil {
+		return datavol.Choice{}, err
+	}
+	return datavol.Select(disks, req)
+}
+
+func (Host) PrepareVolume(ctx context.Context, opts datavol.Options) (*datavol.Result, error) {
+	opts.Root = "/"
+	return datavol.Prepare(ctx, opts)
+}
+
+func (Host) StartUnits(ctx context.Context, units []string) error {
+	return nodeconfig.StartUnits(ctx, units)
+}
+
+func (h Host) Scratch() (string, func(), error) {
+	if err := os.MkdirAll(h.ScratchDir, 0o700); err != nil {
+		return "", nil, err
+	}
+	if err := unix.Mount("tmpfs", h.ScratchDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=75%"); err != nil {
+		return "", nil, fmt.Errorf("mounting a tmpfs for the snapshot: %w", err)
+	}
+	return h.ScratchDir, func() { _ = unix.Unmount(h.ScratchDir, 0) }, nil
+}
+
+// SSHHostKey keeps the key on the data volume, so that it survives reboots and reimages;
+// dropbear.service starts only once the link exists.
+func (Host) SSHHostKey(ctx context.Context, dir, link string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key := filepath.Join(dir, "ed25519_host_key")
+	if _, err := os.Stat(key); errors.Is(err, fs.ErrNotExist) {
+		if out, err := exec.CommandContext(ctx, "dropbearkey", "-t", "ed25519", "-f", key).CombinedOutput(); err != nil {
+			return fmt.Errorf("dropbearkey: %v: %s", err, bytes.TrimSpace(out))
+		}
+	}
+	_ = os.Remove(link)
+	return os.Symlink(key, link)
+}
+
+// ReportReady reports to Azure, which otherwise ends the VM as OSProvisioningTimedOut.
+func (Host) ReportReady(ctx context.Context, platformName string) error {
+	if platformName != azure.Name {
+		return nil
+	}
+	return azure.ReportReady(ctx, azure.WireServer, platform.HTTPGetter{})
+}

@@ -1,0 +1,125 @@
+// Package ops holds a node's day-2 operations on its etcd member: status, upgrade-check,
+// leave, remove-member, snapshots and the agent that watches the member. They run against
+// the Cluster interface, which the etcd client satisfies, and reach the machine (systemd,
+// the data volume's filesystem, the clock) through a Node's fields, so that each decision is
+// tested with fakes, without a VM.
+package ops
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	clientsnap "go.etcd.io/etcd/client/v3/snapshot"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/membership"
+	"github.com/etcd-appliance/appliance/internal/nodestate"
+	"github.com/etcd-appliance/appliance/internal/sdjob"
+	"github.com/etcd-appliance/appliance/internal/snapshot"
+	"github.com/etcd-appliance/appliance/internal/status"
+)
+
+// Cluster is what the operations use of an etcd client; *membership.Client satisfies it.
+type Cluster interface {
+	Members(ctx context.Context) ([]membership.Member, error)
+	LocalMembers(ctx context.Context) ([]membership.Member, error)
+	Statuses(ctx context.Context, ms []membership.Member, timeout time.Duration) map[uint64]*clientv3.StatusResponse
+	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+	AlarmList(ctx context.Context) (*clientv3.AlarmResponse, error)
+	Remove(ctx context.Context, id uint64) error
+	Promote(ctx context.Context, id uint64) error
+	Close() error
+}
+
+var _ Cluster = (*membership.Client)(nil)
+
+// Dialer makes a Cluster client for endpoints, all configured members when none are given.
+type Dialer func(endpoints ...string) (Cluster, error)
+
+// Node is this node's member as the operations see it: what boot recorded, the run
+// directory, and the machine effects. New fills every field with the real one.
+type Node struct {
+	State  nodestate.State
+	RunDir string // etcd.env (etcd runs only with it), status.{json,txt}
+
+	Dial Dialer
+	// StopEtcd stops etcd.service and waits for the job.
+	StopEtcd func(ctx context.Context) error
+	// Usage is the size and free bytes of the filesystem holding dir.
+	Usage func(dir string) (size, free int64, err error)
+	// SameFS tells whether a and b are on one filesystem; false when either cannot be looked at.
+	SameFS func(a, b string) bool
+	// Save streams a snapshot from the member at endpoint into path and returns etcd's version.
+	Save func(ctx context.Context, endpoint, path string) (etcdVersion string, err error)
+	// Describe reads a saved snapshot's revision and key count.
+	Describe func(ctx context.Context, path string) (snapshot.Status, error)
+	// ClockSkews are the members whose clock is status.SkewLimit or more from this node's.
+	ClockSkews func(ctx context.Context, ms []membership.Member, self uint64) []status.Skew
+	Now        func() time.Time
+	// Console gets the agent's lines (journal and console through its unit).
+	Console io.Writer
+}
+
+// New is the node for s with the real machine: etcd over TLS, systemd, statfs, etcdutl.
+func New(s nodestate.State, runDir string) *Node {
+	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews,
+		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
+	n.Dial = func(endpoints ...string) (Cluster, error) {
+		c, err := n.State.Client(endpoints...)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return c, nil
+	}
+	n.StopEtcd = func(ctx context.Context) error { return sdjob.RunJob(ctx, sdjob.Stop, "etcd.service") }
+	n.Save = func(ctx context.Context, endpoint, path string) (string, error) {
+		tc, err := n.State.TLSConfig()
+		if err != nil {
+			return "", err
+		}
+		cfg := clientv3.Config{Endpoints: []string{endpoint}, TLS: tc, DialTimeout: 10 * time.Second, Logger: zap.NewNop()}
+		return clientsnap.SaveWithVersion(ctx, zap.NewNop(), cfg, path)
+	}
+	n.Describe = func(ctx context.Context, path string) (snapshot.Status, error) {
+		return snapshot.Describe(ctx, "etcdutl", path)
+	}
+	return n
+}
+
+func sameFS(a, b string) bool {
+	var as, bs unix.Stat_t
+	return unix.Stat(a, &as) == nil && unix.Stat(b, &bs) == nil && as.Dev == bs.Dev
+}
+
+// view is the member list and who answered, as seen through the configured members.
+type view struct {
+	members []membership.Member
+	health  membership.Health
+	self    membership.Member
+	inList  bool
+}
+
+// view asks for the member list linearizably: what a decision to go down or remove a member
+// rests on must come from a quorum.
+func (n *Node) view(ctx context.Context) (*view, error) {
+	cli, err := n.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ms, err := cli.Members(lctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the cluster needs a quorum to answer)", err)
+	}
+	v := &view{members: ms, health: membership.HealthOf(cli.Statuses(ctx, ms, 5*time.Second))}
+	v.self, v.inList = membership.Find(ms, n.State.Self())
+	return v, nil
+}
