@@ -109,6 +109,8 @@ func TestParseGood(t *testing.T) {
 		}},
 		{"pre-issued node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
 		{"PKCS#8 CA key", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_pkcs8}}}\n", nil},
+		// the node's pki.LoadCA reads the same key: one parser (pki.ParseKey) for both
+		{"openssl ecparam CA key, EC PARAMETERS first", "version: 1\n" + members + "tls: {ca_cert: {{openssl_ca}}, ca_key: {{openssl_ecparam_key}}}\n", nil},
 		{"CA key with node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
 		{"anchors", "version: 1\ncluster:\n  name: &n c\n  members: [{name: *n, address: 192.0.2.1}]\n" + caAndKey, nil},
 	}
@@ -216,7 +218,9 @@ func TestParseErrors(t *testing.T) {
 		{"ca_cert is a leaf", v1 + "tls: {ca_cert: {{node}}, node_cert: {{node}}, node_key: {{node_key}}}\n", []string{"tls.ca_cert"}, "not a CA certificate"},
 		{"ca_cert holds a key", v1 + "tls: {ca_cert: {{ca_key}}, ca_key: {{ca_key}}}\n", []string{"tls.ca_cert"}, `is a "EC PRIVATE KEY"`},
 		{"ca_key not matching", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{other_key}}}\n", []string{"tls.ca_key"}, "does not belong to tls.ca_cert"},
-		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `is a PEM "CERTIFICATE" block`},
+		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `holds a PEM "CERTIFICATE" block, not a private key`},
+		{"ca_key encrypted", v1 + "tls: {ca_cert: {{ca}}, ca_key: \"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAQID\\n-----END ENCRYPTED PRIVATE KEY-----\\n\"}\n", []string{"tls.ca_key"}, "the key is encrypted"},
+		{"ca_key with text after", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_then_text}}}\n", []string{"tls.ca_key"}, "has text after the last PEM block"},
 		{"neither ca_key nor node pair", v1 + "tls: {ca_cert: {{ca}}}\n", []string{"tls.node_cert", "tls.node_key"}, "required without tls.ca_key"},
 		{"node_cert alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}}\n", []string{"tls.node_key"}, "required with tls.node_cert"},
 		{"node_key alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_key: {{node_key}}}\n", []string{"tls.node_cert"}, "required with tls.node_key"},

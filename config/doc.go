@@ -33,7 +33,8 @@
 //	  ca_cert: |                required when any tls field is set: one or more CA certificates
 //	                            (basic constraints CA:TRUE)
 //	  ca_key: |                 optional: the unencrypted private key of ca_cert (PKCS#8, EC or
-//	                            RSA PEM); nodes then issue their own certificates
+//	                            RSA PEM; an EC PARAMETERS block before it, as openssl ecparam
+//	                            writes, is fine); nodes then issue their own certificates
 //	  node_cert: |              required without ca_key, together with node_key: this node's
 //	                            certificate (then intermediates), signed by ca_cert, with
 //	                            extended key usages serverAuth and clientAuth (or none)
