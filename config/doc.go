@@ -80,14 +80,18 @@
 //   - passwd.users: only root and core, which both mean the appliance's one SSH login (root);
 //     only sshAuthorizedKeys may be given. Passwords and every other account field are errors.
 //   - storage.files, storage.directories, storage.links: paths under /etc or /var, owned by
-//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http,
-//     https, s3 or gs URLs that the node agent fetches and checks against verification.hash.
-//   - systemd.units with contents, dropins, enabled and mask.
+//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http
+//     or https URLs that the node agent fetches and checks against verification.hash.
+//   - systemd.units with contents, dropins, enabled and mask. Unit and drop-in names are plain
+//     file names. An enabled unit given with contents needs an [Install] section with WantedBy=
+//     or RequiredBy=; one given without contents must be in the image (the node checks).
 //
 // Refused, because an immutable appliance cannot apply them or this package would have to fetch
 // them: storage.disks, storage.raid, storage.luks, storage.filesystems, passwd.groups,
 // kernelArguments, ignition.config.merge and replace, ignition.proxy,
-// ignition.security.tls.certificateAuthorities, httpHeaders on resources, tftp and arn sources,
-// and keys Ignition does not know (Ignition itself only warns about those). Ignition's own
-// warnings are passed on as Warnings.
+// ignition.security.tls.certificateAuthorities, httpHeaders on resources, s3, gs and arn
+// sources (they need cloud credentials the image does not have), tftp sources, and keys
+// Ignition does not know (Ignition itself only warns about those). Ignition's own warnings are
+// passed on as Warnings. Files that exist in the image without overwrite, hard-link targets
+// and units enabled without contents are checked by the node, which has the image.
 package config
