@@ -56,6 +56,9 @@ const members = `cluster:
   members: [{name: a, address: 192.0.2.1}, {name: b, address: 192.0.2.2}, {name: c, address: 192.0.2.3}]
 `
 
+// sha is a well-formed restore.sha256.
+const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
 const caAndKey = "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}}\n"
 
 func defaults() Etcd {
@@ -112,6 +115,8 @@ func TestParseGood(t *testing.T) {
 		// the node's pki.LoadCA reads the same key: one parser (pki.ParseKey) for both
 		{"openssl ecparam CA key, EC PARAMETERS first", "version: 1\n" + members + "tls: {ca_cert: {{openssl_ca}}, ca_key: {{openssl_ecparam_key}}}\n", nil},
 		{"CA key with node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
+		{"restore from a file URL", "version: 1\nrestore: {source: 'file:///mnt/backup/etcd.db', sha256: " + sha + "}\n", nil},
+		{"restore over http", "version: 1\nrestore: {source: 'HTTP://backups.example:8080/etcd.db?x=1', sha256: " + sha + "}\n", nil},
 		{"anchors", "version: 1\ncluster:\n  name: &n c\n  members: [{name: *n, address: 192.0.2.1}]\n" + caAndKey, nil},
 	}
 	for _, tt := range tests {
@@ -242,6 +247,15 @@ func TestParseErrors(t *testing.T) {
 		{"negative snapshot count", v1 + "etcd: {snapshot_count: -1}\n", []string{"etcd.snapshot_count"}, "expected at least 1"},
 		{"restore without sha256", v1 + "restore: {source: https://b.example/s.db}\n", []string{"restore.sha256"}, "required with restore.source"},
 		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
+		{"restore from s3", v1 + "restore: {source: s3://bucket/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
+			"s3 URLs need cloud credentials this image does not have: restore.source accepts http, https and file URLs"},
+		{"restore from ftp", v1 + "restore: {source: ftp://backups.example/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
+			"ftp URLs are not supported: restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"},
+		{"restore from a path", v1 + "restore: {source: /mnt/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"}, `"/mnt/etcd.db" is a path, not a URL: give it as file:///mnt/etcd.db`},
+		{"restore with a forced getter", v1 + "restore: {source: 'git::https://x.example/r.git', sha256: " + sha + "}\n", []string{"restore.source"}, "forced-getter syntax"},
+		{"restore without host", v1 + "restore: {source: 'https:///etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "has no host"},
+		{"restore file URL with a host", v1 + "restore: {source: 'file://backups/etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "a file URL needs an absolute path and no host"},
+		{"restore not a URL", v1 + "restore: {source: 'etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, `"etcd.db" is not a URL: restore.source accepts`},
 		{"short sha256", v1 + "restore: {source: https://b.example/s.db, sha256: abc}\n", []string{"restore.sha256"}, "expected 64 hex digits"},
 		{"snapshots too often", v1 + "snapshots: {interval_minutes: 1}\n", []string{"snapshots.interval_minutes"}, "expected 5 to 10080 minutes"},
 		{"keep without interval", v1 + "snapshots: {keep: 3}\n", []string{"snapshots.keep"}, "needs snapshots.interval_minutes"},

@@ -58,7 +58,9 @@
 //	  snapshot_count: 10000           at least 1 (etcd 3.6's default 10000)
 //
 //	restore:                    optional: seed a NEW cluster from an etcd snapshot
-//	  source: https://backups.example/etcd.db   any go-getter URL; requires sha256
+//	  source: https://backups.example/etcd.db   an http, https or file (file:///path) URL;
+//	                            requires sha256. No s3/gs: the image has no cloud credentials
+//	                            (a presigned https URL works)
 //	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
 //
 //	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
