@@ -226,6 +226,7 @@ func TestParseErrors(t *testing.T) {
 		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `holds a PEM "CERTIFICATE" block, not a private key`},
 		{"ca_key encrypted", v1 + "tls: {ca_cert: {{ca}}, ca_key: \"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAQID\\n-----END ENCRYPTED PRIVATE KEY-----\\n\"}\n", []string{"tls.ca_key"}, "the key is encrypted"},
 		{"ca_key with text after", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_then_text}}}\n", []string{"tls.ca_key"}, "has text after the last PEM block"},
+		{"CA without certSign", v1 + "tls: {ca_cert: {{nosign_ca}}, ca_key: {{nosign_key}}}\n", []string{"tls.ca_cert"}, "lacks key usage certSign, so nodes cannot issue their certificates from it"},
 		{"neither ca_key nor node pair", v1 + "tls: {ca_cert: {{ca}}}\n", []string{"tls.node_cert", "tls.node_key"}, "required without tls.ca_key"},
 		{"node_cert alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}}\n", []string{"tls.node_key"}, "required with tls.node_cert"},
 		{"node_key alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_key: {{node_key}}}\n", []string{"tls.node_cert"}, "required with tls.node_key"},

@@ -31,7 +31,8 @@
 //	tls:                        PEM texts (not file names). Omit entirely on a single node: it
 //	                            makes its own CA. Required when cluster.members is listed.
 //	  ca_cert: |                required when any tls field is set: one or more CA certificates
-//	                            (basic constraints CA:TRUE)
+//	                            (basic constraints CA:TRUE; with ca_key, the one it belongs to
+//	                            needs key usage certSign, when it lists key usages at all)
 //	  ca_key: |                 optional: the unencrypted private key of ca_cert (PKCS#8, EC or
 //	                            RSA PEM; an EC PARAMETERS block before it, as openssl ecparam
 //	                            writes, is fine); nodes then issue their own certificates

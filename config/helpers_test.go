@@ -50,6 +50,8 @@ func testPKI(t testing.TB) *strings.Replacer {
 		"{{stranger}}", q("CERTIFICATE", stranger.Raw),
 		"{{openssl_ca}}", strconv.Quote(opensslCA),
 		"{{openssl_ecparam_key}}", strconv.Quote(opensslECParamKey),
+		"{{nosign_ca}}", strconv.Quote(opensslNoCertSignCA),
+		"{{nosign_key}}", strconv.Quote(opensslNoCertSignKey),
 		"{{ssh}}", strconv.Quote(sshKey(t, "ssh-ed25519", "ssh-ed25519")+" user@host"),
 		"{{ssh2}}", strconv.Quote(sshKey(t, "ssh-ed25519", "ssh-ed25519")),
 	)

@@ -39,11 +39,15 @@ func validateTLS(t TLS, haveMembers bool, errs *problems) {
 
 	if t.CAKey != "" {
 		key, err := pki.ParseKey([]byte(t.CAKey))
+		i := slices.IndexFunc(cas, func(c *x509.Certificate) bool { return err == nil && keyMatches(key, c) })
 		switch {
 		case err != nil:
 			errs.add("tls.ca_key", "%v", err)
-		case len(cas) > 0 && !slices.ContainsFunc(cas, func(c *x509.Certificate) bool { return keyMatches(key, c) }):
+		case len(cas) > 0 && i < 0:
 			errs.add("tls.ca_key", "does not belong to tls.ca_cert: give the private key of that CA certificate")
+		case i >= 0 && cas[i].KeyUsage != 0 && cas[i].KeyUsage&x509.KeyUsageCertSign == 0:
+			// the node's pki.LoadCA refuses it: the CA key is given so that nodes issue
+			errs.add("tls.ca_cert", "the certificate of tls.ca_key (%s) lacks key usage certSign, so nodes cannot issue their certificates from it: make the CA with keyUsage keyCertSign", cas[i].Subject)
 		}
 	}
 
