@@ -71,7 +71,8 @@ type Etcd struct {
 
 // Restore seeds a new cluster from an etcd snapshot.
 type Restore struct {
-	// Source is a go-getter URL, fetched by the node agent.
+	// Source is an http, https or file URL of the snapshot, fetched by the node agent
+	// (internal/snapshot.Fetch: no other schemes).
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 	// SHA256 is the hex digest the fetched snapshot must have.
 	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`

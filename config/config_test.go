@@ -56,6 +56,9 @@ const members = `cluster:
   members: [{name: a, address: 192.0.2.1}, {name: b, address: 192.0.2.2}, {name: c, address: 192.0.2.3}]
 `
 
+// sha is a well-formed restore.sha256.
+const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
 const caAndKey = "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}}\n"
 
 func defaults() Etcd {
@@ -109,7 +112,11 @@ func TestParseGood(t *testing.T) {
 		}},
 		{"pre-issued node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
 		{"PKCS#8 CA key", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_pkcs8}}}\n", nil},
+		// the node's pki.LoadCA reads the same key: one parser (pki.ParseKey) for both
+		{"openssl ecparam CA key, EC PARAMETERS first", "version: 1\n" + members + "tls: {ca_cert: {{openssl_ca}}, ca_key: {{openssl_ecparam_key}}}\n", nil},
 		{"CA key with node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
+		{"restore from a file URL", "version: 1\nrestore: {source: 'file:///mnt/backup/etcd.db', sha256: " + sha + "}\n", nil},
+		{"restore over http", "version: 1\nrestore: {source: 'HTTP://backups.example:8080/etcd.db?x=1', sha256: " + sha + "}\n", nil},
 		{"anchors", "version: 1\ncluster:\n  name: &n c\n  members: [{name: *n, address: 192.0.2.1}]\n" + caAndKey, nil},
 	}
 	for _, tt := range tests {
@@ -216,7 +223,10 @@ func TestParseErrors(t *testing.T) {
 		{"ca_cert is a leaf", v1 + "tls: {ca_cert: {{node}}, node_cert: {{node}}, node_key: {{node_key}}}\n", []string{"tls.ca_cert"}, "not a CA certificate"},
 		{"ca_cert holds a key", v1 + "tls: {ca_cert: {{ca_key}}, ca_key: {{ca_key}}}\n", []string{"tls.ca_cert"}, `is a "EC PRIVATE KEY"`},
 		{"ca_key not matching", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{other_key}}}\n", []string{"tls.ca_key"}, "does not belong to tls.ca_cert"},
-		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `is a PEM "CERTIFICATE" block`},
+		{"ca_key not a key", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca}}}\n", []string{"tls.ca_key"}, `holds a PEM "CERTIFICATE" block, not a private key`},
+		{"ca_key encrypted", v1 + "tls: {ca_cert: {{ca}}, ca_key: \"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAQID\\n-----END ENCRYPTED PRIVATE KEY-----\\n\"}\n", []string{"tls.ca_key"}, "the key is encrypted"},
+		{"ca_key with text after", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key_then_text}}}\n", []string{"tls.ca_key"}, "has text after the last PEM block"},
+		{"CA without certSign", v1 + "tls: {ca_cert: {{nosign_ca}}, ca_key: {{nosign_key}}}\n", []string{"tls.ca_cert"}, "lacks key usage certSign, so nodes cannot issue their certificates from it"},
 		{"neither ca_key nor node pair", v1 + "tls: {ca_cert: {{ca}}}\n", []string{"tls.node_cert", "tls.node_key"}, "required without tls.ca_key"},
 		{"node_cert alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}}\n", []string{"tls.node_key"}, "required with tls.node_cert"},
 		{"node_key alone", v1 + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_key: {{node_key}}}\n", []string{"tls.node_cert"}, "required with tls.node_key"},
@@ -238,6 +248,15 @@ func TestParseErrors(t *testing.T) {
 		{"negative snapshot count", v1 + "etcd: {snapshot_count: -1}\n", []string{"etcd.snapshot_count"}, "expected at least 1"},
 		{"restore without sha256", v1 + "restore: {source: https://b.example/s.db}\n", []string{"restore.sha256"}, "required with restore.source"},
 		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
+		{"restore from s3", v1 + "restore: {source: s3://bucket/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
+			"s3 URLs need cloud credentials this image does not have: restore.source accepts http, https and file URLs"},
+		{"restore from ftp", v1 + "restore: {source: ftp://backups.example/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
+			"ftp URLs are not supported: restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"},
+		{"restore from a path", v1 + "restore: {source: /mnt/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"}, `"/mnt/etcd.db" is a path, not a URL: give it as file:///mnt/etcd.db`},
+		{"restore with a forced getter", v1 + "restore: {source: 'git::https://x.example/r.git', sha256: " + sha + "}\n", []string{"restore.source"}, "forced-getter syntax"},
+		{"restore without host", v1 + "restore: {source: 'https:///etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "has no host"},
+		{"restore file URL with a host", v1 + "restore: {source: 'file://backups/etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "a file URL needs an absolute path and no host"},
+		{"restore not a URL", v1 + "restore: {source: 'etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, `"etcd.db" is not a URL: restore.source accepts`},
 		{"short sha256", v1 + "restore: {source: https://b.example/s.db, sha256: abc}\n", []string{"restore.sha256"}, "expected 64 hex digits"},
 		{"snapshots too often", v1 + "snapshots: {interval_minutes: 1}\n", []string{"snapshots.interval_minutes"}, "expected 5 to 10080 minutes"},
 		{"keep without interval", v1 + "snapshots: {keep: 3}\n", []string{"snapshots.keep"}, "needs snapshots.interval_minutes"},

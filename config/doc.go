@@ -31,9 +31,11 @@
 //	tls:                        PEM texts (not file names). Omit entirely on a single node: it
 //	                            makes its own CA. Required when cluster.members is listed.
 //	  ca_cert: |                required when any tls field is set: one or more CA certificates
-//	                            (basic constraints CA:TRUE)
+//	                            (basic constraints CA:TRUE; with ca_key, the one it belongs to
+//	                            needs key usage certSign, when it lists key usages at all)
 //	  ca_key: |                 optional: the unencrypted private key of ca_cert (PKCS#8, EC or
-//	                            RSA PEM); nodes then issue their own certificates
+//	                            RSA PEM; an EC PARAMETERS block before it, as openssl ecparam
+//	                            writes, is fine); nodes then issue their own certificates
 //	  node_cert: |              required without ca_key, together with node_key: this node's
 //	                            certificate (then intermediates), signed by ca_cert, with
 //	                            extended key usages serverAuth and clientAuth (or none)
@@ -57,7 +59,9 @@
 //	  snapshot_count: 10000           at least 1 (etcd 3.6's default 10000)
 //
 //	restore:                    optional: seed a NEW cluster from an etcd snapshot
-//	  source: https://backups.example/etcd.db   any go-getter URL; requires sha256
+//	  source: https://backups.example/etcd.db   an http, https or file (file:///path) URL;
+//	                            requires sha256. No s3/gs: the image has no cloud credentials
+//	                            (a presigned https URL works)
 //	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
 //
 //	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
@@ -79,14 +83,18 @@
 //   - passwd.users: only root and core, which both mean the appliance's one SSH login (root);
 //     only sshAuthorizedKeys may be given. Passwords and every other account field are errors.
 //   - storage.files, storage.directories, storage.links: paths under /etc or /var, owned by
-//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http,
-//     https, s3 or gs URLs that the node agent fetches and checks against verification.hash.
-//   - systemd.units with contents, dropins, enabled and mask.
+//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http
+//     or https URLs that the node agent fetches and checks against verification.hash.
+//   - systemd.units with contents, dropins, enabled and mask. Unit and drop-in names are plain
+//     file names. An enabled unit given with contents needs an [Install] section with WantedBy=
+//     or RequiredBy=; one given without contents must be in the image (the node checks).
 //
 // Refused, because an immutable appliance cannot apply them or this package would have to fetch
 // them: storage.disks, storage.raid, storage.luks, storage.filesystems, passwd.groups,
 // kernelArguments, ignition.config.merge and replace, ignition.proxy,
-// ignition.security.tls.certificateAuthorities, httpHeaders on resources, tftp and arn sources,
-// and keys Ignition does not know (Ignition itself only warns about those). Ignition's own
-// warnings are passed on as Warnings.
+// ignition.security.tls.certificateAuthorities, httpHeaders on resources, s3, gs and arn
+// sources (they need cloud credentials the image does not have), tftp sources, and keys
+// Ignition does not know (Ignition itself only warns about those). Ignition's own warnings are
+// passed on as Warnings. Files that exist in the image without overwrite, hard-link targets
+// and units enabled without contents are checked by the node, which has the image.
 package config

@@ -40,6 +40,7 @@ func testPKI(t testing.TB) *strings.Replacer {
 		"{{ca}}", q("CERTIFICATE", ca.Raw),
 		"{{ca_key}}", q("EC PRIVATE KEY", ecDER(t, caKey)),
 		"{{ca_key_pkcs8}}", q("PRIVATE KEY", pkcs8),
+		"{{ca_key_then_text}}", strconv.Quote(string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER(t, caKey)}))+"see ca.crt\n"),
 		"{{other_ca}}", q("CERTIFICATE", other.Raw),
 		"{{other_key}}", q("EC PRIVATE KEY", ecDER(t, otherKey)),
 		"{{node}}", q("CERTIFICATE", node.Raw),
@@ -47,6 +48,10 @@ func testPKI(t testing.TB) *strings.Replacer {
 		"{{spare_key}}", q("EC PRIVATE KEY", ecDER(t, spareKey)),
 		"{{client}}", q("CERTIFICATE", client.Raw),
 		"{{stranger}}", q("CERTIFICATE", stranger.Raw),
+		"{{openssl_ca}}", strconv.Quote(opensslCA),
+		"{{openssl_ecparam_key}}", strconv.Quote(opensslECParamKey),
+		"{{nosign_ca}}", strconv.Quote(opensslNoCertSignCA),
+		"{{nosign_key}}", strconv.Quote(opensslNoCertSignKey),
 		"{{ssh}}", strconv.Quote(sshKey(t, "ssh-ed25519", "ssh-ed25519")+" user@host"),
 		"{{ssh2}}", strconv.Quote(sshKey(t, "ssh-ed25519", "ssh-ed25519")),
 	)

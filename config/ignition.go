@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,7 +55,7 @@ type IgnitionFile struct {
 // verified, or a remote source the caller fetches and verifies.
 type IgnitionContent struct {
 	Inline []byte          // the contents when Remote is nil (nil or empty: an empty file)
-	Remote *IgnitionRemote // set for http, https, s3 and gs sources
+	Remote *IgnitionRemote // set for http and https sources
 }
 
 // IgnitionRemote is a source this package does not fetch.
@@ -128,6 +129,9 @@ func FromIgnition(data []byte) (cfg *Config, extras *IgnitionExtras, warns Warni
 		r.tree = t
 	}
 	extras = r.read(ign)
+	warns = slices.DeleteFunc(warns, func(w Problem) bool {
+		return slices.Contains(r.installRefused, w.Path) && strings.Contains(w.Message, "has no install section")
+	})
 	warns = append(warns, r.warns...)
 	r.problems.sortByLine()
 	if r.configData != nil {
@@ -164,6 +168,9 @@ type ignitionReader struct {
 	problems   problems
 	warns      Warnings
 	configData []byte // the appliance config, when present
+	// installRefused are the paths of enabled units refused for want of an [Install]
+	// section, whose Ignition warning saying the same is dropped
+	installRefused []string
 }
 
 // add records a problem at an Ignition path given as keys and indexes.
@@ -229,6 +236,9 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 			r.add(at("systemd", "units", i), "%s belongs to the appliance and cannot be replaced, changed or masked: tune etcd in the appliance config's etcd section", u.Name)
 			continue
 		}
+		if !r.checkUnit(at("systemd", "units", i), u) {
+			continue
+		}
 		unit := IgnitionUnit{Name: u.Name, Contents: u.Contents, Enabled: u.Enabled, Mask: isTrue(u.Mask)}
 		for _, d := range u.Dropins {
 			unit.Dropins = append(unit.Dropins, IgnitionDropin{Name: d.Name, Contents: d.Contents})
@@ -236,6 +246,36 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 		x.Units = append(x.Units, unit)
 	}
 	return x
+}
+
+// checkUnit refuses what the node could not write or enable, whatever the machine: names that
+// are not plain file names, and an enabled unit whose given contents say nothing about what
+// starts it. An enabled unit without contents must be in the image: only the node can check.
+func (r *ignitionReader) checkUnit(p []any, u types.Unit) bool {
+	ok := true
+	if err := checkUnitName(u.Name); err != nil {
+		r.add(append(p, "name"), "%v", err)
+		ok = false
+	}
+	for j, d := range u.Dropins {
+		if err := checkDropinName(d.Name); err != nil {
+			r.add(append(p, "dropins", j, "name"), "%v", err)
+			ok = false
+		}
+	}
+	if !isTrue(u.Enabled) || isTrue(u.Mask) || u.Contents == nil {
+		return ok
+	}
+	switch targets, err := InstallTargets(*u.Contents); {
+	case err != nil:
+		r.add(append(p, "contents"), "%s is enabled, but %v", u.Name, err)
+		return false
+	case len(targets) == 0:
+		r.add(append(p, "contents"), "%s is enabled, but its contents have no [Install] WantedBy= or RequiredBy=, so nothing would start it: add one (e.g. WantedBy=multi-user.target) or leave enabled out", u.Name)
+		r.installRefused = append(r.installRefused, ignitionPath(append(p, "contents")))
+		return false
+	}
+	return ok
 }
 
 // refuseUnsupported rejects what cannot apply to an immutable appliance, or would need this
@@ -398,10 +438,13 @@ func (r *ignitionReader) content(p []any, res types.Resource) IgnitionContent {
 			return IgnitionContent{}
 		}
 		return IgnitionContent{Inline: data}
-	case "http", "https", "s3", "gs":
+	case "http", "https":
 		return IgnitionContent{Remote: &IgnitionRemote{URL: src, Compression: compression, Hash: hash}}
+	case "s3", "gs", "arn":
+		r.add(append(p, "source"), "%s sources need cloud credentials this image does not have: use https with a verification hash", u.Scheme)
+		return IgnitionContent{}
 	default:
-		r.add(append(p, "source"), "%s URLs are not supported: use http, https, s3, gs or an inline data: URL", u.Scheme)
+		r.add(append(p, "source"), "%s URLs are not supported: use http, https or an inline data: URL", u.Scheme)
 		return IgnitionContent{}
 	}
 }

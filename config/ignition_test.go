@@ -178,6 +178,28 @@ func TestFromIgnitionRejects(t *testing.T) {
 			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "https://x.example/b", "httpHeaders": []any{map[string]any{"name": "Authorization", "value": "x"}}}},
 			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": base64URL("c"), "verification": map[string]any{"hash": "sha256-" + strings.Repeat("0", 64)}}}}}},
 			[]string{"storage.files[0].contents.source", "storage.files[1].contents.httpHeaders", "storage.files[2].contents.source"}, "tftp URLs are not supported"},
+		{"cloud sources", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
+			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "s3://bucket/a"}},
+			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "gs://bucket/b"}},
+			map[string]any{"path": "/etc/c", "append": []any{map[string]any{"source": "https://x.example/c1"}, map[string]any{"source": "arn:aws:s3:us-east-1:123456789012:accesspoint/ap/object/c"}}}}}},
+			[]string{"storage.files[0].contents.source", "storage.files[1].contents.source", "storage.files[2].append[1].source"},
+			"s3 sources need cloud credentials this image does not have: use https with a verification hash"},
+		{"unit and drop-in names", "3.5.0", map[string]any{"systemd": map[string]any{"units": []any{
+			map[string]any{"name": "../x.service", "mask": true},
+			map[string]any{"name": "sub/y.service", "contents": "[Service]\n"},
+			map[string]any{"name": "two words.service", "mask": true},
+			map[string]any{"name": "z.service", "dropins": []any{map[string]any{"name": "../../../usr/lib/x.conf", "contents": "[Service]\n"}}}}}},
+			[]string{"systemd.units[0].name", "systemd.units[1].name", "systemd.units[2].name", "systemd.units[3].dropins[0].name"},
+			`"../x.service" is not a unit name: give a plain file name such as backup.service`},
+		{"enabled without [Install]", "3.5.0", map[string]any{"systemd": map[string]any{"units": []any{
+			map[string]any{"name": "a.service", "enabled": true, "contents": "[Service]\nExecStart=/bin/true\n"},
+			map[string]any{"name": "b.service", "enabled": true, "contents": "[Service]\nExecStart=/bin/true\n[Install]\nAlias=c.service\n"},
+			map[string]any{"name": "d.service", "enabled": true, "contents": ""}}}},
+			[]string{"systemd.units[0].contents", "systemd.units[1].contents", "systemd.units[2].contents"},
+			"a.service is enabled, but its contents have no [Install] WantedBy= or RequiredBy=, so nothing would start it: add one (e.g. WantedBy=multi-user.target) or leave enabled out"},
+		{"enabled, not a unit file", "3.5.0", map[string]any{"systemd": map[string]any{"units": []any{
+			map[string]any{"name": "a.service", "enabled": true, "contents": "[Service\n"}}}},
+			[]string{"systemd.units[0].contents"}, "invalid unit content"},
 		{"remote appliance config", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{applianceFile("https://x.example/config.yaml", nil)}}},
 			[]string{"storage.files[0].contents.source"}, "must be inline"},
 		{"bad gzip", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{applianceFile(base64URL(soloConfig), map[string]any{"compression": "gzip"})}}},
@@ -254,8 +276,9 @@ func TestFileMode(t *testing.T) {
 func TestFromIgnitionWarnings(t *testing.T) {
 	data := ignition(t, "3.5.0", map[string]any{
 		"ignition": map[string]any{"version": "3.5.0", "timeouts": map[string]any{"httpTotal": 10}},
-		"systemd":  map[string]any{"units": []any{map[string]any{"name": "a.service", "enabled": true, "contents": "[Service]\n"}}},
-		"storage":  map[string]any{"files": []any{applianceFile(base64URL("version: 1\ncluster: {name: c, members: [{name: a, address: a.example}, {name: b, address: b.example}]}\ntls: {ca_cert: x}\n"), nil)}},
+		// enabled and masked: the mask wins on the node, Ignition's warning stays a warning
+		"systemd": map[string]any{"units": []any{map[string]any{"name": "a.service", "enabled": true, "mask": true, "contents": "[Service]\n"}}},
+		"storage": map[string]any{"files": []any{applianceFile(base64URL("version: 1\ncluster: {name: c, members: [{name: a, address: a.example}, {name: b, address: b.example}]}\ntls: {ca_cert: x}\n"), nil)}},
 	})
 	_, _, warns, err := FromIgnition(data)
 	if err == nil {
@@ -268,5 +291,38 @@ func TestFromIgnitionWarnings(t *testing.T) {
 	want := []string{"|systemd.units[0].contents", "|ignition.timeouts", IgnitionConfigPath + "|cluster.members"}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings at %q, want %q", got, want)
+	}
+}
+
+// TestIgnitionUnitsAccepted: what only the node can judge (an enabled unit without contents
+// must be in the image) passes here, and so do the forms of unit names systemd has.
+func TestIgnitionUnitsAccepted(t *testing.T) {
+	units := []any{
+		map[string]any{"name": "backup.timer", "enabled": true, "contents": "[Timer]\nOnCalendar=daily\n[Install]\nRequiredBy=timers.target\n"},
+		map[string]any{"name": "getty@tty1.service", "enabled": true},                                // from the image: the node checks
+		map[string]any{"name": "worker@.service", "contents": "[Service]\nExecStart=/bin/true %i\n"}, // a template, not enabled
+		map[string]any{"name": "dev-disk-by\\x2dlabel-x.mount", "mask": true},
+		map[string]any{"name": "chronyd.service", "dropins": []any{map[string]any{"name": "10-servers.conf", "contents": "[Service]\n"}}},
+	}
+	_, x, warns, err := Load(ignition(t, "3.5.0", map[string]any{"systemd": map[string]any{"units": units}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Units) != len(units) || len(warns) != 0 {
+		t.Errorf("units %+v, warnings %v", x.Units, warns)
+	}
+}
+
+// TestIgnitionInstallWarningBecomesError: Ignition only warns about an enabled unit without
+// [Install]; it is an error here, said once.
+func TestIgnitionInstallWarningBecomesError(t *testing.T) {
+	_, _, warns, err := Load(ignition(t, "3.5.0", map[string]any{"systemd": map[string]any{"units": []any{
+		map[string]any{"name": "a.service", "enabled": true, "contents": "[Service]\nExecStart=/bin/true\n"}}}}))
+	var errs *Errors
+	if !errors.As(err, &errs) || len(errs.Problems) != 1 || errs.Problems[0].Path != "systemd.units[0].contents" || errs.Problems[0].Line == 0 {
+		t.Errorf("err = %#v", err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings %v, want the error alone", warns)
 	}
 }

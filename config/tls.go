@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
 // validateTLS checks that the PEM material parses and fits together, so that a node never
@@ -36,12 +38,16 @@ func validateTLS(t TLS, haveMembers bool, errs *problems) {
 	}
 
 	if t.CAKey != "" {
-		key, err := parsePrivateKey(t.CAKey)
+		key, err := pki.ParseKey([]byte(t.CAKey))
+		i := slices.IndexFunc(cas, func(c *x509.Certificate) bool { return err == nil && keyMatches(key, c) })
 		switch {
 		case err != nil:
 			errs.add("tls.ca_key", "%v", err)
-		case len(cas) > 0 && !slices.ContainsFunc(cas, func(c *x509.Certificate) bool { return keyMatches(key, c) }):
+		case len(cas) > 0 && i < 0:
 			errs.add("tls.ca_key", "does not belong to tls.ca_cert: give the private key of that CA certificate")
+		case i >= 0 && cas[i].KeyUsage != 0 && cas[i].KeyUsage&x509.KeyUsageCertSign == 0:
+			// the node's pki.LoadCA refuses it: the CA key is given so that nodes issue
+			errs.add("tls.ca_cert", "the certificate of tls.ca_key (%s) lacks key usage certSign, so nodes cannot issue their certificates from it: make the CA with keyUsage keyCertSign", cas[i].Subject)
 		}
 	}
 
@@ -69,7 +75,7 @@ func validateTLS(t TLS, haveMembers bool, errs *problems) {
 		}
 	}
 	if t.NodeKey != "" {
-		key, err := parsePrivateKey(t.NodeKey)
+		key, err := pki.ParseKey([]byte(t.NodeKey))
 		switch {
 		case err != nil:
 			errs.add("tls.node_key", "%v", err)
@@ -122,39 +128,6 @@ func parseCertificates(s string) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 	return certs, nil
-}
-
-// parsePrivateKey reads one unencrypted PEM private key: PKCS#8, SEC 1 (EC) or PKCS#1 (RSA).
-func parsePrivateKey(s string) (crypto.Signer, error) {
-	blocks, err := pemBlocks(s, "-----BEGIN PRIVATE KEY-----")
-	if err != nil {
-		return nil, err
-	}
-	if len(blocks) != 1 {
-		return nil, fmt.Errorf("has %d PEM blocks: expected exactly one private key", len(blocks))
-	}
-	b := blocks[0]
-	var key any
-	switch b.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(b.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("is encrypted: a node cannot ask for a passphrase; give the key unencrypted (openssl pkey -in KEY)")
-	default:
-		return nil, fmt.Errorf("is a PEM %q block: expected PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY", b.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("is not a valid %s: %w", strings.ToLower(b.Type), err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("holds an unsupported key type %T", key)
-	}
-	return signer, nil
 }
 
 // pemBlocks decodes every PEM block in s and refuses anything else, so that a file name or a

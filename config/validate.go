@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -169,12 +171,43 @@ func (c *Config) validateRestore(errs *problems) {
 	}
 	if r.Source != "" && strings.IndexFunc(r.Source, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0 {
 		errs.add("restore.source", "contains spaces or control characters: expected a URL such as https://backups.example/etcd.db")
+	} else if r.Source != "" {
+		if err := checkRestoreSource(r.Source); err != nil {
+			errs.add("restore.source", "%v", err)
+		}
 	}
 	if r.SHA256 != "" {
 		if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
 			errs.add("restore.sha256", "expected 64 hex digits (the output of sha256sum), got %d characters", len(r.SHA256))
 		}
 	}
+}
+
+// restoreSchemes is what the node's snapshot fetch (internal/snapshot.Fetch) has getters for.
+const restoreSchemes = "restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"
+
+// checkRestoreSource accepts the URLs the node can fetch a snapshot from.
+func checkRestoreSource(src string) error {
+	u, err := url.Parse(src)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %v: %s", src, errors.Unwrap(err), restoreSchemes)
+	case strings.Contains(src, "::"):
+		return fmt.Errorf("%q uses go-getter's forced-getter syntax (X::URL), which the node does not take: give the URL itself; %s", src, restoreSchemes)
+	case u.Scheme == "" && strings.HasPrefix(src, "/"):
+		return fmt.Errorf("%q is a path, not a URL: give it as file://%s", src, src)
+	case u.Scheme == "":
+		return fmt.Errorf("%q is not a URL: %s", src, restoreSchemes)
+	case u.Scheme == "s3" || u.Scheme == "gs" || u.Scheme == "azblob":
+		return fmt.Errorf("%s URLs need cloud credentials this image does not have: %s (for a bucket, a presigned https URL)", u.Scheme, restoreSchemes)
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file":
+		return fmt.Errorf("%s URLs are not supported: %s", u.Scheme, restoreSchemes)
+	case u.Scheme == "file" && (u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") || u.Opaque != ""):
+		return fmt.Errorf("%q: a file URL needs an absolute path and no host: file:///path/to/etcd.db", src)
+	case u.Scheme != "file" && u.Host == "":
+		return fmt.Errorf("%q has no host: expected a URL such as https://backups.example/etcd.db", src)
+	}
+	return nil
 }
 
 // checkAddress accepts an IP address or a DNS name and returns the form used to find duplicates.

@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -67,5 +73,53 @@ func TestConfigUsage(t *testing.T) {
 		if err := runConfig(args, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "usage") {
 			t.Errorf("runConfig(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestCheckConfigClock: what the node checks against its clock, validate checks against the
+// host's: an expired CA is refused (the node would not start), an expired pre-issued node
+// certificate is a warning (the node starts etcd and warns).
+func TestCheckConfigClock(t *testing.T) {
+	now := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
+	oldCA, oldKey, err := pki.NewCA("old CA", now.AddDate(-11, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, caKeyPEM, err := pki.NewCA("CA", now.AddDate(-3, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(caPEM, caKeyPEM, now.AddDate(-2, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeCert, err := ca.IssuePeer(pki.Identity{Name: "a"}, key.Public(), now.AddDate(-2, 0, 0)) // one year's validity
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeKey, err := pki.EncodeKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(b []byte) string { return strconv.Quote(string(b)) }
+	const cluster = "version: 1\ncluster: {name: c, members: [{name: a, address: 192.0.2.1}]}\n"
+
+	_, _, _, err = checkConfig([]byte(cluster+"tls: {ca_cert: "+q(oldCA)+", ca_key: "+q(oldKey)+"}\n"), now)
+	var errs *config.Errors
+	if !errors.As(err, &errs) || len(errs.Problems) != 1 || errs.Problems[0].Path != "tls.ca_cert" ||
+		!strings.Contains(errs.Problems[0].Message, `CA certificate "CN=old CA" expired on 2029-06-01`) {
+		t.Errorf("expired CA: err = %v", err)
+	}
+
+	_, _, warns, err := checkConfig([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now)
+	if err != nil || len(warns) != 1 || warns[0].Path != "tls.node_cert" || !strings.Contains(warns[0].Message, "expired on 2029-06-01: issue a new one (by this host's clock") {
+		t.Errorf("expired node certificate: err = %v, warnings %v", err, warns)
+	}
+	if _, _, warns, err := checkConfig([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now.AddDate(-1, -6, 0)); err != nil || len(warns) != 0 {
+		t.Errorf("while valid: err = %v, warnings %v", err, warns)
 	}
 }

@@ -131,43 +131,6 @@ func EncodeKey(key crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// ParseKey reads an unencrypted PEM private key: PKCS#8 (ECDSA, RSA, Ed25519), SEC 1 EC or
-// PKCS#1 RSA. An "EC PARAMETERS" block before the key (openssl ecparam -genkey) is skipped.
-func ParseKey(keyPEM []byte) (crypto.Signer, error) {
-	rest := keyPEM
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, errors.New("no PEM private key found: expected text starting with -----BEGIN PRIVATE KEY-----")
-		}
-		var key any
-		var err error
-		switch b.Type {
-		case "EC PARAMETERS":
-			continue
-		case "PRIVATE KEY":
-			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(b.Bytes)
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "ENCRYPTED PRIVATE KEY":
-			return nil, errors.New("the key is encrypted and a booting node cannot ask for a passphrase: give it unencrypted (openssl pkey -in KEY)")
-		default:
-			return nil, fmt.Errorf("PEM block is a %q, not a private key: are the certificate and the key swapped?", b.Type)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("invalid %s: %w", b.Type, err)
-		}
-		signer, ok := key.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("unsupported private key type %T", key)
-		}
-		return signer, nil
-	}
-}
-
 // ParseCertificates reads every PEM certificate in data, in order. Text around the blocks
 // (openssl x509 -text output) is ignored; a PEM block of another type is an error.
 func ParseCertificates(data []byte) ([]*x509.Certificate, error) {

@@ -1,0 +1,163 @@
+package pki
+
+// Private keys as the openssl CLI (OpenSSL 3.0) writes them, generated once for these tests
+// with the command above each; they protect nothing.
+
+const (
+	// openssl ecparam -genkey -name prime256v1
+	opensslECParam = `-----BEGIN EC PARAMETERS-----
+BggqhkjOPQMBBw==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEILsQa9CnJGfTTJ8D+PggEd20aZVbyq2SskhsBmPFYOoloAoGCCqGSM49
+AwEHoUQDQgAErh3Pj4Trdi6wR8VOqvCkbc3wzEUNxVGMNnN+SXNnnrt5jhSC3CUn
+SMfF04qX7xGfW5ZNGzpab696CO8XJa4NSQ==
+-----END EC PRIVATE KEY-----
+`
+
+	// openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+	opensslGenpkeyEC = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQghiMmH+j/FoKSkXFU
+CnF2QbxtryTKnSdh9IKMdlLQuc+hRANCAASQtL3NzRoeD0FlH87VQM++FiwPbDU+
+FlrHVerob82HvdoAcaA8F595MHKYFp0em/PnsbWO9PRNnnJmIFEiaUN7
+-----END PRIVATE KEY-----
+`
+
+	// openssl genrsa -traditional 2048
+	opensslRSAPKCS1 = `-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAsFdALERQ6YhH+XMcJPFSP5wPayNSQGT05u3cy4DcGh/2RGYu
+2wyZdVedXQ26lP56zXdWFApM2AiSuF6/z1fmT9UQVrRwSIloGx1dvGk5mGK1PWhu
+BxFpgE5trDuZnZmzgoLx+8wUVN6ppvwaHFH8PvGU8wQzmLYusx6JWTjeD11yWZI6
+9XY32sRnfkpqj5cliy7mSz0NcHjlYCkfnd6h6pPhoHAWyIooBP41lUrSu7JmG2BC
+eNyEC2XJ4v7m4QhoUD/kb8A2jRldXYgElgrVPidVGsb4d7BfP9H6iwGXMhJxJoW3
+KFqoGefaXWJm9EHnDeBdTafuC6UlxRw3lX8zFwIDAQABAoIBAEgarRlMp98NxAxa
+RphOeqia2e0fiLre7QreGQm3O4iNKCgItkEIUllaRXSur+vLcJBCKxbPrWMqgj/U
+Mk8IbJqZDvC9ICpw0PpBVDo9tni6Z8xfvpmyQ3bc2thxmFsKZY3ImESyyl93mlw2
+ukB5P5DHPHXv8l8Po2HHazbp21bhWox9chaKZTPZU1Wh5r70MjTYrDNdTGJDuGhp
+HvkLJ3sG1nO/rgj3R3QoOk0yKnliwOMcOcrdUnGP3eJmD+4Y4oG85M0XV5WhrFAn
+RCxyId6HTPrdtibGsyM1gvlEkKR+T6sTihnVxDap9+UzKnBUUroBzV8e5x41995L
+ziYfAkECgYEA7cZR9JhlSNJjRYLvETBdEUo9cwVDKFvV3jyBEjUESTpblBgYaSoC
+NMFk2MunzAmRzRupXWLP5V3N2NqJQrXawzIJO0M9odTryl8J7PY/Jj83AinUX5Jy
+ZjG2++rdKOmVI/+KMzGCJVOAtn+a5QUYulw8bLx6hRqjH748N1lZEEECgYEAvdt1
+XZoGWyhR7pTm6+dvmpDFMLALaHu6eqs3EFh5DWc3dl8TlK3utssZU7e5mnVWrhph
+g8ND+2gbGgv/3f4DS4NlfWp4ZoBsaktuxU2H3Obh4mTpSGQwtYx8tjvqT3bWP8AU
+NqICrFFFLZvhmcFHiK2HCbKFHDM3DV2sTziPbVcCgYEAnBD36hu9Hzc4gX+XeyjL
+bXXVL5Hcqrjcf6om7dRuo8HyKhpGq4AvQoFNuB60XHBLit0FJY6d9mbDnfqS7X5/
+wG8vL/7KjVY8DfCjiy119Zy4dmsOQkzVWc531JIr55aplZ89Dq0IR4evjBnliTz3
+Jhs0bgqoQIVjXIp467txggECgYAJoGYMD/JAjwPQgBZRYdPD15FYDaUWcCedbq8F
+EidZKaGjS+DXShZviE7JcuhjT43MmCPXpX/98GJnaLJZlDagjpIH0O037U0R+q8s
+K+k2pzJO42T8ua/KlMwCBXm0+8aTRu7/cimGiTxjuqKuxCEXag0NzdJ4ApTJBbXl
+8m07UwKBgHiHm0nxWxi558yvXbzn78FbT9bvNjT4nvTkultyiSADiQbDp7gA8JyU
+7lar08Vfmm8ndXocKEFWw/o/55du0rtDO/g3PCROXcLPu/L5OWLe9LiJ8o3lJ3Pl
+JVG4kDLZl4e0d6zjp8PqRysIBtTaucOguB+18JAsZmCmajfpvbAS
+-----END RSA PRIVATE KEY-----
+`
+
+	// openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+	opensslRSAPKCS8 = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDCg8GRYPs73fyh
+7t2imhq954kLjQFOYV6ECLDSSYnlkdl7WYQuv8MjmTNqfByccUwdxN3J9DM1wWw9
+5dCfNXNEBSewi/Jy5G78qQuQDF2VTtrVATdhJkfz58NgSjQKZBe86tJf0bfesKzb
+uhCErYSJQUEh5hGPHN2dRUSluPRypCtwauCgD2FJ8hWN8LJE6vgmieFtiv5ksw0S
+zd/zwqJE7mlsog/nDFPOnlimGI0Ihgly/sIoikRVpUXKW+7aWuhgR5y47SWQugEB
+s0ouYzGr6HK3bt+7dgY1ll18EEzGdJJPLXQ0YW1WL2/2L3vbRb7Z0vrURKTNWrRO
+oXOvJYTZAgMBAAECggEAUYJRrkBj9tHOZ/MG9/i4pQRthqQXPIeLyis0IWKEgOkt
+p8U6oTZlKLktdP0+JgZJ/Z19zP9iKC/90jBHzDdjLkk0uQPj3GZB5elWeY3c91Cc
+Xa7NTI30j836LpLZnNMVqWoDLvjcIlqJjOe6vUZS6AsqpnBYwk43xYv9uK447QKI
+NHiWCwg2HCgfVxZA9EvzENPGwuZtFrF0e1QNf2IZvg7bfWUfvLUxCeKab2df5zVB
+z3bpTFofszv6D/AgLYZEn7/yXKEQ0BiD4IlrdNZgG5zwxs2Iv8XGNO+GWc2SOj3t
+4rJPv5OqwXWvWdKh9mHyzLTmU3vIgM9VC+6brg+YSwKBgQDnuNLBmSUJTYcs+24z
+jHqlH9feIaPn1pGCb7Ntaw9y1aqe4770DxTpE1r969wma6QeRYc13d1no9iJjlXc
+BCDqGF/xmLS3q+tjDs4a8c5CjG+heTPBuWfA7ZotwuCfmm4GSHYO12Cv38r1x14R
+8k1Fbou0iXy/+xAQnvxR9DAs4wKBgQDW5PhU1gUqdaU+jf4RsAISbZrY7WC7qqCa
+/CPjKRz+81EIRnty930iyPz2ZZiC6IvLWwZ1R0Oh5zsNKGd8PxHBHG1qqQS/7vb9
+bnntjFTUG8QdgKL0+tvtrXb5pjLNuuigoYMs/G85QTxHXXDwkWg2idCVnMdv66cu
+1Iesf2wQEwKBgHyLAfu77AQL/1NV7+0U2/ZUHxnsysOYt6x7jNyKZks6O/IaRk+2
+q256ULWZR0H/KL58cCerj4xcq82DCvKt5WLspuSbRsZRSLp9ApnIzStHf9gx5HeC
+xxkSm4Ns8n3V6rzFxW5EpFri1Zs0BINwz8c5myz1mG826XOFf+gsbpgxAoGBALMb
+jnsvEoksGvlDYdKeL2vqnJhXaTuhYFEs/EBWQQuiAxTxoezVqB+5A1XeobniVrm8
+eWqAZjdoQYia933QF10r82ply0apxoS+crNyNjW/mrq4P5oOCAZWgQZc5pUgRsmz
+NGDnWVCQNcyJbhukJgbm4MoCLRv0fpiCnT5ByfCvAoGAIynIzbSF6Gef1IYeuPKX
+EkuZ9Q7Km3GQ9B8eWAYU761pESKlO/EykSWrFF6IQQ3rqnTOOai+r3ZUbtvgcmMa
+5fc7obBIFHOfiyFRVeGfpuV0mTfs+MujlHmpw64A918t8CyWn4SqbMkLCHykaXSn
+QRq0IzJQyNbcgw2VLfXTuzk=
+-----END PRIVATE KEY-----
+`
+
+	// openssl genpkey -algorithm ED25519
+	opensslEd25519 = `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEINLHM3ox2pwNoRs1lIgozaxDBXyux8WLV3gdRIVFg0I1
+-----END PRIVATE KEY-----
+`
+
+	// openssl ecparam -genkey -name secp384r1
+	opensslECParamP384 = `-----BEGIN EC PARAMETERS-----
+BgUrgQQAIg==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MIGkAgEBBDDBDZ+yYO4v+qdTHKxGix1R3LSgPI2uv+5B9qDnJIw78git08xbXj6k
+ltf+DY4Dm7KgBwYFK4EEACKhZANiAARDznGj/qFuy05abrYpUlDHPL7sEpoXcv6c
+or+AynqD+n8mhfH6i9SfITSR5akbnveecK0l65Xs3W+WqQ0aKY74hVpGMUWOWAUW
+a36lYdyT7ZzlfGzt3hvHXyvf7vfUgjI=
+-----END EC PRIVATE KEY-----
+`
+
+	// openssl ec -in <ecparam key> -aes256 -passout pass:secret
+	opensslECEncrypted = `-----BEGIN EC PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-256-CBC,CA7006515C1007F1A74FC6EC47133EC8
+
+nmhsEodOXDU45X4whyaLoc0KzcQewGEqK0uYrnCACIlhUeP1UD649TPGAfxig5Hc
+bctQXwsnrGCDSod9ebzd2babIM+HTp8550bQsLfW/AjLlYOBrsLJubVLl4TCmwB7
+ex/J4J5mBFLlnPMNZ6++jZUy3O9DnbDpk8kyyBJpPwY=
+-----END EC PRIVATE KEY-----
+`
+
+	// openssl pkey -in <genpkey key> -aes256 -passout pass:secret
+	opensslPKCS8Encrypted = `-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAiFFG2tS+HA9wICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEGPJEFIp7nf0HP/55TS/ogIEgZAP
+MrsyauyDkGnhBhHKz+Sp4lht9Z8IfhvAg6BBos7IoipSikDpgjht2kzgqVdOPOq7
+amN3qO+iraqvvg5i6USsbcHn+BgFmdEUJFLg+N4aHVs+3py1NeZmM5xExFBde/1F
+VrqIEKYpA3A+2K/l5EOasUI0LlvUaICUqPzYkpuQR1vGEAZedcpTBucwBBOwK8A=
+-----END ENCRYPTED PRIVATE KEY-----
+`
+
+	// openssl genpkey -algorithm X25519
+	opensslX25519 = `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VuBCIEIDACbJqvcYG5FfZ9+fgYrFSBI0IV5WZyJYZyhtB2jZZS
+-----END PRIVATE KEY-----
+`
+
+	// openssl ecparam -genkey -name prime256v1 -param_enc explicit
+	opensslECParamExplicit = `-----BEGIN EC PARAMETERS-----
+MIH3AgEBMCwGByqGSM49AQECIQD/////AAAAAQAAAAAAAAAAAAAAAP//////////
+/////zBbBCD/////AAAAAQAAAAAAAAAAAAAAAP///////////////AQgWsY12Ko6
+k+ez671VdpiGvGUdBrDMU7D2O848PifSYEsDFQDEnTYIhucEk2pmeOETnSa3gZ9+
+kARBBGsX0fLhLEJH+Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT+NC4v4af5uO5+tK
+fA+eFivOM1drMV7Oy7ZAaDe/UfUCIQD/////AAAAAP//////////vOb6racXnoTz
+ucrC/GMlUQIBAQ==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MIIBaAIBAQQggqShKXU/IxYpGDN1nl7GMAQQJhHmBubHNwQy3IQ8+BSggfowgfcC
+AQEwLAYHKoZIzj0BAQIhAP////8AAAABAAAAAAAAAAAAAAAA////////////////
+MFsEIP////8AAAABAAAAAAAAAAAAAAAA///////////////8BCBaxjXYqjqT57Pr
+vVV2mIa8ZR0GsMxTsPY7zjw+J9JgSwMVAMSdNgiG5wSTamZ44ROdJreBn36QBEEE
+axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpZP40Li/hp/m47n60p8D54W
+K84zV2sxXs7LtkBoN79R9QIhAP////8AAAAA//////////+85vqtpxeehPO5ysL8
+YyVRAgEBoUQDQgAE1XXVPZ3HLrEZqIB9R1R37v1hQWcINPt8MvG/08eB1dl9ad9o
+df5eEzIvU6tI9qRzqEwj7iMp/4CNTCnIkStbwg==
+-----END EC PRIVATE KEY-----
+`
+
+	// openssl ecparam -genkey -name secp256k1
+	opensslSecp256k1 = `-----BEGIN EC PARAMETERS-----
+BgUrgQQACg==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MHQCAQEEIAkWfP1fEwG/uGPgdHJTN/czzo/J4Py9039733H1ZOvXoAcGBSuBBAAK
+oUQDQgAEQ99vZb0PrRbXld9dQOzXkFRbA1Li1ghZI7zIX327B4vlG2IKcVO1vS30
+rTYKQG2FIQuICPTGDk7ik+HoOvoXig==
+-----END EC PRIVATE KEY-----
+`
+)
