@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/config"
-	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
 // configCmd is "imagebuild config validate FILE": it checks a cluster configuration (YAML, JSON
@@ -39,37 +38,10 @@ func runConfig(args []string, stdin io.Reader, out io.Writer) error {
 	return validateConfig(out, name, data)
 }
 
-// checkConfig runs on user-data every check a node makes that does not need the node: all of
-// config.Load (schema, values, TLS material, Ignition sections, sources and units), then the
-// ones the node makes against its clock, here against now. Problems are returned as a
-// *config.Errors. Left to the node: files and units that must or must not exist in the image,
-// hard-link targets, fetching remote contents and restore.source, and which member it is.
-func checkConfig(data []byte, now time.Time) (*config.Config, *config.IgnitionExtras, config.Warnings, error) {
-	cfg, extras, warns, err := config.Load(data)
-	if err != nil || cfg == nil {
-		return cfg, extras, warns, err
-	}
-	const clock = " (by this host's clock: the node checks by its own)"
-	t := cfg.TLS
-	if t.CAKey != "" {
-		// the node refuses to start without a CA it can issue from (firstboot's clusterCA)
-		if _, err := pki.LoadCA([]byte(t.CACert), []byte(t.CAKey), now); err != nil {
-			return nil, nil, warns, &config.Errors{Problems: []config.Problem{{Path: "tls.ca_cert", Message: err.Error() + clock}}}
-		}
-	}
-	if t.NodeCert != "" && t.CAKey == "" {
-		// the node starts etcd anyway and warns: its clock may be what is wrong
-		if err := pki.CheckPair([]byte(t.NodeCert), []byte(t.NodeKey), []byte(t.CACert), now); err != nil {
-			warns = append(warns, config.Problem{Path: "tls.node_cert", Message: err.Error() + clock})
-		}
-	}
-	return cfg, extras, warns, nil
-}
-
 // validateConfig prints every problem as FILE:LINE: PATH: MESSAGE, then the warnings, then a
 // summary; it returns an error when the configuration would be refused.
 func validateConfig(out io.Writer, name string, data []byte) error {
-	cfg, extras, warns, err := checkConfig(data, time.Now())
+	cfg, extras, warns, err := config.Check(data, time.Now())
 	var errs *config.Errors
 	if errors.As(err, &errs) {
 		for _, p := range errs.Problems {

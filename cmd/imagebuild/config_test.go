@@ -108,18 +108,18 @@ func TestCheckConfigClock(t *testing.T) {
 	q := func(b []byte) string { return strconv.Quote(string(b)) }
 	const cluster = "version: 1\ncluster: {name: c, members: [{name: a, address: 192.0.2.1}]}\n"
 
-	_, _, _, err = checkConfig([]byte(cluster+"tls: {ca_cert: "+q(oldCA)+", ca_key: "+q(oldKey)+"}\n"), now)
+	_, _, _, err = config.Check([]byte(cluster+"tls: {ca_cert: "+q(oldCA)+", ca_key: "+q(oldKey)+"}\n"), now)
 	var errs *config.Errors
 	if !errors.As(err, &errs) || len(errs.Problems) != 1 || errs.Problems[0].Path != "tls.ca_cert" ||
 		!strings.Contains(errs.Problems[0].Message, `CA certificate "CN=old CA" expired on 2029-06-01`) {
 		t.Errorf("expired CA: err = %v", err)
 	}
 
-	_, _, warns, err := checkConfig([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now)
+	_, _, warns, err := config.Check([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now)
 	if err != nil || len(warns) != 1 || warns[0].Path != "tls.node_cert" || !strings.Contains(warns[0].Message, "expired on 2029-06-01: issue a new one (by this host's clock") {
 		t.Errorf("expired node certificate: err = %v, warnings %v", err, warns)
 	}
-	if _, _, warns, err := checkConfig([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now.AddDate(-1, -6, 0)); err != nil || len(warns) != 0 {
+	if _, _, warns, err := config.Check([]byte(cluster+"tls: {ca_cert: "+q(caPEM)+", node_cert: "+q(nodeCert)+", node_key: "+q(nodeKey)+"}\n"), now.AddDate(-1, -6, 0)); err != nil || len(warns) != 0 {
 		t.Errorf("while valid: err = %v, warnings %v", err, warns)
 	}
 }

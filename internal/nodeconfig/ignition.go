@@ -7,11 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
-
-	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
@@ -41,7 +37,8 @@ type plannedFile struct {
 type FetchFunc func(ctx context.Context, url string) ([]byte, error)
 
 // planIgnition checks Ignition's files, links and units against the machine under root and
-// fetches remote contents. Every problem is returned, one line each. An empty root skips the
+// fetches remote contents. What needs no machine (source schemes, unit names, an enabled
+// unit's [Install] section) config.Load has checked already, on the host as on the node. Every problem is returned, one line each. An empty root skips the
 // checks against the machine: after boot the files are there because firstboot wrote them
 // (inspect and client-credentials re-read the config then).
 func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fetch FetchFunc) (*ignitionPlan, []string) {
@@ -55,10 +52,6 @@ func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fe
 	content := func(what string, c config.IgnitionContent) ([]byte, bool) {
 		if c.Remote == nil {
 			return c.Inline, true
-		}
-		if s := strings.SplitN(c.Remote.URL, ":", 2)[0]; s != "http" && s != "https" {
-			bad("ignition %s: %s sources need cloud credentials this image does not have: use https with a verification hash", what, s)
-			return nil, false
 		}
 		raw, err := fetch(ctx, c.Remote.URL)
 		if err != nil {
@@ -108,10 +101,6 @@ func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fe
 		}
 	}
 	for _, u := range x.Units {
-		if path.Base(u.Name) != u.Name || u.Name == "" {
-			bad("ignition unit %q: not a unit name", u.Name)
-			continue
-		}
 		if u.Enabled != nil && *u.Enabled && !u.Mask {
 			body := u.Contents
 			if body == nil {
@@ -155,24 +144,7 @@ func installTargets(body *string) ([]string, error) {
 	if body == nil {
 		return nil, errors.New("it has no contents and is not in the image")
 	}
-	opts, err := unit.DeserializeOptions(strings.NewReader(*body))
-	if err != nil {
-		return nil, fmt.Errorf("its contents are not a unit file: %w", err)
-	}
-	var dirs []string
-	for _, o := range opts {
-		if o.Section != "Install" {
-			continue
-		}
-		suffix := map[string]string{"WantedBy": ".wants", "RequiredBy": ".requires"}[o.Name]
-		if suffix == "" {
-			continue
-		}
-		for _, t := range strings.Fields(o.Value) {
-			dirs = append(dirs, t+suffix)
-		}
-	}
-	return dirs, nil
+	return config.InstallTargets(*body)
 }
 
 // apply writes the plan under root. Only I/O errors can stop it now.

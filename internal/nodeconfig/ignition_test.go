@@ -118,8 +118,6 @@ func TestIgnitionPlanRefuses(t *testing.T) {
 			URL: "https://files.example/x", Hash: sha512Hex("original")}}}}}, "ignition file /etc/x: https://files.example/x: contents do not match verification.hash"},
 		{"unreachable", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/y", Contents: config.IgnitionContent{Remote: &config.IgnitionRemote{
 			URL: "https://files.example/y"}}}}}, "ignition file /etc/y: fetching https://files.example/y: connection refused"},
-		{"s3", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/z", Contents: config.IgnitionContent{Remote: &config.IgnitionRemote{
-			URL: "s3://bucket/z"}}}}}, "s3 sources need cloud credentials"},
 		{"existing file without overwrite", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/motd", Contents: config.IgnitionContent{Inline: []byte("x")}}}},
 			"ignition file /etc/motd: it exists in the image and overwrite is not set"},
 		{"existing link target", config.IgnitionExtras{Links: []config.IgnitionLink{{Path: "/etc/motd", Target: "/etc/other"}}},

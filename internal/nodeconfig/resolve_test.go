@@ -44,7 +44,7 @@ func TestResolve(t *testing.T) {
 		{
 			name:     "enabled ignition unit without an install section",
 			userData: []byte(`{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}]}}`),
-			wantErr:  []string{"ignition unit x.service: enabled, but it has no [Install] WantedBy="},
+			wantErr:  []string{"systemd.units[0].contents: x.service is enabled, but its contents have no [Install] WantedBy="},
 		},
 		{
 			name:     "restore without its checksum",
