@@ -12,8 +12,8 @@ import (
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/image"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/bootline"
-	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string) error {
 			data []byte
 			mode os.FileMode
 		}{{caCert, caPEM, 0o644}, {clientCert, certPEM, 0o644}, {clientKey, keyPEM, 0o600}} {
-			if err := pki.WriteFile(f.path, f.data, f.mode); err != nil {
+			if err := atomicfile.Write(f.path, f.data, f.mode); err != nil {
 				return err
 			}
 		}
