@@ -13,6 +13,7 @@ import (
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/bench"
+	"github.com/etcd-appliance/appliance/internal/bootline"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -111,7 +112,7 @@ func timeline(b *testing.B, cfg vm.Config, untilOff bool) (*bench.Recorder, erro
 	}
 	r.Mark(bench.Healthy)
 	// firstboot's run is read from the console: wait for its last line to have arrived
-	if _, err := v.WaitConsole(ctx, bootFinished); err != nil {
+	if _, err := v.WaitConsole(ctx, bootline.Regexp); err != nil {
 		return nil, err
 	}
 	return r, nil

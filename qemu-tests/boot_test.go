@@ -11,22 +11,21 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/bootline"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
-
-// bootFinished is the guest's contract line for "boot is over"; see the image's
-// boot-finished unit.
-var bootFinished = regexp.MustCompile(`etcd-appliance: boot finished: state=(\S+) failed=(\S*)`)
 
 // imageLine is printed by firstboot from the image's os-release.
 var imageLine = regexp.MustCompile(`etcd-appliance: image (\S+) build (\S+) \(etcd (\S+), (\S+)\)`)
 
-var imageOrBoot = regexp.MustCompile(imageLine.String() + "|" + bootFinished.String())
+// imageOrBoot is the image line or the boot-finished line (bootline), whichever comes first.
+var imageOrBoot = regexp.MustCompile(imageLine.String() + "|" + bootline.Pattern)
 
 const (
 	etcdClientPort  = 2379
@@ -71,14 +70,15 @@ func waitBootedNamed(ctx context.Context, t *testing.T, v *vm.VM, name string) {
 		name += ": "
 	}
 	start := time.Now()
-	m, err := v.WaitConsole(ctx, bootFinished)
+	m, err := v.WaitConsole(ctx, bootline.Regexp)
 	if err != nil {
 		t.Errorf("%s%v", name, err)
 		return
 	}
-	t.Logf("%sboot finished after %s: state=%s failed=%s", name, time.Since(start).Round(time.Second), m[1], m[2])
-	if m[1] != "running" || m[2] != "none" {
-		t.Errorf("%sboot finished with state=%s failed=%s, want state=running failed=none", name, m[1], m[2])
+	r, _ := bootline.Parse(m[0])
+	t.Logf("%sboot finished after %s: %s", name, time.Since(start).Round(time.Second), r)
+	if !r.Running() {
+		t.Errorf("%sboot finished with %s, want state=running failed=none", name, r)
 	}
 }
 
@@ -89,12 +89,12 @@ func waitRefused(ctx context.Context, t *testing.T, v *vm.VM, why *regexp.Regexp
 	if _, err := v.WaitConsole(ctx, why); err != nil {
 		t.Fatal(err)
 	}
-	m, err := v.WaitConsole(ctx, bootFinished)
+	m, err := v.WaitConsole(ctx, bootline.Regexp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m[1] != "degraded" || m[2] != "firstboot.service" {
-		t.Errorf("boot finished with state=%s failed=%s, want degraded with firstboot.service failed", m[1], m[2])
+	if r, _ := bootline.Parse(m[0]); r.State != "degraded" || !slices.Equal(r.Failed, []string{"firstboot.service"}) {
+		t.Errorf("boot finished with %s, want degraded with firstboot.service failed", r)
 	}
 }
 

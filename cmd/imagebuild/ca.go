@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
@@ -71,10 +72,10 @@ func caInit(dir string, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := pki.WriteFile(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
 		return err
 	}
-	return pki.WriteFile(filepath.Join(dir, "ca.crt"), certPEM, 0o644)
+	return atomicfile.Write(filepath.Join(dir, "ca.crt"), certPEM, 0o644)
 }
 
 func loadCADir(dir string, now time.Time) (*pki.CA, []byte, []byte, error) {
@@ -112,7 +113,7 @@ func caClient(dir, name, out string, endpoints []string, now time.Time) error {
 	if err := pki.WriteBundle(&b, pki.Bundle{Name: name, CACert: caPEM, Cert: certPEM, Key: keyPEM, Endpoints: endpoints, Now: now}); err != nil {
 		return err
 	}
-	return pki.WriteFile(out, b.Bytes(), 0o600)
+	return atomicfile.Write(out, b.Bytes(), 0o600)
 }
 
 // tlsSection is the configuration's tls section for the CA in dir, as YAML.

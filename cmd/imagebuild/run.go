@@ -8,17 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/image"
-	"github.com/etcd-appliance/appliance/internal/pki"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/bootline"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
-
-// bootFinished is the console line firstboot prints once startup is over.
-var bootFinished = regexp.MustCompile(`etcd-appliance: boot finished: state=(\S+) failed=(\S+)`)
 
 // run boots a built image in qemu (TCG) with a persistent data disk, shows the console, and
 // says how to reach etcd once the node is up. The image file itself is never written.
@@ -86,7 +83,7 @@ func run(ctx context.Context, args []string) error {
 			data []byte
 			mode os.FileMode
 		}{{caCert, caPEM, 0o644}, {clientCert, certPEM, 0o644}, {clientKey, keyPEM, 0o600}} {
-			if err := pki.WriteFile(f.path, f.data, f.mode); err != nil {
+			if err := atomicfile.Write(f.path, f.data, f.mode); err != nil {
 				return err
 			}
 		}
@@ -141,7 +138,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer v.Close()
 	fmt.Fprintf(os.Stderr, "imagebuild run: booting %s (qemu pid %d, console also in %s); Ctrl-C stops it\n", img, v.Pid(), cfg.ConsoleLog)
-	match, err := v.WaitConsole(ctx, bootFinished)
+	match, err := v.WaitConsole(ctx, bootline.Regexp)
 	if err != nil {
 		return fmt.Errorf("waiting for the node to boot: %w", err)
 	}

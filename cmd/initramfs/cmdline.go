@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/etcd-appliance/appliance/internal/kcmdline"
 )
 
 const defaultInit = "/usr/lib/systemd/systemd"
@@ -17,18 +19,9 @@ type bootParams struct {
 // nothing after "--" is a kernel parameter.
 func parseCmdline(cmdline string) (bootParams, error) {
 	p := bootParams{init: defaultInit}
-	root := ""
-	for _, arg := range splitCmdline(cmdline) {
-		if arg == "--" {
-			break
-		}
-		key, val, _ := strings.Cut(arg, "=")
-		switch key {
-		case "root":
-			root = val
-		case "init":
-			p.init = val
-		}
+	root, _ := kcmdline.Get(cmdline, "root")
+	if v, ok := kcmdline.Get(cmdline, "init"); ok {
+		p.init = v
 	}
 	if root == "" {
 		return p, fmt.Errorf("no root= on the kernel command line")
@@ -46,32 +39,4 @@ func parseCmdline(cmdline string) (bootParams, error) {
 		return p, fmt.Errorf("init=%s: must be an absolute path", p.init)
 	}
 	return p, nil
-}
-
-// splitCmdline splits on whitespace; double quotes group words and are dropped, which is
-// how the kernel treats param="a b".
-func splitCmdline(s string) []string {
-	var args []string
-	var cur strings.Builder
-	inQuote, inArg := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQuote = !inQuote
-			inArg = true
-		case !inQuote && (r == ' ' || r == '\t' || r == '\n'):
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(r)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
 }

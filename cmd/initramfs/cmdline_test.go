@@ -1,7 +1,6 @@
 package main
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -41,22 +40,5 @@ func TestParseCmdline(t *testing.T) {
 				t.Errorf("got root %s init %q, want %s %q", p.root, p.init, uuid, tt.wantInit)
 			}
 		})
-	}
-}
-
-func TestSplitCmdline(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"  a  b\tc\n", []string{"a", "b", "c"}},
-		{`x="1 2" y`, []string{"x=1 2", "y"}},
-		{`"quoted arg" z=""`, []string{"quoted arg", "z="}},
-	}
-	for _, tt := range tests {
-		if got := splitCmdline(tt.in); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("splitCmdline(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -15,7 +16,9 @@ func TestWrite(t *testing.T) {
 	}{
 		{"key", 0o600, "secret"},
 		{"cert", 0o644, "public"},
-		{"key", 0o600, "replaced"}, // over an existing file
+		{"key", 0o600, "replaced"},     // over an existing file
+		{"key", 0o644, "public now"},   // and its mode with it
+		{"key", 0o600, "secret again"}, // back to private
 	}
 	for _, c := range cases {
 		p := filepath.Join(dir, c.name)
@@ -40,8 +43,8 @@ func TestWrite(t *testing.T) {
 func TestWriteAllAndErrors(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a", "b", "f")
-	if err := Write(p, []byte("x"), 0o644); err == nil {
-		t.Fatal("Write into a missing directory succeeded")
+	if err := Write(p, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("Write into a missing directory: err = %v, want one naming %s", err, p)
 	}
 	if err := WriteAll(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)

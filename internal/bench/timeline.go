@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/bootline"
 )
 
 // Milestones of a boot, in order. Power-on is qemu's start (zero); healthy is the first time
@@ -39,7 +41,7 @@ var consoleMilestones = []struct {
 	// systemd's status line, which has no kernel timestamp: "Starting firstboot.service…"
 	{Started, regexp.MustCompile(`Starting firstboot\.service`)},
 	{Firstboot, regexp.MustCompile(`etcd-appliance: member \S+ \(.*\) of .*; clients: `)},
-	{Finished, regexp.MustCompile(`etcd-appliance: boot finished: `)},
+	{Finished, bootline.Regexp},
 }
 
 // Recorder notes when console lines that mark a milestone arrive, and keeps the lines. Line

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 )
 
 // identityFile is where a data volume records whose it is, relative to its mount point.
@@ -61,52 +63,15 @@ func WriteIdentity(dir string, id *Identity) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("writing the data volume's identity: %w", err)
 	}
-	if err := writeFileSync(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing the data volume's identity: %w", err)
 	}
-	// The directories' entries too, so the record survives a power cut right after boot.
-	for _, d := range []string{filepath.Dir(path), dir} {
-		if err := syncDir(d); err != nil {
-			return fmt.Errorf("writing the data volume's identity: %w", err)
-		}
+	// The volume's root too (Write synced the record's directory), so that a directory
+	// made just now survives a power cut right after boot.
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("writing the data volume's identity: %w", err)
 	}
 	return nil
-}
-
-// writeFileSync writes data to a temporary file beside path, syncs it and renames it over path.
-func writeFileSync(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Check refuses a volume that belongs to another cluster than want, or in a multi-member

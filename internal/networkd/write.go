@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 )
 
 // ours matches the names of files Render writes (its tiers only: a runtime copy of the
@@ -15,8 +17,8 @@ var ours = regexp.MustCompile(`^(10|20|30)-appliance-.*\.(network|netdev)$`)
 // Write puts files into dir (firstboot: /run/systemd/network), creating it, and removes
 // files of an earlier Render that this set does not have, so running firstboot twice in a
 // boot leaves no stale bond or VLAN behind. Other files in dir are left alone. Each file is
-// written under a temporary name and renamed, so networkd never reads half a file. The
-// caller then runs `networkctl reload`.
+// replaced atomically (atomicfile), so networkd never reads half a file. The caller then
+// runs `networkctl reload`.
 func Write(dir string, files Files) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("network config: %w", err)
@@ -40,30 +42,10 @@ func Write(dir string, files Files) error {
 		}
 	}
 	for _, f := range files {
-		if err := writeFile(filepath.Join(dir, f.Name), f.Data); err != nil {
+		// 0644: networkd runs as systemd-network and must read the file.
+		if err := atomicfile.Write(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
 			return fmt.Errorf("network config: %w", err)
 		}
 	}
 	return nil
-}
-
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, there is nothing left to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	// networkd runs as systemd-network and must read the file; CreateTemp makes it 0600.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -6,7 +6,7 @@ import (
 	"io"
 	"slices"
 
-	"github.com/etcd-appliance/appliance/internal/platform/detect"
+	"github.com/etcd-appliance/appliance/internal/kcmdline"
 )
 
 // pauseArg on the kernel command line stops `firstboot boot` at one of pausePoints and waits
@@ -28,7 +28,7 @@ var pausePoints = []string{
 type pauser string
 
 func newPauser(cmdline string, w io.Writer) pauser {
-	p, ok := detect.Arg(cmdline, pauseArg)
+	p, ok := kcmdline.Get(cmdline, pauseArg)
 	if !ok {
 		return ""
 	}

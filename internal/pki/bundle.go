@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
 )
 
 // Bundle is what an operator needs to reach the cluster with etcdctl.
@@ -85,50 +86,9 @@ Use them from this directory:
 `, b.Name, expires.UTC().Format(dateFmt), endpoints)
 }
 
-// WriteFile replaces path with data atomically: a crash leaves either the old file or the new
-// one, never a torn key. The temporary file gets mode before any data is written to it, so a
-// key is never readable by others, not even briefly.
+// WriteFile replaces path with data atomically.
+//
+// Deprecated: kept until cmd/firstboot moves; use atomicfile.Write.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	err = fill(f, data, mode)
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// The rename itself is durable only once the directory is synced.
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
-}
-
-// fill sets the mode of f, writes data to it, syncs and closes it.
-func fill(f *os.File, data []byte, mode os.FileMode) error {
-	err := f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, mode)
 }

@@ -6,8 +6,6 @@ import (
 	"compress/gzip"
 	"crypto"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,44 +104,5 @@ func TestWriteBundleRefuses(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name string
-		path string
-		data string
-		mode os.FileMode
-	}{
-		{name: "new key", path: "node.key", data: "secret", mode: 0o600},
-		{name: "replace with other mode", path: "node.key", data: "public now", mode: 0o644},
-		{name: "replace back to private", path: "node.key", data: "secret again", mode: 0o600},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, tt.path)
-			if err := WriteFile(path, []byte(tt.data), tt.mode); err != nil {
-				t.Fatal(err)
-			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(data) != tt.data || fi.Mode().Perm() != tt.mode {
-				t.Errorf("file holds %q with mode %v, want %q with %v", data, fi.Mode().Perm(), tt.data, tt.mode)
-			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-				t.Errorf("directory holds %v, want only %s: a temporary file was left", entries, tt.path)
-			}
-		})
-	}
-	if err := WriteFile(filepath.Join(dir, "missing", "x"), nil, 0o600); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("writing into a missing directory: err = %v", err)
 	}
 }

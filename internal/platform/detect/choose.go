@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/etcd-appliance/appliance/internal/kcmdline"
 	"github.com/etcd-appliance/appliance/internal/platform/aws"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
 	"github.com/etcd-appliance/appliance/internal/platform/digitalocean"
@@ -59,14 +60,14 @@ func Names() []string {
 //  5. a device-tree model saying "emulated by qemu" (ppc64le pseries under qemu): qemu;
 //  6. nothing: "" with reason NoPlatform, which is not an error.
 func Choose(f Facts) (platform, reason string, err error) {
-	if p, ok := Arg(f.Cmdline, PlatformArg); ok && p != Detect {
+	if p, ok := kcmdline.Get(f.Cmdline, PlatformArg); ok && p != Detect {
 		if !slices.Contains(Names(), p) {
 			return "", "", fmt.Errorf("unknown %s=%q on the kernel command line: use one of %s, or %s to detect (rebuild the image with imagebuild --platform)",
 				PlatformArg, p, strings.Join(Names(), ", "), Detect)
 		}
 		return p, fmt.Sprintf("%s=%s on the kernel command line", PlatformArg, p), nil
 	}
-	if _, ok := Arg(f.Cmdline, metal.KernelArg); ok {
+	if _, ok := kcmdline.Get(f.Cmdline, metal.KernelArg); ok {
 		return metal.Name, metal.KernelArg + "= on the kernel command line", nil
 	}
 	if l, ok := firstLabel(f.Labels, nocloud.SeedLabels); ok {

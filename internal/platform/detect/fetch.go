@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/kcmdline"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/aws"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
@@ -71,7 +72,7 @@ func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadat
 		}
 		return qemu.Source{Arch: e.Arch, SysfsRoot: e.Reader.SysRoot, DevRoot: e.Reader.DevRoot}.Fetch(ctx)
 	case metal.Name:
-		u, ok := Arg(f.Cmdline, metal.KernelArg)
+		u, ok := kcmdline.Get(f.Cmdline, metal.KernelArg)
 		if e.Endpoint != "" {
 			u, ok = e.Endpoint, true
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/fetch"
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
@@ -50,27 +51,14 @@ func (o Options) once(ctx context.Context, rawURL string) ([]byte, error) {
 		}
 	}
 	hc.Transport = rec
-	client := &getter.Client{
-		// Only these: no git, hg, smb, s3 or gcs, and no X-Terraform-Get redirection.
-		Getters: []getter.Getter{
-			&getter.HttpGetter{Client: hc, DoNotCheckHeadFirst: true, XTerraformGetDisabled: true, MaxBytes: maxBytes + 1},
-			&getter.FileGetter{},
-		},
-		Decompressors:   map[string]getter.Decompressor{}, // the config is used as it is
-		DisableSymlinks: true,
-	}
-	req := &getter.Request{Src: rawURL, Dst: dst, GetMode: getter.ModeFile, Copy: true, DisableSymlinks: true}
-	if _, err := client.Get(ctx, req); err != nil {
+	if err := fetch.New(fetch.Options{HTTPClient: hc, MaxBytes: maxBytes}).File(ctx, rawURL, dst); err != nil {
 		return nil, classify(rawURL, rec.status(), err)
 	}
 	data, err := os.ReadFile(dst)
 	if err != nil {
 		return nil, fmt.Errorf("reading the download: %w", err)
 	}
-	switch {
-	case len(data) > maxBytes:
-		return nil, &permanentError{msg: fmt.Sprintf("%s=%s: the config is larger than %d bytes: is the URL right?", KernelArg, redact(rawURL), maxBytes)}
-	case len(data) == 0:
+	if len(data) == 0 {
 		return nil, &permanentError{msg: fmt.Sprintf("%s=%s: the config is empty: put the cluster config at the URL or correct the %s= kernel argument", KernelArg, redact(rawURL), KernelArg)}
 	}
 	return data, nil
@@ -80,6 +68,13 @@ func (o Options) once(ctx context.Context, rawURL string) ([]byte, error) {
 // status is the last HTTP status seen (0: none).
 func classify(rawURL string, status int, err error) error {
 	shown := redact(rawURL)
+	var tl *fetch.TooLargeError
+	if errors.As(err, &tl) {
+		return &permanentError{msg: fmt.Sprintf("%s=%s: the config is larger than %d bytes: is the URL right?", KernelArg, shown, tl.Max), err: err}
+	}
+	if errors.Is(err, fetch.ErrSymlink) {
+		return &permanentError{msg: fmt.Sprintf("%s=%s: the file is a symlink, which is not followed: point the URL at the file itself", KernelArg, shown), err: err}
+	}
 	var ce *getter.ChecksumError
 	if errors.As(err, &ce) {
 		typ := checksumType(rawURL)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,6 +153,10 @@ func TestFetchFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(filepath.Dir(path), "link.yaml")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, url, wantErr string
 	}{
@@ -159,6 +164,7 @@ func TestFetchFile(t *testing.T) {
 		{name: "checksum", url: "file://" + path + "?checksum=sha256:" + sum(config)},
 		{name: "checksum wrong", url: "file://" + path + "?checksum=sha256:" + sum("x"), wantErr: "checksum mismatch"},
 		{name: "missing", url: "file://" + path + ".missing", wantErr: "does not exist"},
+		{name: "symlink is not followed, nor retried", url: "file://" + link, wantErr: "is a symlink"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			md, err := fast(t).Fetch(context.Background(), tc.url)
@@ -179,6 +185,25 @@ func TestFetchFile(t *testing.T) {
 	// the source is copied, never linked or moved
 	if b, err := os.ReadFile(path); err != nil || string(b) != config {
 		t.Errorf("source changed: %q %v", b, err)
+	}
+}
+
+// A config larger than maxBytes is refused at once: go-getter's "short write" (the body cut
+// off before its Content-Length) is not taken for a network failure.
+func TestFetchTooLarge(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Length", strconv.Itoa(maxBytes+100)) // as a file server sends it
+		w.Write(make([]byte, maxBytes+100))
+	}))
+	defer srv.Close()
+	_, err := fast(t).Fetch(context.Background(), srv.URL+"/huge.yaml")
+	if err == nil || !strings.Contains(err.Error(), "larger than 16777216 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if n.Load() != 1 {
+		t.Errorf("server saw %d requests, want 1", n.Load())
 	}
 }
 

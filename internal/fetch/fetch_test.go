@@ -1,0 +1,183 @@
+package fetch
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	getter "github.com/hashicorp/go-getter/v2"
+)
+
+// server serves path → body and counts the requests it gets.
+func server(t *testing.T, files map[string][]byte) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		// a module registry's redirection, which must not be followed
+		w.Header().Set("X-Terraform-Get", "/elsewhere")
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func zipped(t *testing.T) []byte {
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	w, _ := z.Create("inner.txt")
+	w.Write([]byte("inside"))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestFile(t *testing.T) {
+	zip := zipped(t)
+	srv, _ := server(t, map[string][]byte{
+		"/config.yaml": []byte("version: 1\n"),
+		"/snap.zip":    zip,
+		"/elsewhere":   []byte("redirected"),
+		"/1024":        bytes.Repeat([]byte("x"), 1024),
+	})
+	local := filepath.Join(t.TempDir(), "local.db")
+	if err := os.WriteFile(local, []byte("local"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("version: 1\n"))
+	for _, tc := range []struct {
+		name, src string
+		want      []byte
+	}{
+		{"http", srv.URL + "/config.yaml", []byte("version: 1\n")},
+		{"http with checksum", srv.URL + "/config.yaml?checksum=sha256:" + hex.EncodeToString(sum[:]), []byte("version: 1\n")},
+		{"an archive is not unpacked", srv.URL + "/snap.zip", zip},
+		{"not even when asked", srv.URL + "/snap.zip?archive=zip", zip},
+		{"exactly MaxBytes", srv.URL + "/1024", bytes.Repeat([]byte("x"), 1024)},
+		{"file", "file://" + local, []byte("local")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "sub", "out")
+			if err := New(Options{MaxBytes: 1024}).File(context.Background(), tc.src, dst); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(dst)
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("dst %v, %v: want a regular file (a copy, not a link)", fi, err)
+			}
+			if got, _ := os.ReadFile(dst); !bytes.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFileRefuses(t *testing.T) {
+	srv, requests := server(t, map[string][]byte{
+		"/config.yaml": []byte("version: 1\n"),
+		"/17":          bytes.Repeat([]byte("x"), 17),
+		"/big":         bytes.Repeat([]byte("x"), 1<<20),
+	})
+	chunked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 64 { // no Content-Length: go-getter cannot tell it was cut short
+			w.Write(bytes.Repeat([]byte("y"), 1024))
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer chunked.Close()
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("z"), 17), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "secret")
+	if err := os.WriteFile(target, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	httpURL := strings.TrimPrefix(srv.URL, "http://") + "/config.yaml"
+	for _, tc := range []struct {
+		name, src string
+		check     func(error) bool
+	}{
+		{"s3", "s3://bucket/config.yaml", nil},
+		{"s3 forced", "s3::https://s3.amazonaws.com/bucket/config.yaml", nil},
+		{"gcs", "gcs://bucket/config.yaml", nil},
+		{"git forced over http", "git::http://" + httpURL, nil},
+		{"git forced over file", "git::file://" + target, nil},
+		{"hg forced", "hg::http://" + httpURL, nil},
+		{"ftp", "ftp://" + httpURL, nil},
+		{"symlinked file", "file://" + link, func(err error) bool { return errors.Is(err, ErrSymlink) }},
+		{"a directory", "file://" + dir, nil},
+		{"larger than MaxBytes", srv.URL + "/17", tooLarge},
+		{"much larger than MaxBytes", srv.URL + "/big", tooLarge},
+		{"larger than MaxBytes, chunked", chunked.URL + "/x", tooLarge},
+		{"a local file larger than MaxBytes", "file://" + big, tooLarge},
+		{"checksum mismatch", srv.URL + "/config.yaml?checksum=sha256:" + strings.Repeat("0", 64), func(err error) bool {
+			var ce *getter.ChecksumError
+			return errors.As(err, &ce)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := requests.Load()
+			dst := filepath.Join(t.TempDir(), "out")
+			err := New(Options{MaxBytes: 16}).File(context.Background(), tc.src, dst)
+			if err == nil {
+				t.Fatal("fetched")
+			}
+			t.Log(err)
+			if tc.check != nil && !tc.check(err) {
+				t.Errorf("err = %v (%T)", err, err)
+			}
+			if _, serr := os.Lstat(dst); serr == nil {
+				t.Errorf("%s left behind", dst)
+			}
+			if tc.check == nil && requests.Load() != before {
+				t.Errorf("the server was asked")
+			}
+		})
+	}
+}
+
+func tooLarge(err error) bool {
+	var tl *TooLargeError
+	return errors.As(err, &tl) && tl.Max == 16
+}
+
+// The http.Client given is the one that makes the requests.
+func TestHTTPClient(t *testing.T) {
+	srv, _ := server(t, map[string][]byte{"/c": []byte("c")})
+	var used atomic.Bool
+	hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		used.Store(true)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	if err := New(Options{HTTPClient: hc}).File(context.Background(), srv.URL+"/c", filepath.Join(t.TempDir(), "c")); err != nil {
+		t.Fatal(err)
+	}
+	if !used.Load() {
+		t.Error("the request did not go through Options.HTTPClient")
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
