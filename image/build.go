@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options say what to build.
@@ -110,34 +111,23 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	// writing the disk and its formats) or waits on downloads, so two cores do three arches
 	// in less time than one after another. Each arch fills its own part of the manifest;
 	// the parts are joined in arch order, so the manifest does not depend on who finished first.
+	// The first arch to fail cancels the others; Wait returns its error, not what stopping did
+	// to them.
 	p := newProgress(o.Progress, len(o.Arches) > 1)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
 	builds := make([]*archBuild, len(o.Arches))
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error // the failure that stopped the others, not what stopping did to them
-	)
 	for i, a := range o.Arches {
 		b := &archBuild{o: o, a: a, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{}}
 		builds[i] = b
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if err := b.run(ctx); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", a.Name, err)
-				}
-				mu.Unlock()
-				cancel()
+				return fmt.Errorf("%s: %w", a.Name, err)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	mods := map[GoModule]bool{}
 	for _, b := range builds {
