@@ -129,6 +129,17 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	m.join(builds)
+	if err := writeManifest(o.OutDir, m); err != nil {
+		return nil, err
+	}
+	p.summary(o.OutDir, m)
+	return m, nil
+}
+
+// join adds the arches' parts to the manifest, in arch order: their artifacts and contents,
+// and their packages and Go modules once each, sorted.
+func (m *Manifest) join(builds []*archBuild) {
 	mods := map[GoModule]bool{}
 	for _, b := range builds {
 		m.Artifacts = append(m.Artifacts, b.m.Artifacts...)
@@ -147,11 +158,6 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	sort.Slice(m.GoModules, func(i, j int) bool {
 		return m.GoModules[i].Path+m.GoModules[i].Version < m.GoModules[j].Path+m.GoModules[j].Version
 	})
-	if err := writeManifest(o.OutDir, m); err != nil {
-		return nil, err
-	}
-	p.summary(o.OutDir, m)
-	return m, nil
 }
 
 // buildID names a build by its inputs, so a rebuild of the same inputs is the same build.
