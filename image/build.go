@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options say what to build.
@@ -110,35 +111,35 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	// writing the disk and its formats) or waits on downloads, so two cores do three arches
 	// in less time than one after another. Each arch fills its own part of the manifest;
 	// the parts are joined in arch order, so the manifest does not depend on who finished first.
+	// The first arch to fail cancels the others; Wait returns its error, not what stopping did
+	// to them.
 	p := newProgress(o.Progress, len(o.Arches) > 1)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
 	builds := make([]*archBuild, len(o.Arches))
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error // the failure that stopped the others, not what stopping did to them
-	)
 	for i, a := range o.Arches {
 		b := &archBuild{o: o, a: a, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{}}
 		builds[i] = b
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if err := b.run(ctx); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", a.Name, err)
-				}
-				mu.Unlock()
-				cancel()
+				return fmt.Errorf("%s: %w", a.Name, err)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
+	m.join(builds)
+	if err := writeManifest(o.OutDir, m); err != nil {
+		return nil, err
+	}
+	p.summary(o.OutDir, m)
+	return m, nil
+}
+
+// join adds the arches' parts to the manifest, in arch order: their artifacts and contents,
+// and their packages and Go modules once each, sorted.
+func (m *Manifest) join(builds []*archBuild) {
 	mods := map[GoModule]bool{}
 	for _, b := range builds {
 		m.Artifacts = append(m.Artifacts, b.m.Artifacts...)
@@ -157,11 +158,6 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	sort.Slice(m.GoModules, func(i, j int) bool {
 		return m.GoModules[i].Path+m.GoModules[i].Version < m.GoModules[j].Path+m.GoModules[j].Version
 	})
-	if err := writeManifest(o.OutDir, m); err != nil {
-		return nil, err
-	}
-	p.summary(o.OutDir, m)
-	return m, nil
 }
 
 // buildID names a build by its inputs, so a rebuild of the same inputs is the same build.
@@ -172,6 +168,8 @@ func buildID(o Options, lock []byte) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// archBuild is one arch's way through the pipeline. Each stage reads what the stages before it
+// left in the fields below and adds its own.
 type archBuild struct {
 	o    Options
 	a    arch.Arch
@@ -179,24 +177,104 @@ type archBuild struct {
 	m    *Manifest
 	p    *progress
 	mods map[GoModule]bool
-	work string
+
+	work         string       // work directory, removed at the end unless --keep-work
+	name         string       // the outputs' name: etcd-appliance-<version>-<arch>
+	bin          string       // binaries: etcd, firstboot, initramfs
+	waitBinaries func() error // waits for the binaries; every call returns the same error
+
+	rootDebs   []string      // packages: what goes into the root tree
+	bootDebs   []string      // packages: the boot chain's (UEFI stub, GRUB), kept apart
+	rt         *rootTree     // root tree
+	bootPkgDir string        // root tree: the boot packages, unpacked
+	squash     string        // root filesystem
+	ba         bootArtefacts // boot artefacts
+	raw        string        // GPT disk
+}
+
+// run takes one arch through the pipeline, top to bottom.
+func (b *archBuild) run(ctx context.Context) error {
+	b.name = fmt.Sprintf("etcd-appliance-%s-%s", b.o.Version, b.a.Name)
+	removeWork, err := b.makeWork()
+	if err != nil {
+		return err
+	}
+	defer removeWork()
+	// deferred after removeWork, so it runs first: the compiler is gone before its directory is
+	ctx, stopBinaries := b.startBinaries(ctx)
+	defer stopBinaries()
+
+	if err := b.stage(ctx, "packages", b.fetchPackages); err != nil {
+		return err
+	}
+	if err := b.stage(ctx, "root tree", b.buildRootTree); err != nil {
+		return err
+	}
+	if err := b.stage(ctx, "root filesystem", b.buildRootFS); err != nil {
+		return err
+	}
+	if err := b.stage(ctx, "boot artefacts", b.buildBootArtefacts); err != nil {
+		return err
+	}
+	if err := b.recordContents(); err != nil {
+		return err
+	}
+	if err := b.stage(ctx, "GPT disk", b.buildDisk); err != nil {
+		return err
+	}
+	return b.stage(ctx, "formats", b.writeFormats)
+}
+
+// stage runs one step of the build as a timed stage on the progress display.
+func (b *archBuild) stage(ctx context.Context, name string, fn func(context.Context) (string, error)) error {
+	return b.p.stage(b.a.Name, name, func() (string, error) { return fn(ctx) })
+}
+
+// makeWork makes the work directory. The function it returns removes it, unless --keep-work.
+func (b *archBuild) makeWork() (func(), error) {
+	work, err := os.MkdirTemp("", "imagebuild-"+b.a.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	b.work = work
+	b.bin = filepath.Join(work, "bin")
+	if b.o.KeepWork {
+		b.p.printf("[%s] work directory kept: %s\n", b.a.Name, work)
+		return func() {}, nil
+	}
+	return func() { os.RemoveAll(work) }, nil
+}
+
+// startBinaries compiles the binaries while the packages download and unpack; only the root
+// tree's last step needs them (waitBinaries). The other stages run under the context it
+// returns. The function it returns cancels that context, which stops the compiler, and waits
+// for the compiler to be gone.
+func (b *archBuild) startBinaries(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.stage(ctx, "binaries", b.binaries) }()
+	b.waitBinaries = sync.OnceValue(func() error { return <-done })
+	return ctx, func() {
+		cancel()
+		b.waitBinaries()
+	}
 }
 
 // binaries compiles etcd (also etcdctl and etcdutl), firstboot and the initramfs's init into
-// bin, and records the Go modules in them.
-func (b *archBuild) binaries(ctx context.Context, bin string) (string, error) {
-	if err := os.MkdirAll(bin, 0o755); err != nil {
+// b.bin, and records the Go modules in them.
+func (b *archBuild) binaries(ctx context.Context) (string, error) {
+	if err := os.MkdirAll(b.bin, 0o755); err != nil {
 		return "", err
 	}
-	if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, bin, b.work); err != nil {
+	if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, b.bin, b.work); err != nil {
 		return "", err
 	}
 	for _, c := range []string{"firstboot", "initramfs"} {
-		if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(bin, c), "./cmd/"+c); err != nil {
+		if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(b.bin, c), "./cmd/"+c); err != nil {
 			return "", err
 		}
 	}
-	mods, err := binaryModules(filepath.Join(bin, "etcd"), filepath.Join(bin, "firstboot"), filepath.Join(bin, "initramfs"))
+	mods, err := binaryModules(filepath.Join(b.bin, "etcd"), filepath.Join(b.bin, "firstboot"), filepath.Join(b.bin, "initramfs"))
 	if err != nil {
 		return "", err
 	}
@@ -206,210 +284,178 @@ func (b *archBuild) binaries(ctx context.Context, bin string) (string, error) {
 	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
 }
 
-func (b *archBuild) run(ctx context.Context) error {
-	work, err := os.MkdirTemp("", "imagebuild-"+b.a.Name+"-")
+// fetchPackages fetches the arch's locked packages into the cache, lists them in the manifest
+// and sorts them into the root tree's and the boot chain's.
+func (b *archBuild) fetchPackages(ctx context.Context) (string, error) {
+	pkgs := b.lock.ForArch(b.a.DebianArch)
+	if len(pkgs) == 0 {
+		return "", fmt.Errorf("packages.lock has nothing for %s: run 'make lock'", b.a.DebianArch)
+	}
+	paths, fetched, err := Fetch(ctx, pkgs, b.o.CacheDir)
 	if err != nil {
-		return err
+		return "", err
 	}
-	b.work = work
-	if b.o.KeepWork {
-		b.p.printf("[%s] work directory kept: %s\n", b.a.Name, work)
-	} else {
-		defer os.RemoveAll(work)
+	isBoot := map[string]bool{}
+	for _, n := range b.a.BootPackages {
+		isBoot[n] = true
 	}
-	name := fmt.Sprintf("etcd-appliance-%s-%s", b.o.Version, b.a.Name)
-
-	// binaries: compiled while the packages download and unpack; only the root tree's last
-	// step needs them. On the way out, the compiler is stopped (cancel) and waited for
-	// before the work directory goes.
-	ctx, cancel := context.WithCancel(ctx)
-	bin := filepath.Join(work, "bin")
-	binDone := make(chan error, 1)
-	go func() {
-		binDone <- b.p.stage(b.a.Name, "binaries", func() (string, error) { return b.binaries(ctx, bin) })
-	}()
-	waitBinaries := sync.OnceValue(func() error { return <-binDone })
-	defer waitBinaries()
-	defer cancel()
-
-	// packages
-	var rootDebs, bootDebs []string
-	err = b.p.stage(b.a.Name, "packages", func() (string, error) {
-		pkgs := b.lock.ForArch(b.a.DebianArch)
-		if len(pkgs) == 0 {
-			return "", fmt.Errorf("packages.lock has nothing for %s: run 'make lock'", b.a.DebianArch)
+	for i, pkg := range pkgs {
+		// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root
+		b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
+		if isBoot[pkg.Name] {
+			b.bootDebs = append(b.bootDebs, paths[i])
+		} else {
+			b.rootDebs = append(b.rootDebs, paths[i])
 		}
-		paths, fetched, err := Fetch(ctx, pkgs, b.o.CacheDir)
-		if err != nil {
-			return "", err
-		}
-		isBoot := map[string]bool{}
-		for _, n := range b.a.BootPackages {
-			isBoot[n] = true
-		}
-		for i, pkg := range pkgs {
-			// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root
-			b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
-			if isBoot[pkg.Name] {
-				bootDebs = append(bootDebs, paths[i])
-			} else {
-				rootDebs = append(rootDebs, paths[i])
-			}
-		}
-		return fmt.Sprintf("%d packages, %d downloaded", len(pkgs), fetched), nil
-	})
-	if err != nil {
-		return err
 	}
+	return fmt.Sprintf("%d packages, %d downloaded", len(pkgs), fetched), nil
+}
 
-	// root tree
-	rt := &rootTree{dir: filepath.Join(work, "root")}
-	bootPkgDir := filepath.Join(work, "bootpkgs")
-	err = b.p.stage(b.a.Name, "root tree", func() (string, error) {
-		if err := unpackRoot(ctx, rootDebs, rt.dir); err != nil {
-			return "", err
-		}
-		if err := os.MkdirAll(bootPkgDir, 0o755); err != nil {
-			return "", err
-		}
-		for _, d := range bootDebs {
-			if err := Extract(ctx, d, bootPkgDir); err != nil {
-				return "", err
-			}
-		}
-		if err := takeKernel(ctx, b.a, rt, work); err != nil {
-			return "", err
-		}
-		if err := waitBinaries(); err != nil {
-			return "", err
-		}
-		bins := map[string]string{}
-		for _, n := range []string{"etcd", "firstboot"} {
-			bins[n] = filepath.Join(bin, n)
-		}
-		rel := osRelease{Version: b.o.Version, BuildID: b.m.BuildID, EtcdVersion: b.o.EtcdVersion, Arch: b.a.Name}
-		if err := configureRoot(ctx, rt.dir, bins, rel, b.o.Epoch); err != nil {
-			return "", err
-		}
-		return "kernel " + rt.kver, nil
-	})
-	if err != nil {
-		return err
+// buildRootTree unpacks the root packages into the root tree and the boot packages beside
+// it, takes the kernel out, and, once the binaries are there, configures the root.
+func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
+	b.rt = &rootTree{dir: filepath.Join(b.work, "root")}
+	b.bootPkgDir = filepath.Join(b.work, "bootpkgs")
+	if err := unpackRoot(ctx, b.rootDebs, b.rt.dir); err != nil {
+		return "", err
 	}
-
-	// root filesystem
-	squash := filepath.Join(work, "root.squashfs")
-	err = b.p.stage(b.a.Name, "root filesystem", func() (string, error) {
-		if err := makeSquashfs(ctx, rt.dir, squash, b.o.Epoch); err != nil {
+	if err := os.MkdirAll(b.bootPkgDir, 0o755); err != nil {
+		return "", err
+	}
+	for _, d := range b.bootDebs {
+		if err := Extract(ctx, d, b.bootPkgDir); err != nil {
 			return "", err
 		}
-		return "squashfs " + humanSize(fileSize(squash)), nil
-	})
-	if err != nil {
-		return err
 	}
+	if err := takeKernel(ctx, b.a, b.rt, b.work); err != nil {
+		return "", err
+	}
+	if err := b.waitBinaries(); err != nil {
+		return "", err
+	}
+	bins := map[string]string{}
+	for _, n := range []string{"etcd", "firstboot"} {
+		bins[n] = filepath.Join(b.bin, n)
+	}
+	rel := osRelease{Version: b.o.Version, BuildID: b.m.BuildID, EtcdVersion: b.o.EtcdVersion, Arch: b.a.Name}
+	if err := configureRoot(ctx, b.rt.dir, bins, rel, b.o.Epoch); err != nil {
+		return "", err
+	}
+	return "kernel " + b.rt.kver, nil
+}
 
-	// boot artefacts
-	ba := bootArtefacts{
-		kernel: rt.kernel, initrd: filepath.Join(work, "initrd.img"), cmdline: filepath.Join(work, "cmdline"),
-		bootFAT: filepath.Join(work, "boot.fat"),
+// buildRootFS packs the root tree into the read-only squashfs root filesystem.
+func (b *archBuild) buildRootFS(ctx context.Context) (string, error) {
+	b.squash = filepath.Join(b.work, "root.squashfs")
+	if err := makeSquashfs(ctx, b.rt.dir, b.squash, b.o.Epoch); err != nil {
+		return "", err
+	}
+	return "squashfs " + humanSize(fileSize(b.squash)), nil
+}
+
+// buildBootArtefacts writes the initramfs and the kernel command line, then the arch's boot
+// chain: a UKI on an ESP (UEFI), or a GRUB core and a boot partition with the kernel (IEEE 1275).
+func (b *archBuild) buildBootArtefacts(ctx context.Context) (string, error) {
+	b.ba = bootArtefacts{
+		kernel: b.rt.kernel, initrd: filepath.Join(b.work, "initrd.img"), cmdline: filepath.Join(b.work, "cmdline"),
+		bootFAT: filepath.Join(b.work, "boot.fat"),
+	}
+	ba := &b.ba
+	if err := b.initramfs(b.rt, filepath.Join(b.bin, "initramfs"), ba.initrd); err != nil {
+		return "", err
 	}
 	rootUUID := PartUUID(b.m.BuildID+"/"+b.a.Name, "root")
-	err = b.p.stage(b.a.Name, "boot artefacts", func() (string, error) {
-		if err := b.initramfs(rt, filepath.Join(bin, "initramfs"), ba.initrd); err != nil {
-			return "", err
-		}
-		cmdline := fmt.Sprintf("root=PARTUUID=%s ro %s", rootUUID, b.a.KernelCmdline())
-		if b.o.Platform != "" {
-			cmdline += " etcd.platform=" + b.o.Platform
-		}
-		if err := os.WriteFile(ba.cmdline, []byte(cmdline), 0o644); err != nil {
-			return "", err
-		}
-		serial := fatSerial(b.m.BuildID + "/" + b.a.Name)
-		switch b.a.Boot {
-		case arch.UEFI:
-			ba.uki = filepath.Join(work, "uki.efi")
-			osrel := filepath.Join(rt.dir, "usr/lib/os-release")
-			if err := makeUKI(ctx, filepath.Join(bootPkgDir, b.a.EFIStub), ba.kernel, ba.initrd, ba.cmdline, osrel, ba.uki); err != nil {
-				return "", err
-			}
-			return "UKI " + humanSize(fileSize(ba.uki)), makeFAT(ctx, ba.bootFAT, "ESP", serial, fatSizeMiB(ba.uki), b.o.Epoch,
-				[]fatFile{{ba.uki, "/" + b.a.EFIBootPath}})
-		case arch.IEEE1275:
-			ba.grubCore = filepath.Join(work, "grub-core.elf")
-			if err := makeGrubCore(ctx, filepath.Join(bootPkgDir, b.a.GrubModDir), fatSerialString(serial), cmdline, work, ba.grubCore); err != nil {
-				return "", err
-			}
-			return "GRUB core " + humanSize(fileSize(ba.grubCore)), makeFAT(ctx, ba.bootFAT, "BOOT", serial, fatSizeMiB(ba.kernel, ba.initrd), b.o.Epoch,
-				[]fatFile{{ba.kernel, "/vmlinux"}, {ba.initrd, "/initrd.img"}})
-		}
-		return "", fmt.Errorf("unknown boot chain %q", b.a.Boot)
-	})
-	if err != nil {
-		return err
+	cmdline := fmt.Sprintf("root=PARTUUID=%s ro %s", rootUUID, b.a.KernelCmdline())
+	if b.o.Platform != "" {
+		cmdline += " etcd.platform=" + b.o.Platform
 	}
-	parts, err := treeContributors(rt.dir)
+	if err := os.WriteFile(ba.cmdline, []byte(cmdline), 0o644); err != nil {
+		return "", err
+	}
+	serial := fatSerial(b.m.BuildID + "/" + b.a.Name)
+	switch b.a.Boot {
+	case arch.UEFI:
+		ba.uki = filepath.Join(b.work, "uki.efi")
+		osrel := filepath.Join(b.rt.dir, "usr/lib/os-release")
+		if err := makeUKI(ctx, filepath.Join(b.bootPkgDir, b.a.EFIStub), ba.kernel, ba.initrd, ba.cmdline, osrel, ba.uki); err != nil {
+			return "", err
+		}
+		return "UKI " + humanSize(fileSize(ba.uki)), makeFAT(ctx, ba.bootFAT, "ESP", serial, fatSizeMiB(ba.uki), b.o.Epoch,
+			[]fatFile{{ba.uki, "/" + b.a.EFIBootPath}})
+	case arch.IEEE1275:
+		ba.grubCore = filepath.Join(b.work, "grub-core.elf")
+		if err := makeGrubCore(ctx, filepath.Join(b.bootPkgDir, b.a.GrubModDir), fatSerialString(serial), cmdline, b.work, ba.grubCore); err != nil {
+			return "", err
+		}
+		return "GRUB core " + humanSize(fileSize(ba.grubCore)), makeFAT(ctx, ba.bootFAT, "BOOT", serial, fatSizeMiB(ba.kernel, ba.initrd), b.o.Epoch,
+			[]fatFile{{ba.kernel, "/vmlinux"}, {ba.initrd, "/initrd.img"}})
+	}
+	return "", fmt.Errorf("unknown boot chain %q", b.a.Boot)
+}
+
+// recordContents lists in the manifest what takes the space in the image: the root
+// filesystem, kernel and initrd, and the root tree by contributor.
+func (b *archBuild) recordContents() error {
+	parts, err := treeContributors(b.rt.dir)
 	if err != nil {
 		return fmt.Errorf("sizing the root tree: %w", err)
 	}
-	b.m.Contents = append(b.m.Contents, Contents{Arch: b.a.Name, RootFS: fileSize(squash), Kernel: fileSize(ba.kernel), Initrd: fileSize(ba.initrd), Tree: parts})
+	b.m.Contents = append(b.m.Contents, Contents{Arch: b.a.Name, RootFS: fileSize(b.squash), Kernel: fileSize(b.ba.kernel), Initrd: fileSize(b.ba.initrd), Tree: parts})
+	return nil
+}
 
-	// GPT disk
-	raw := filepath.Join(work, name+".raw")
+// buildDisk lays the boot and root partitions out on the GPT disk: in --out when raw is a
+// requested format, else in the work directory as the other formats' source.
+func (b *archBuild) buildDisk(ctx context.Context) (string, error) {
+	b.raw = filepath.Join(b.work, b.name+".raw")
 	if slices.Contains(b.o.Formats, "raw") {
-		raw = filepath.Join(b.o.OutDir, name+".raw")
+		b.raw = filepath.Join(b.o.OutDir, b.name+".raw")
 	}
-	err = b.p.stage(b.a.Name, "GPT disk", func() (string, error) {
-		var parts []partition
-		if b.a.Boot == arch.IEEE1275 {
-			parts = append(parts, partition{name: "PReP", typeGUID: arch.PRePType, file: ba.grubCore, size: 8 * mib},
-				partition{name: "boot", typeGUID: arch.LinuxDataType, file: ba.bootFAT})
-		} else {
-			parts = append(parts, partition{name: "ESP", typeGUID: arch.ESPType, file: ba.bootFAT})
-		}
-		parts = append(parts, partition{name: "root", typeGUID: b.a.RootPartType, file: squash})
-		if err := makeDisk(ctx, raw, b.m.BuildID+"/"+b.a.Name, parts); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s virtual, %s allocated", humanSize(DiskSize), humanSize(allocated(raw))), nil
-	})
-	if err != nil {
-		return err
+	var parts []partition
+	if b.a.Boot == arch.IEEE1275 {
+		parts = append(parts, partition{name: "PReP", typeGUID: arch.PRePType, file: b.ba.grubCore, size: 8 * mib},
+			partition{name: "boot", typeGUID: arch.LinuxDataType, file: b.ba.bootFAT})
+	} else {
+		parts = append(parts, partition{name: "ESP", typeGUID: arch.ESPType, file: b.ba.bootFAT})
 	}
+	parts = append(parts, partition{name: "root", typeGUID: b.a.RootPartType, file: b.squash})
+	if err := makeDisk(ctx, b.raw, b.m.BuildID+"/"+b.a.Name, parts); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s virtual, %s allocated", humanSize(DiskSize), humanSize(allocated(b.raw))), nil
+}
 
-	// formats
-	return b.p.stage(b.a.Name, "formats", func() (string, error) {
-		var done []string
-		for _, f := range b.o.Formats {
-			switch f {
-			case "raw":
-				if err := b.addArtifact(f, raw); err != nil {
+// writeFormats writes each requested format into --out and lists it in the manifest.
+func (b *archBuild) writeFormats(ctx context.Context) (string, error) {
+	var done []string
+	for _, f := range b.o.Formats {
+		switch f {
+		case "raw":
+			if err := b.addArtifact(f, b.raw); err != nil {
+				return "", err
+			}
+		case "kernel":
+			for _, k := range []struct{ format, src string }{{"kernel", b.ba.kernel}, {"initrd", b.ba.initrd}, {"cmdline", b.ba.cmdline}} {
+				dst := filepath.Join(b.o.OutDir, b.name+"."+k.format)
+				if err := copyFile(k.src, dst, 0o644); err != nil {
 					return "", err
 				}
-			case "kernel":
-				for _, k := range []struct{ format, src string }{{"kernel", ba.kernel}, {"initrd", ba.initrd}, {"cmdline", ba.cmdline}} {
-					dst := filepath.Join(b.o.OutDir, name+"."+k.format)
-					if err := copyFile(k.src, dst, 0o644); err != nil {
-						return "", err
-					}
-					if err := b.addArtifact(k.format, dst); err != nil {
-						return "", err
-					}
-				}
-			default:
-				dst := filepath.Join(b.o.OutDir, name+"."+Formats[f])
-				if err := convert(ctx, f, raw, dst, b.m.BuildID+"/"+b.a.Name, b.o.Epoch); err != nil {
-					return "", err
-				}
-				if err := b.addArtifact(f, dst); err != nil {
+				if err := b.addArtifact(k.format, dst); err != nil {
 					return "", err
 				}
 			}
-			done = append(done, f)
+		default:
+			dst := filepath.Join(b.o.OutDir, b.name+"."+Formats[f])
+			if err := convert(ctx, f, b.raw, dst, b.m.BuildID+"/"+b.a.Name, b.o.Epoch); err != nil {
+				return "", err
+			}
+			if err := b.addArtifact(f, dst); err != nil {
+				return "", err
+			}
 		}
-		return strings.Join(done, ", "), nil
-	})
+		done = append(done, f)
+	}
+	return strings.Join(done, ", "), nil
 }
 
 // initramfs writes the gzip'd initramfs: our init and the modules that reach the root disk.
