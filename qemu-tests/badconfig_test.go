@@ -13,7 +13,7 @@ import (
 )
 
 // TestBadConfigBoots boots three cases of firstboot's broken-config corpus
-// (cmd/firstboot/testdata/bad-config) as user-data: each console names the problem, etcd is
+// (internal/nodeconfig/testdata/bad-config) as user-data: each console names the problem, etcd is
 // not started, and the blank data disk is byte-identical afterwards.
 func TestBadConfigBoots(t *testing.T) {
 	imgs := loadImages(t)
@@ -22,7 +22,7 @@ func TestBadConfigBoots(t *testing.T) {
 		for _, name := range []string{"ca-key-mismatch.yaml", "malformed-ignition.ign", "self-not-in-members.yaml"} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				base := filepath.Join("..", "cmd", "firstboot", "testdata", "bad-config", strings.TrimSuffix(name, filepath.Ext(name)))
+				base := filepath.Join("..", "internal", "nodeconfig", "testdata", "bad-config", strings.TrimSuffix(name, filepath.Ext(name)))
 				want, err := os.ReadFile(base + ".want")
 				if err != nil {
 					t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// powerCutPoints are firstboot's pause points (cmd/firstboot/pause.go), in boot order.
+// powerCutPoints are firstboot's pause points (internal/node/pause.go), in boot order.
 var powerCutPoints = []string{"before-volume", "after-format", "before-tls", "after-tls", "after-member-add"}
 
 // TestPowerCuts cuts a joining node's power at each step of its first boot in turn: before
