@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 	"github.com/etcd-appliance/appliance/internal/pki"
 )
@@ -97,4 +98,52 @@ func TestClientCredentials(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// The CA that may issue client certificates on a node: the configuration's with its key, a
+// single member's own on the data volume, none with pre-issued certificates.
+func TestIssuingCA(t *testing.T) {
+	now := time.Now()
+	cfgCert, cfgKey, err := pki.NewCA("config CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCert, ownKey, err := pki.NewCA("own CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		tls     config.TLS
+		own     map[string][]byte // files in the volume's pki directory
+		wantCA  []byte
+		wantErr string
+	}{
+		{"the configuration's CA", config.TLS{CACert: string(cfgCert), CAKey: string(cfgKey)}, map[string][]byte{"ca.crt": ownCert, "ca.key": ownKey}, cfgCert, ""},
+		{"a single member's own CA", config.TLS{}, map[string][]byte{"ca.crt": ownCert, "ca.key": ownKey}, ownCert, ""},
+		{"pre-issued certificates", config.TLS{CACert: string(cfgCert)}, nil, nil, "no tls.ca_key (nodes use pre-issued certificates)"},
+		{"own CA without its key", config.TLS{}, map[string][]byte{"ca.crt": ownCert}, nil, "the cluster CA: open"},
+		{"no CA at all", config.TLS{}, nil, nil, "the cluster CA: open"},
+		{"own key of another CA", config.TLS{}, map[string][]byte{"ca.crt": ownCert, "ca.key": cfgKey}, nil, "the cluster CA:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, b := range tc.own {
+				os.WriteFile(filepath.Join(dir, name), b, 0o600)
+			}
+			ca, err := issuingCA(tc.tls, newPKIFiles(dir), now)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ca.CertPEM, tc.wantCA) {
+				t.Error("issues from the wrong CA")
+			}
+		})
+	}
 }

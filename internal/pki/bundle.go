@@ -5,11 +5,8 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/etcd-appliance/appliance/internal/atomicfile"
 )
 
 // Bundle is what an operator needs to reach the cluster with etcdctl.
@@ -84,11 +81,4 @@ Use them from this directory:
   export ETCDCTL_ENDPOINTS=%s ETCDCTL_CACERT=$PWD/ca.crt ETCDCTL_CERT=$PWD/client.crt ETCDCTL_KEY=$PWD/client.key
   etcdctl endpoint health
 `, b.Name, expires.UTC().Format(dateFmt), endpoints)
-}
-
-// WriteFile replaces path with data atomically.
-//
-// Deprecated: kept until cmd/firstboot moves; use atomicfile.Write.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.Write(path, data, mode)
 }
