@@ -41,14 +41,7 @@ func untar(t *testing.T, b []byte) map[string][]byte {
 
 func TestClientCredentials(t *testing.T) {
 	now := time.Now()
-	cfgCert, cfgKey, err := pki.NewCA("config CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownCert, ownKey, err := pki.NewCA("own CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgCert, cfgKey, ownCert, ownKey := twoCAs(t, now)
 	indent := func(b []byte) string {
 		return "    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ") + "\n"
 	}
@@ -104,14 +97,7 @@ func TestClientCredentials(t *testing.T) {
 // single member's own on the data volume, none with pre-issued certificates.
 func TestIssuingCA(t *testing.T) {
 	now := time.Now()
-	cfgCert, cfgKey, err := pki.NewCA("config CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownCert, ownKey, err := pki.NewCA("own CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgCert, cfgKey, ownCert, ownKey := twoCAs(t, now)
 	for _, tc := range []struct {
 		name    string
 		tls     config.TLS
@@ -146,4 +132,17 @@ func TestIssuingCA(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoCAs are a configuration's CA and a single member's own, certificate and key each.
+func twoCAs(t *testing.T, now time.Time) (cfgCert, cfgKey, ownCert, ownKey []byte) {
+	t.Helper()
+	var err error
+	if cfgCert, cfgKey, err = pki.NewCA("config CA", now); err != nil {
+		t.Fatal(err)
+	}
+	if ownCert, ownKey, err = pki.NewCA("own CA", now); err != nil {
+		t.Fatal(err)
+	}
+	return cfgCert, cfgKey, ownCert, ownKey
 }
