@@ -252,7 +252,6 @@ func TestParseErrors(t *testing.T) {
 			"s3 URLs need cloud credentials this image does not have: restore.source accepts http, https and file URLs"},
 		{"restore from ftp", v1 + "restore: {source: ftp://backups.example/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
 			"ftp URLs are not supported: restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"},
-		{"restore from a path", v1 + "restore: {source: /mnt/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"}, `"/mnt/etcd.db" is a path, not a URL: give it as file:///mnt/etcd.db`},
 		{"restore with a forced getter", v1 + "restore: {source: 'git::https://x.example/r.git', sha256: " + sha + "}\n", []string{"restore.source"}, "forced-getter syntax"},
 		{"restore without host", v1 + "restore: {source: 'https:///etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "has no host"},
 		{"restore file URL with a host", v1 + "restore: {source: 'file://backups/etcd.db', sha256: " + sha + "}\n", []string{"restore.source"}, "a file URL needs an absolute path and no host"},
@@ -376,5 +375,22 @@ func TestLoadPlain(t *testing.T) {
 	c, x, _, err := Load([]byte(`{"version": 1}`))
 	if err != nil || c == nil || x != nil {
 		t.Fatalf("Load = %v, %v, %v", c, x, err)
+	}
+}
+
+// Sources older configs use stay valid: a node that booted with them must boot again.
+func TestRestoreSourcesAccepted(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	for _, src := range []string{
+		"https://backups.example/etcd.db",
+		"http://192.0.2.5:8080/etcd.db?x=1",
+		"https://[2001:db8::10]/etcd.db",
+		"https://backups.example/a::b.db",
+		"file:///mnt/backup/etcd.db",
+		"/mnt/backup/etcd.db",
+	} {
+		if _, _, _, err := Load([]byte("version: 1\nrestore: {source: '" + src + "', sha256: " + sha + "}\n")); err != nil {
+			t.Errorf("restore.source %s: %v", src, err)
+		}
 	}
 }

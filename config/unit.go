@@ -16,7 +16,7 @@ const unitNameMax = 255
 func checkUnitName(name string) error {
 	bad := fmt.Errorf("%q is not a unit name: give a plain file name such as backup.service (letters, digits and :-_.\\@, no /)", name)
 	prefix := strings.TrimSuffix(name, path.Ext(name))
-	if name == "" || len(name) > unitNameMax || prefix == "" || strings.HasPrefix(name, "@") || strings.Count(name, "@") > 1 {
+	if name == "" || len(name) > unitNameMax || prefix == "" || strings.HasPrefix(name, "@") {
 		return bad
 	}
 	for _, r := range name {

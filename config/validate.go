@@ -186,16 +186,20 @@ func (c *Config) validateRestore(errs *problems) {
 // restoreSchemes is what the node's snapshot fetch (internal/snapshot.Fetch) has getters for.
 const restoreSchemes = "restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"
 
+// forcedGetter is go-getter's "getter::url" syntax (git::https://…, s3::…); an IPv6 address's
+// "::" inside a URL is not it.
+var forcedGetter = regexp.MustCompile(`^([A-Za-z0-9]+)::`)
+
 // checkRestoreSource accepts the URLs the node can fetch a snapshot from.
 func checkRestoreSource(src string) error {
 	u, err := url.Parse(src)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%q is not a URL: %v: %s", src, errors.Unwrap(err), restoreSchemes)
-	case strings.Contains(src, "::"):
+	case forcedGetter.MatchString(src):
 		return fmt.Errorf("%q uses go-getter's forced-getter syntax (X::URL), which the node does not take: give the URL itself; %s", src, restoreSchemes)
 	case u.Scheme == "" && strings.HasPrefix(src, "/"):
-		return fmt.Errorf("%q is a path, not a URL: give it as file://%s", src, src)
+		return nil // a path on the node, which the fetch reads as a file URL (older configs use it)
 	case u.Scheme == "":
 		return fmt.Errorf("%q is not a URL: %s", src, restoreSchemes)
 	case u.Scheme == "s3" || u.Scheme == "gs" || u.Scheme == "azblob":

@@ -181,3 +181,17 @@ func TestHTTPClient(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A bare absolute path is a file source, as restore.source in older configs gives it.
+func TestAbsolutePathSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "s.db")
+	os.WriteFile(src, []byte("snap"), 0o600)
+	dst := filepath.Join(dir, "out.db")
+	if err := New(Options{}).File(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "snap" {
+		t.Fatalf("got %q", b)
+	}
+}

@@ -41,7 +41,8 @@ func Params(cmdline string) []Param {
 	}
 }
 
-const space = " \t\n"
+// space is the kernel's isspace() in ASCII: a CRLF-edited bootloader file leaves \r at the end.
+const space = " \t\n\v\f\r"
 
 // next reads the parameter at the start of s (which does not start with space) and returns
 // the rest of s.

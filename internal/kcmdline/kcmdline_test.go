@@ -21,6 +21,7 @@ func TestParams(t *testing.T) {
 		{"proc cmdline", "BOOT_IMAGE=/vmlinuz root=PARTUUID=6A4F ro console=ttyS0,115200n8 quiet\n",
 			[]Param{kv("BOOT_IMAGE", "/vmlinuz"), kv("root", "PARTUUID=6A4F"), flag("ro"), kv("console", "ttyS0,115200n8"), flag("quiet")}},
 		{"spaces tabs newlines", "  a  b\tc\nd=1\t\n", []Param{flag("a"), flag("b"), flag("c"), kv("d", "1")}},
+		{"CRLF from an edited bootloader file", "a=1\r\nb=2\r\n", []Param{kv("a", "1"), kv("b", "2")}},
 		{"value with =", "etcd.config.url=https://h/c?checksum=sha256:ab&x=1", []Param{kv("etcd.config.url", "https://h/c?checksum=sha256:ab&x=1")}},
 		{"empty value", "a= b", []Param{kv("a", ""), flag("b")}},
 		{"quoted value", `x="1 2" y`, []Param{kv("x", "1 2"), flag("y")}},

@@ -154,7 +154,6 @@ func (b *boot) pauseAt(point string) func(context.Context) error {
 }
 
 func (b *boot) image(context.Context) error {
-	b.pause = newPauser(b.m.Cmdline(), b.Console)
 	if rel, err := os.ReadFile(b.Paths.OSRelease); err == nil {
 		b.rel = rel
 		fmt.Fprintln(b.Console, imageLine(rel))
@@ -229,8 +228,11 @@ func (b *boot) applyConfig(ctx context.Context) error {
 	b.say("configured: hostname=%s member=%s ssh_keys=%d files=%d units=%d",
 		orNone(r.Hostname), r.Member.Name, len(r.SSHKeys), len(r.Files), len(r.Units))
 	var err error
-	b.uid, b.gid, err = b.m.Owner(b.Paths.Owner)
-	return err
+	if b.uid, b.gid, err = b.m.Owner(b.Paths.Owner); err != nil {
+		return err
+	}
+	b.pause = newPauser(b.m.Cmdline(), b.Console)
+	return nil
 }
 
 func (b *boot) prepareVolume(ctx context.Context) error {

@@ -82,7 +82,7 @@ func (b *boot) joinCluster(ctx context.Context, spec *member.Spec, cli *membersh
 		names[member.URL(m.Address, member.PeerPort)] = m.Name
 	}
 	self := membership.Self{Name: spec.Self.Name, PeerURL: spec.PeerURL()}
-	initial, err := membership.Join(ctx, cli, self, names, func(s string) { b.say("cluster: " + s) })
+	initial, err := membership.Join(ctx, cli, self, names, func(s string) { b.say("cluster: %s", s) })
 	if err != nil {
 		return err
 	}
