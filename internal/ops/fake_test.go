@@ -63,6 +63,7 @@ type fakeCluster struct {
 	membersErr error // the linearizable list fails: no quorum
 	localErr   error // the serializable list fails: local etcd down
 	statuses   map[uint64]*clientv3.StatusResponse
+	slow       map[uint64]*clientv3.StatusResponse // answer only when given longer than statusTimeout
 	alarms     []*etcdserverpb.AlarmMember
 	local      *clientv3.StatusResponse // Status of the local endpoint
 	removeErr  error
@@ -88,10 +89,12 @@ func (f *fakeCluster) LocalMembers(context.Context) ([]membership.Member, error)
 	return f.members, f.localErr
 }
 
-func (f *fakeCluster) Statuses(_ context.Context, ms []membership.Member, _ time.Duration) map[uint64]*clientv3.StatusResponse {
+func (f *fakeCluster) Statuses(_ context.Context, ms []membership.Member, timeout time.Duration) map[uint64]*clientv3.StatusResponse {
 	out := map[uint64]*clientv3.StatusResponse{}
 	for _, m := range ms {
 		if r := f.statuses[m.ID]; r != nil {
+			out[m.ID] = r
+		} else if r := f.slow[m.ID]; r != nil && timeout > statusTimeout {
 			out[m.ID] = r
 		}
 	}

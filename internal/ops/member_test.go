@@ -21,10 +21,13 @@ func TestUpgradeCheck(t *testing.T) {
 		members    []membership.Member
 		membersErr error
 		statuses   map[uint64]*clientv3.StatusResponse
+		slow       map[uint64]*clientv3.StatusResponse // answer only when asked again
 		want       string // the output
 		wantErr    string
 	}{
 		{name: "quorum kept", members: three(), statuses: up(idB, idA, idB, idC),
+			want: "ok: etcd-a may go down now: 2 of 3 voting members stay healthy (quorum 2)\n"},
+		{name: "a member slow to answer is asked again", members: three(), statuses: up(idB, idA, idB), slow: up(idB, idC),
 			want: "ok: etcd-a may go down now: 2 of 3 voting members stay healthy (quorum 2)\n"},
 		{name: "itself unhealthy", members: three(), statuses: up(idB, idB, idC),
 			want: "note: etcd-a itself is not healthy now\nok: etcd-a may go down now: 2 of 3 voting members stay healthy (quorum 2)\n"},
@@ -38,7 +41,7 @@ func TestUpgradeCheck(t *testing.T) {
 			wantErr: "not safe to take etcd-a down: listing members: context deadline exceeded (the cluster needs a quorum to answer)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fc := &fakeCluster{members: tc.members, membersErr: tc.membersErr, statuses: tc.statuses}
+			fc := &fakeCluster{members: tc.members, membersErr: tc.membersErr, statuses: tc.statuses, slow: tc.slow}
 			n, m, _ := testNode(t, fc)
 			var out bytes.Buffer
 			err := n.UpgradeCheck(t.Context(), &out)

@@ -119,7 +119,31 @@ func (n *Node) view(ctx context.Context) (*view, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (the cluster needs a quorum to answer)", err)
 	}
-	v := &view{members: ms, health: membership.HealthOf(cli.Statuses(ctx, ms, 5*time.Second))}
+	v := &view{members: ms, health: membership.HealthOf(statuses(ctx, cli, ms))}
 	v.self, v.inList = membership.Find(ms, n.State.Self())
 	return v, nil
+}
+
+// statusTimeout bounds a member's first answer to a status request. Each request opens a new
+// TLS connection to that member, which a busy machine (or five VMs on two emulated cores) may
+// not finish in time.
+const statusTimeout = 5 * time.Second
+
+// statuses asks every member for its status, and asks those that did not answer once more,
+// for twice as long, before they count as down: a refusal to leave or go down for want of a
+// quorum should rest on members that are down, not on one slow handshake.
+func statuses(ctx context.Context, cli Cluster, ms []membership.Member) map[uint64]*clientv3.StatusResponse {
+	st := cli.Statuses(ctx, ms, statusTimeout)
+	var silent []membership.Member
+	for _, m := range ms {
+		if st[m.ID] == nil && m.Started() {
+			silent = append(silent, m)
+		}
+	}
+	if len(silent) > 0 && ctx.Err() == nil {
+		for id, r := range cli.Statuses(ctx, silent, 2*statusTimeout) {
+			st[id] = r
+		}
+	}
+	return st
 }
