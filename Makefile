@@ -37,7 +37,7 @@ lock: host-deps $(IMAGEBUILD)
 run: $(IMAGEBUILD)
 	$(IMAGEBUILD) run --arch $(or $(ARCH),amd64) --dir $(OUT)
 
-## test: unit tests, then all three arches built and booted in qemu (~31 min with warm caches, no KVM)
+## test: unit tests, then all three arches built and booted in qemu (30–56 min with warm caches, no KVM)
 test: host-deps unit-test images vm-test
 
 # A test that lacks a host tool, root, a loop or tun device or qemu fails here instead of
