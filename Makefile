@@ -51,7 +51,7 @@ unit-test:
 
 vm-test:
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
-		$(GO) test -count=1 -v -timeout 60m ./qemu-tests/
+		$(GO) test -count=1 -v -timeout 80m ./qemu-tests/
 
 ## fuzz: every parser fuzz target for FUZZTIME each (default 30s); crashers stay as regression cases
 fuzz:
