@@ -100,9 +100,3 @@ func Get(cmdline, key string) (value string, ok bool) {
 	}
 	return value, ok
 }
-
-// Has is whether key is on cmdline, bare or with a value.
-func Has(cmdline, key string) bool {
-	_, ok := Get(cmdline, key)
-	return ok
-}

@@ -75,9 +75,6 @@ func TestGet(t *testing.T) {
 			if got != tc.want || ok != tc.wantOK {
 				t.Errorf("Get(%q, %q) = %q, %v; want %q, %v", tc.cmdline, tc.key, got, ok, tc.want, tc.wantOK)
 			}
-			if has := Has(tc.cmdline, tc.key); has != tc.wantOK {
-				t.Errorf("Has(%q, %q) = %v, want %v", tc.cmdline, tc.key, has, tc.wantOK)
-			}
 		})
 	}
 }
