@@ -24,6 +24,9 @@ type Config struct {
 	Etcd              Etcd      `yaml:"etcd,omitempty" json:"etcd,omitzero"`
 	Restore           Restore   `yaml:"restore,omitempty" json:"restore,omitzero"`
 	Snapshots         Snapshots `yaml:"snapshots,omitempty" json:"snapshots,omitzero"`
+	Network           Network   `yaml:"network,omitempty" json:"network,omitzero"`
+	Trust             Trust     `yaml:"trust,omitempty" json:"trust,omitzero"`
+	Time              Time      `yaml:"time,omitempty" json:"time,omitzero"`
 	SSHAuthorizedKeys []string  `yaml:"ssh_authorized_keys,omitempty" json:"ssh_authorized_keys,omitempty"`
 }
 
@@ -84,6 +87,30 @@ type Snapshots struct {
 	IntervalMinutes int `yaml:"interval_minutes,omitempty" json:"interval_minutes,omitempty"`
 	// Keep is how many scheduled snapshots are kept; older ones are deleted.
 	Keep int `yaml:"keep,omitempty" json:"keep,omitempty"`
+}
+
+// Network is what the node needs from the network beyond DHCP and the platform's metadata.
+type Network struct {
+	DNS DNS `yaml:"dns,omitempty" json:"dns,omitzero"`
+	// Proxy is an http:// or https:// proxy URL for every fetch the node makes after its
+	// configuration is read (Ignition remote sources, restores); empty: no proxy.
+	Proxy string `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+}
+
+// DNS adds resolvers and search domains to those DHCP and the platform hand out.
+type DNS struct {
+	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty"` // IP addresses
+	Search  []string `yaml:"search,omitempty" json:"search,omitempty"`  // domains
+}
+
+// Trust adds certificate authorities to the image's public roots for the node's fetches.
+type Trust struct {
+	CACerts []string `yaml:"ca_certs,omitempty" json:"ca_certs,omitempty"` // PEM, one or more certificates each
+}
+
+// Time adds NTP servers to those DHCP and the platform hand out.
+type Time struct {
+	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty"` // host names or IP addresses
 }
 
 // Defaults and bounds; doc.go explains each choice.

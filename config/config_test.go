@@ -92,6 +92,12 @@ func TestParseGood(t *testing.T) {
 				t.Errorf("got %+v, want %+v", *c, want)
 			}
 		}},
+		{"network, trust and time", "version: 1\nnetwork: {dns: {servers: [192.0.2.53, '2001:db8::53'], search: [etcd.example]}, proxy: 'http://proxy.example:3128'}\ntrust: {ca_certs: [{{ca}}]}\ntime: {servers: [ntp.example, 192.0.2.123]}\n", func(t *testing.T, c *Config) {
+			want := Network{DNS: DNS{Servers: []string{"192.0.2.53", "2001:db8::53"}, Search: []string{"etcd.example"}}, Proxy: "http://proxy.example:3128"}
+			if !reflect.DeepEqual(c.Network, want) || len(c.Trust.CACerts) != 1 || !reflect.DeepEqual(c.Time.Servers, []string{"ntp.example", "192.0.2.123"}) {
+				t.Errorf("network %+v, trust %d certs, time %+v", c.Network, len(c.Trust.CACerts), c.Time)
+			}
+		}},
 		{"three members", threeMembers, func(t *testing.T, c *Config) {
 			if len(c.Cluster.Members) != 3 || c.Cluster.Members[2] != (Member{"etcd-c", "etcd-c.example.com"}) {
 				t.Errorf("members = %+v", c.Cluster.Members)
@@ -260,6 +266,15 @@ func TestParseErrors(t *testing.T) {
 		{"snapshots too often", v1 + "snapshots: {interval_minutes: 1}\n", []string{"snapshots.interval_minutes"}, "expected 5 to 10080 minutes"},
 		{"keep without interval", v1 + "snapshots: {keep: 3}\n", []string{"snapshots.keep"}, "needs snapshots.interval_minutes"},
 		{"negative keep", v1 + "snapshots: {interval_minutes: 60, keep: -1}\n", []string{"snapshots.keep"}, "expected 1 to 1000"},
+
+		// network, trust, time
+		{"dns server not an address", v1 + "network: {dns: {servers: [ns1.example, 192.0.2.53], search: [etcd.example, 'bad domain']}}\n",
+			[]string{"network.dns.servers[0]", "network.dns.search[1]"}, "is not a unicast IP address"},
+		{"proxy without scheme", v1 + "network: {proxy: 'proxy.example:3128'}\n", []string{"network.proxy"}, "expected an http or https proxy URL"},
+		{"proxy with a path", v1 + "network: {proxy: 'http://proxy.example:3128/x'}\n", []string{"network.proxy"}, "has a path or query"},
+		{"trust not PEM", v1 + "trust: {ca_certs: [/etc/ssl/ca.pem]}\n", []string{"trust.ca_certs[0]"}, "PEM"},
+		{"trust a leaf certificate", v1 + "trust: {ca_certs: [{{node}}]}\n", []string{"trust.ca_certs[0]"}, "is not a CA certificate"},
+		{"time server with a port", v1 + "time: {servers: [ntp.example, 'ntp.example:123', 'udp://x']}\n", []string{"time.servers[1]", "time.servers[2]"}, "is neither a unicast IP address nor a DNS name"},
 
 		// ssh
 		{"ssh keys", v1 + "ssh_authorized_keys:\n  - ssh-foo AAAA\n  - ssh-ed25519 !!!notbase64\n  - \"" + sshKey(t, "ssh-rsa", "ssh-ed25519") + "\"\n  - \"ssh-ed25519 AAAA\\nssh-rsa AAAA\"\n  - ssh-dss AAAAB3NzaC1kc3MAAACB\n  - ssh-ed25519\n  - \"\"\n",

@@ -32,6 +32,9 @@ func (c *Config) validate() (errs problems, warns Warnings) {
 	c.validateEtcd(&errs)
 	c.validateRestore(&errs)
 	c.validateSnapshots(&errs)
+	c.validateNetwork(&errs)
+	c.validateTrust(&errs)
+	c.validateTime(&errs)
 	for i, k := range c.SSHAuthorizedKeys {
 		if err := checkAuthorizedKey(k); err != nil {
 			errs.add(index("ssh_authorized_keys", i), "%v", err)
@@ -255,4 +258,79 @@ func isHostname(s string) bool {
 		}
 	}
 	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+const maxListed = 16 // entries in network.dns.*, time.servers and trust.ca_certs: far above real use
+
+func (c *Config) validateNetwork(errs *problems) {
+	d := c.Network.DNS
+	if len(d.Servers) > maxListed {
+		errs.add("network.dns.servers", "%d servers: at most %d are used", len(d.Servers), maxListed)
+	}
+	for i, s := range d.Servers {
+		if ip, err := netip.ParseAddr(s); err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+			errs.add(index("network.dns.servers", i), "%q is not a unicast IP address: DNS servers are given by address, e.g. 192.0.2.53 or 2001:db8::53", s)
+		}
+	}
+	if len(d.Search) > maxListed {
+		errs.add("network.dns.search", "%d domains: at most %d are used", len(d.Search), maxListed)
+	}
+	for i, s := range d.Search {
+		if !isHostname(strings.TrimSuffix(s, ".")) {
+			errs.add(index("network.dns.search", i), "%q is not a DNS domain: expected dot-separated labels such as etcd.example", s)
+		}
+	}
+	if p := c.Network.Proxy; p != "" {
+		if err := checkProxy(p); err != nil {
+			errs.add("network.proxy", "%v", err)
+		}
+	}
+}
+
+// checkProxy accepts what Go's HTTP transport takes as a proxy: an http or https URL with a
+// host and nothing after it but an optional port (and user:password, which a proxy may need).
+func checkProxy(p string) error {
+	const want = "expected an http or https proxy URL such as http://proxy.example:3128"
+	u, err := url.Parse(p)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %v: %s", p, errors.Unwrap(err), want)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: scheme %q: %s", p, u.Scheme, want)
+	case u.Hostname() == "":
+		return fmt.Errorf("%q has no host: %s", p, want)
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q has a path or query, which a proxy URL does not: %s", p, want)
+	}
+	return nil
+}
+
+func (c *Config) validateTrust(errs *problems) {
+	if len(c.Trust.CACerts) > maxListed {
+		errs.add("trust.ca_certs", "%d entries: at most %d; one entry may hold several PEM certificates", len(c.Trust.CACerts), maxListed)
+	}
+	for i, pemText := range c.Trust.CACerts {
+		p := index("trust.ca_certs", i)
+		certs, err := parseCertificates(pemText)
+		if err != nil {
+			errs.add(p, "%v", err)
+			continue
+		}
+		for j, cert := range certs {
+			if !cert.IsCA || !cert.BasicConstraintsValid {
+				errs.add(p, "certificate %d (%s) is not a CA certificate: give the certificate of the CA that signed the server's certificate", j+1, cert.Subject)
+			}
+		}
+	}
+}
+
+func (c *Config) validateTime(errs *problems) {
+	if len(c.Time.Servers) > maxListed {
+		errs.add("time.servers", "%d servers: at most %d are used", len(c.Time.Servers), maxListed)
+	}
+	for i, s := range c.Time.Servers {
+		if ip, err := netip.ParseAddr(s); err == nil && (ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast()) || err != nil && !isHostname(s) {
+			errs.add(index("time.servers", i), "%q is neither a unicast IP address nor a DNS name: give an NTP server's host, without scheme or port, e.g. ntp.example or 192.0.2.123", s)
+		}
+	}
 }
