@@ -14,6 +14,10 @@ type Metadata struct {
 	InstanceID string       `json:"instance_id,omitempty"`
 	Hostname   string       `json:"hostname,omitempty"`
 	Addresses  []netip.Addr `json:"addresses,omitempty"` // addresses the platform assigned to this machine
+	// PublicAddresses are addresses the platform maps to this machine by NAT (AWS public and
+	// elastic IPs, GCP external IPs, Azure public IPs, OpenStack floating IPs): on no
+	// interface, yet a member may be listed by one.
+	PublicAddresses []netip.Addr `json:"public_addresses,omitempty"`
 	SSHKeys    []string     `json:"ssh_keys,omitempty"`  // authorized_keys lines
 	// UserData is the raw user-data: the appliance config (YAML/JSON) or an Ignition config.
 	// nil means the platform has none (not an error: the node forms a single-member cluster).
