@@ -18,7 +18,7 @@ type Metadata struct {
 	// elastic IPs, GCP external IPs, Azure public IPs, OpenStack floating IPs): on no
 	// interface, yet a member may be listed by one.
 	PublicAddresses []netip.Addr `json:"public_addresses,omitempty"`
-	SSHKeys    []string     `json:"ssh_keys,omitempty"`  // authorized_keys lines
+	SSHKeys         []string     `json:"ssh_keys,omitempty"` // authorized_keys lines
 	// UserData is the raw user-data: the appliance config (YAML/JSON) or an Ignition config.
 	// nil means the platform has none (not an error: the node forms a single-member cluster).
 	UserData []byte `json:"-"`
