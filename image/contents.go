@@ -40,6 +40,8 @@ func contributor(rel string) string {
 		strings.HasPrefix(base, "libsystemd") || strings.HasPrefix(rel, "usr/lib/udev/") ||
 		base == "systemctl" || base == "journalctl" || base == "udevadm" || base == "networkctl":
 		return "systemd"
+	case strings.HasPrefix(rel, "etc/ssl/"):
+		return "CA certificates"
 	case strings.HasPrefix(rel, "usr/lib/firmware/"):
 		return "firmware"
 	case strings.HasPrefix(rel, "usr/share/"):

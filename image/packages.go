@@ -24,7 +24,11 @@ import (
 
 // RootPackages go into every image's root tree; apt adds their dependencies, and the arch's
 // kernel package is added per arch. Everything else a node needs is our own Go code.
-var RootPackages = []string{"systemd", "systemd-sysv", "udev", "dash", "e2fsprogs", "dropbear-bin"}
+var RootPackages = []string{"systemd", "systemd-sysv", "udev", "dash", "e2fsprogs", "dropbear-bin",
+	"systemd-resolved",  // DNS: /etc/resolv.conf points at its stub, fed by networkd and firstboot
+	"systemd-timesyncd", // NTP: servers from DHCP, the platform and the config
+	"ca-certificates",   // public roots; the builder writes the bundle its maintainer script would
+}
 
 // notInImage are packages that dependencies drag in only for what dpkg does on a mutable
 // system (maintainer scripts, package management, initramfs generation). The resolver treats
@@ -38,6 +42,8 @@ var notInImage = map[string]string{
 	"linux-base":      "kernel maintainer-script helpers",
 	"initramfs-tools": "the builder writes its own initramfs",
 	"perl-base":       "only maintainer scripts need it",
+	"openssl":         "only ca-certificates' maintainer script needs it: the builder writes the bundle",
+	"dbus":            "the image runs no D-Bus daemon: resolved and timesyncd work without one",
 }
 
 // Mirror is where packages come from. The lock records full URLs, so a build fetches exactly
@@ -161,8 +167,11 @@ func Resolve(ctx context.Context, a arch.Arch, cacheDir string) ([]LockedPackage
 	sort.Strings(names)
 	for _, n := range names {
 		prov := ""
-		if n == "initramfs-tools" {
+		switch n {
+		case "initramfs-tools":
 			prov = "Provides: linux-initramfs-tool\n"
+		case "dbus":
+			prov = "Provides: default-dbus-system-bus, dbus-system-bus\n"
 		}
 		fmt.Fprintf(&status, "Package: %s\nVersion: 99999\nArchitecture: all\nStatus: install ok installed\n%sDescription: kept out of the image: %s\n\n", n, prov, notInImage[n])
 	}

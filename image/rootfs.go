@@ -51,7 +51,8 @@ var pruneDirs = []string{
 }
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
-var enabledUnits = []string{"systemd-networkd.service", "firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
+var enabledUnits = []string{"systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service",
+	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline
@@ -254,6 +255,12 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, rel 
 		return fmt.Errorf("os-release template: %w", err)
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := writeCABundle(dir); err != nil {
+		return err
+	}
+	if err := linkResolvConf(dir); err != nil {
 		return err
 	}
 	_ = os.Remove(filepath.Join(dir, "etc/os-release"))
