@@ -24,9 +24,10 @@ type Self struct {
 }
 
 // Identify finds this node's member: node.name, else the member whose address is one of
-// local, else the member whose name or address is the hostname. Without cluster.members the
-// node is a single-member cluster named by node.name or its hostname.
-func Identify(c *config.Config, local []netip.Addr, hostname string) (Self, error) {
+// local (for a member given by DNS name: whose name resolved, in resolved, to one of local),
+// else the member whose name or address is the hostname. Without cluster.members the node is
+// a single-member cluster named by node.name or its hostname.
+func Identify(c *config.Config, local []netip.Addr, resolved map[string][]netip.Addr, hostname string) (Self, error) {
 	members := c.Cluster.Members
 	if len(members) == 0 {
 		s := Self{Name: c.Node.Name, Reason: "node.name"}
@@ -48,17 +49,29 @@ func Identify(c *config.Config, local []netip.Addr, hostname string) (Self, erro
 		return Self{}, fmt.Errorf("node.name %q is not one of cluster.members", n)
 	}
 	var byAddr []config.Member
+	reason := ""
 	for _, m := range members {
-		if ip, err := netip.ParseAddr(m.Address); err == nil && slices.Contains(local, ip.Unmap()) {
-			byAddr = append(byAddr, m)
+		if ip, err := netip.ParseAddr(m.Address); err == nil {
+			if slices.Contains(local, ip.Unmap()) {
+				byAddr = append(byAddr, m)
+				reason = "address " + m.Address + " is on this machine"
+			}
+			continue
+		}
+		for _, ip := range resolved[m.Address] {
+			if slices.Contains(local, ip.Unmap()) {
+				byAddr = append(byAddr, m)
+				reason = "name " + m.Address + " resolves to " + ip.Unmap().String() + ", on this machine"
+				break
+			}
 		}
 	}
 	switch len(byAddr) {
 	case 1:
-		return Self{Name: byAddr[0].Name, Address: byAddr[0].Address, Reason: "address " + byAddr[0].Address + " is on this machine"}, nil
+		return Self{Name: byAddr[0].Name, Address: byAddr[0].Address, Reason: reason}, nil
 	case 0:
 	default:
-		return Self{}, fmt.Errorf("this machine has the addresses of several members (%s, %s): set node.name", byAddr[0].Name, byAddr[1].Name)
+		return Self{}, fmt.Errorf("this machine has the addresses of several members (%s, %s; DNS names count by what they resolve to): set node.name", byAddr[0].Name, byAddr[1].Name)
 	}
 	if h := strings.ToLower(strings.TrimSuffix(hostname, ".")); h != "" {
 		short, _, _ := strings.Cut(h, ".")
@@ -69,7 +82,13 @@ func Identify(c *config.Config, local []netip.Addr, hostname string) (Self, erro
 			}
 		}
 	}
-	return Self{}, &NotFoundError{Local: local, Hostname: hostname, Members: members}
+	var unresolved []string
+	for _, m := range members {
+		if _, err := netip.ParseAddr(m.Address); err != nil && len(resolved[m.Address]) == 0 {
+			unresolved = append(unresolved, m.Address)
+		}
+	}
+	return Self{}, &NotFoundError{Local: local, Hostname: hostname, Members: members, Unresolved: unresolved}
 }
 
 // NotFoundError says why no member matched, with what the node looked at.
@@ -77,6 +96,9 @@ type NotFoundError struct {
 	Local    []netip.Addr
 	Hostname string
 	Members  []config.Member
+	// Unresolved are the members' DNS names that resolved to nothing: one of them may be
+	// this node's.
+	Unresolved []string
 }
 
 func (e *NotFoundError) Error() string {
@@ -94,8 +116,12 @@ func (e *NotFoundError) Error() string {
 	if h == "" {
 		h = "(none)"
 	}
-	return fmt.Sprintf("cannot tell which member this node is: its addresses (%s) and hostname %s match none of cluster.members (%s); set node.name or give this machine a member's address",
+	msg := fmt.Sprintf("cannot tell which member this node is: its addresses (%s) and hostname %s match none of cluster.members (%s)",
 		strings.Join(addrs, ", "), h, strings.Join(ms, ", "))
+	if len(e.Unresolved) > 0 {
+		msg += fmt.Sprintf("; these names did not resolve: %s (check the DNS servers DHCP, the platform or network.dns give)", strings.Join(e.Unresolved, ", "))
+	}
+	return msg + "; set node.name or give this machine a member's address"
 }
 
 // DefaultName is the member name when nothing names one: the host's short name unless it is

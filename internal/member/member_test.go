@@ -40,33 +40,40 @@ func TestIdentify(t *testing.T) {
 		name     string
 		yaml     string
 		local    []netip.Addr
+		resolved map[string][]netip.Addr
 		hostname string
 		want     Self
 		err      string
 	}{
-		{"by address", three, addrs("127.0.0.1", "10.77.0.12", "fe80::1"), "whatever",
+		{"by address", three, addrs("127.0.0.1", "10.77.0.12", "fe80::1"), nil, "whatever",
 			Self{Name: "etcd-b", Address: "10.77.0.12", Reason: "address 10.77.0.12 is on this machine"}, ""},
-		{"address wins over hostname", three, addrs("10.77.0.11"), "etcd-b",
+		{"address wins over hostname", three, addrs("10.77.0.11"), nil, "etcd-b",
 			Self{Name: "etcd-a", Address: "10.77.0.11", Reason: "address 10.77.0.11 is on this machine"}, ""},
-		{"by hostname as name", three, addrs("192.0.2.1"), "ETCD-B.example.net",
+		{"by hostname as name", three, addrs("192.0.2.1"), nil, "ETCD-B.example.net",
 			Self{Name: "etcd-b", Address: "10.77.0.12", Reason: "hostname ETCD-B.example.net"}, ""},
-		{"by hostname as DNS address", three, nil, "etcd-c.example.net",
+		{"by hostname as DNS address", three, nil, nil, "etcd-c.example.net",
 			Self{Name: "etcd-c", Address: "etcd-c.example.net", Reason: "hostname etcd-c.example.net"}, ""},
-		{"node.name", three + "node: {name: etcd-c}\n", addrs("10.77.0.11"), "",
+		{"node.name", three + "node: {name: etcd-c}\n", addrs("10.77.0.11"), nil, "",
 			Self{Name: "etcd-c", Address: "etcd-c.example.net", Reason: "node.name"}, ""},
-		{"nothing matches", three, addrs("192.0.2.7"), "other", Self{},
+		{"by DNS name", three, addrs("10.77.0.13"), map[string][]netip.Addr{"etcd-c.example.net": addrs("2001:db8::9", "10.77.0.13")}, "",
+			Self{Name: "etcd-c", Address: "etcd-c.example.net", Reason: "name etcd-c.example.net resolves to 10.77.0.13, on this machine"}, ""},
+		{"DNS name elsewhere, address here", three, addrs("10.77.0.11"), map[string][]netip.Addr{"etcd-c.example.net": addrs("10.77.0.13")}, "",
+			Self{Name: "etcd-a", Address: "10.77.0.11", Reason: "address 10.77.0.11 is on this machine"}, ""},
+		{"DNS name not resolved yet", three, addrs("10.77.0.13"), nil, "", Self{},
+			"these names did not resolve: etcd-c.example.net"},
+		{"nothing matches", three, addrs("192.0.2.7"), map[string][]netip.Addr{"etcd-c.example.net": addrs("10.77.0.13")}, "other", Self{},
 			"its addresses (192.0.2.7) and hostname other match none of cluster.members (etcd-a=10.77.0.11, etcd-b=10.77.0.12, etcd-c=etcd-c.example.net); set node.name"},
-		{"no addresses yet", three, nil, "", Self{}, "its addresses (none) and hostname (none)"},
-		{"single member from hostname", "version: 1\n", addrs("fe80::2", "2001:db8::5", "10.0.2.15"), "Node1.lan",
+		{"no addresses yet", three, nil, nil, "", Self{}, "its addresses (none) and hostname (none)"},
+		{"single member from hostname", "version: 1\n", addrs("fe80::2", "2001:db8::5", "10.0.2.15"), nil, "Node1.lan",
 			Self{Name: "node1", Address: "10.0.2.15", Reason: "hostname (single-member cluster)"}, ""},
-		{"single member placeholder hostname", "version: 1\n", nil, "localhost",
+		{"single member placeholder hostname", "version: 1\n", nil, nil, "localhost",
 			Self{Name: "etcd", Reason: "hostname (single-member cluster)"}, ""},
-		{"single member named", "version: 1\nnode: {name: solo}\n", addrs("2001:db8::5"), "x",
+		{"single member named", "version: 1\nnode: {name: solo}\n", addrs("2001:db8::5"), nil, "x",
 			Self{Name: "solo", Address: "2001:db8::5", Reason: "node.name"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Identify(mustConfig(t, tc.yaml), tc.local, tc.hostname)
+			got, err := Identify(mustConfig(t, tc.yaml), tc.local, tc.resolved, tc.hostname)
 			if tc.err != "" {
 				var nf *NotFoundError
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.As(err, &nf) {

@@ -99,12 +99,14 @@ func (b *boot) steps() []step {
 	return []step{
 		{"image", b.image},
 		{"resolve", b.resolve},
+		{"network-services", b.networkServices},
 		{"check-volume", b.checkVolume},
 		{"fetch-restore", b.fetchRestoreEarly},
 		{"apply-config", b.applyConfig},
 		{"before-volume", b.pauseAt("before-volume")},
 		{"prepare-volume", b.prepareVolume},
 		{"before-tls", b.pauseAt("before-tls")},
+		{"clock", b.clock},
 		{"tls", b.tls},
 		{"after-tls", b.pauseAt("after-tls")},
 		{"record", b.record},
@@ -164,7 +166,11 @@ func (b *boot) image(context.Context) error {
 func (b *boot) resolve(ctx context.Context) error {
 	fetchCtx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	r, err := nodeconfig.Resolve(fetchCtx, b.Env, b.Resolve)
+	opts := b.Resolve
+	if opts.Log == nil {
+		opts.Log = b.say
+	}
+	r, err := nodeconfig.Resolve(fetchCtx, b.Env, opts)
 	if err != nil {
 		var ce *nodeconfig.ConfigError
 		if errors.As(err, &ce) {

@@ -18,12 +18,13 @@ import (
 
 // fakeMachine is a machine with one blank data disk whose "filesystem" is a directory.
 type fakeMachine struct {
-	t        *testing.T
-	cmdline  string
-	hostname string
-	prepared int
-	started  []string
-	onPause  func() // called when the boot reaches PrepareVolume's after-format pause
+	t         *testing.T
+	cmdline   string
+	hostname  string
+	prepared  int
+	started   []string
+	restarted []string
+	onPause   func() // called when the boot reaches PrepareVolume's after-format pause
 }
 
 func (m *fakeMachine) Cmdline() string                { return m.cmdline }
@@ -68,6 +69,12 @@ func (m *fakeMachine) StartUnits(_ context.Context, units []string) error {
 	m.started = append(m.started, units...)
 	return nil
 }
+func (m *fakeMachine) RestartUnits(_ context.Context, units []string) error {
+	m.restarted = append(m.restarted, units...)
+	return nil
+}
+func (m *fakeMachine) ClockSynced() bool                { return true }
+func (m *fakeMachine) DHCPTimeServers() []string        { return nil }
 func (m *fakeMachine) Scratch() (string, func(), error) { return m.t.TempDir(), func() {}, nil }
 func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {

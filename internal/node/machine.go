@@ -18,6 +18,8 @@ import (
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
+	"github.com/etcd-appliance/appliance/internal/sdjob"
+	"github.com/etcd-appliance/appliance/internal/timesync"
 )
 
 // Machine is what a boot changes or asks outside the files under Paths: the kernel, the disks
@@ -34,6 +36,12 @@ type Machine interface {
 	PrepareVolume(ctx context.Context, opts datavol.Options) (*datavol.Result, error)
 	// StartUnits makes systemd read the unit files again and starts the given units.
 	StartUnits(ctx context.Context, units []string) error
+	// RestartUnits restarts running services so they read their configuration again.
+	RestartUnits(ctx context.Context, units []string) error
+	// ClockSynced tells whether the time-sync service has set the clock this boot, and
+	// DHCPTimeServers which NTP servers DHCP announced.
+	ClockSynced() bool
+	DHCPTimeServers() []string
 	// Scratch is a fresh tmpfs directory for a snapshot to restore, and its release.
 	Scratch() (dir string, release func(), err error)
 	// SSHHostKey makes the SSH server's host key in dir once and links it where the server
@@ -84,6 +92,19 @@ func (Host) PrepareVolume(ctx context.Context, opts datavol.Options) (*datavol.R
 func (Host) StartUnits(ctx context.Context, units []string) error {
 	return nodeconfig.StartUnits(ctx, units)
 }
+
+func (Host) RestartUnits(ctx context.Context, units []string) error {
+	for _, u := range units {
+		if err := sdjob.RunJob(ctx, sdjob.Restart, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (Host) ClockSynced() bool { return timesync.Synced() }
+
+func (Host) DHCPTimeServers() []string { return timesync.LeaseServers(nodeconfig.LeaseDir) }
 
 func (h Host) Scratch() (string, func(), error) {
 	if err := os.MkdirAll(h.ScratchDir, 0o700); err != nil {

@@ -4,8 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -39,6 +45,9 @@ func LocalAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
+// addrRecheck is how often WaitAddrs asks done again without an address change.
+const addrRecheck = 2 * time.Second
+
 // WaitAddrs returns the local addresses once done accepts them, or what there is when ctx
 // ends. It wakes on every address change (netlink), not on a timer: DHCP may take a while
 // under emulation.
@@ -50,6 +59,10 @@ func WaitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr,
 	if err := netlink.AddrSubscribe(updates, stop); err != nil {
 		return nil, fmt.Errorf("watching addresses: %w", err)
 	}
+	// also look again now and then: a member's DNS name starts to resolve, or the DHCP lease
+	// names the host, without any address changing
+	tick := time.NewTicker(addrRecheck)
+	defer tick.Stop()
 	for {
 		addrs, err := LocalAddrs()
 		if err != nil || done(addrs) {
@@ -62,6 +75,59 @@ func WaitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr,
 			if !ok {
 				return addrs, fmt.Errorf("watching addresses: subscription closed")
 			}
+		case <-tick.C:
 		}
 	}
+}
+
+// LeaseDir is where systemd-networkd keeps its DHCP leases, one file per interface index.
+const LeaseDir = "/run/systemd/netif/leases"
+
+// DHCPHostname is the host name in networkd's DHCP leases (the lowest interface index first),
+// or "". networkd would apply it itself through systemd-hostnamed, which needs the D-Bus
+// daemon this image does not run; reading the lease is all a bus would add.
+func DHCPHostname(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	slices.SortFunc(entries, func(a, b os.DirEntry) int {
+		x, _ := strconv.Atoi(a.Name())
+		y, _ := strconv.Atoi(b.Name())
+		return x - y
+	})
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "HOSTNAME="); ok && validHostname(v) {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// validHostname refuses what sethostname would take but no resolver could answer for.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 64 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// LookupHost resolves a name through the system resolver (systemd-resolved's stub on a node).
+func LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, err
 }

@@ -37,6 +37,8 @@ type Resolved struct {
 	Detection string             `json:"detection"`
 	Metadata  *platform.Metadata `json:"metadata"`
 	Hostname  string             `json:"hostname,omitempty"`
+	// HostnameFrom says where Hostname came from: metadata, ignition or dhcp.
+	HostnameFrom string `json:"hostname_from,omitempty"`
 	// Addresses are this machine's reachable addresses when the configuration was resolved.
 	Addresses []netip.Addr   `json:"addresses"`
 	Member    member.Self    `json:"member"`
@@ -62,6 +64,13 @@ type Options struct {
 	// Network, if set, applies the platform's static network configuration before waiting
 	// for addresses: on such platforms there are none until it is applied.
 	Network func(ctx context.Context, files networkd.Files) error
+	// Lookup resolves a member's DNS name; nil leaves names unresolved (then only the
+	// hostname can match them).
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// DHCPHostname is the host name the DHCP server handed out, "" for none (yet); nil: none.
+	DHCPHostname func() string
+	// Log prints a console line while Resolve waits; nil prints nothing.
+	Log func(format string, args ...any)
 }
 
 // NodeOptions resolve at boot: files go under /, addresses are waited for, the platform's
@@ -73,8 +82,10 @@ func NodeOptions(platformName string) Options {
 		Fetch: func(ctx context.Context, url string) ([]byte, error) {
 			return platform.HTTPGetter{}.Get(ctx, url, nil)
 		},
-		Addrs:   WaitAddrs,
-		Network: ApplyNetwork,
+		Addrs:        WaitAddrs,
+		Network:      ApplyNetwork,
+		Lookup:       LookupHost,
+		DHCPHostname: func() string { return DHCPHostname(LeaseDir) },
 	}
 }
 
@@ -85,6 +96,7 @@ func LookOptions(platformName string) Options {
 	opts.Root = ""
 	opts.Addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return LocalAddrs() }
 	opts.Network = nil
+	opts.DHCPHostname = nil // look at the hostname the boot applied, not a lease
 	return opts
 }
 
@@ -183,6 +195,9 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	c := r.Config
 	var problems []string
 	r.Hostname = r.Metadata.Hostname
+	if r.Hostname != "" {
+		r.HostnameFrom = "metadata"
+	}
 	r.SSHKeys = appendUnique(nil, c.SSHAuthorizedKeys...)
 	r.SSHKeys = appendUnique(r.SSHKeys, r.Metadata.SSHKeys...)
 	if x := r.extras; x != nil {
@@ -193,7 +208,7 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 		for _, f := range plan.files {
 			r.Files = append(r.Files, f.path)
 			if f.path == "/etc/hostname" {
-				r.Hostname = strings.TrimSpace(string(f.data))
+				r.Hostname, r.HostnameFrom = strings.TrimSpace(string(f.data)), "ignition"
 			}
 		}
 		for _, u := range plan.units {
@@ -225,19 +240,76 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	names := memberNames(c)
+	var resolved map[string][]netip.Addr
+	var lastLog time.Time
 	local, err := opts.Addrs(wctx, func(a []netip.Addr) bool {
-		self, err := member.Identify(c, a, r.Hostname)
+		if r.Hostname == "" && opts.DHCPHostname != nil {
+			if h := opts.DHCPHostname(); h != "" {
+				r.Hostname, r.HostnameFrom = h, "dhcp"
+			}
+		}
+		var failed []string
+		resolved, failed = lookupNames(wctx, opts.Lookup, names)
+		self, err := member.Identify(c, a, resolved, r.Hostname)
 		// a cluster member waits for its own address, a single member for any to advertise
-		return err == nil && slicesContainsAddr(a, self.Address)
+		if err == nil && slicesContainsAddr(a, self.Address) {
+			return true
+		}
+		if len(failed) > 0 && opts.Log != nil && time.Since(lastLog) >= nameLogEvery {
+			lastLog = time.Now()
+			opts.Log("waiting up to %s for member names to resolve: %s", wait, strings.Join(failed, "; "))
+		}
+		return false
 	})
 	if err != nil {
 		return err
 	}
 	r.Addresses = local
-	if r.Member, err = member.Identify(c, local, r.Hostname); err != nil {
+	if r.Member, err = member.Identify(c, local, resolved, r.Hostname); err != nil {
 		return err
 	}
 	return nil
+}
+
+// nameLogEvery spaces the console lines about member names that do not resolve yet.
+const nameLogEvery = 15 * time.Second
+
+// lookupTimeout bounds one name's lookup, so one dead server cannot stall the others.
+const lookupTimeout = 3 * time.Second
+
+// memberNames are the members' addresses that are DNS names.
+func memberNames(c *config.Config) []string {
+	var names []string
+	for _, m := range c.Cluster.Members {
+		if _, err := netip.ParseAddr(m.Address); err != nil && !slices.Contains(names, m.Address) {
+			names = append(names, m.Address)
+		}
+	}
+	return names
+}
+
+// lookupNames resolves each name once; failed says which did not resolve, and why.
+func lookupNames(ctx context.Context, lookup func(context.Context, string) ([]netip.Addr, error), names []string) (map[string][]netip.Addr, []string) {
+	if lookup == nil || len(names) == 0 {
+		return nil, nil
+	}
+	out := map[string][]netip.Addr{}
+	var failed []string
+	for _, n := range names {
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		addrs, err := lookup(lctx, n)
+		cancel()
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no addresses")
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%v)", n, err))
+			continue
+		}
+		out[n] = addrs
+	}
+	return out, failed
 }
 
 // slicesContainsAddr reports whether addr (an IP, or a DNS name: never local) is in list.
@@ -261,6 +333,11 @@ func (r *Resolved) Apply(root string) error {
 			return fmt.Errorf("hostname: %w", err)
 		}
 	}
+	if !slices.Contains(r.Files, "/etc/hosts") {
+		if err := atomicfile.WriteAll(filepath.Join(root, "etc/hosts"), r.hosts(), 0o644); err != nil {
+			return fmt.Errorf("hosts: %w", err)
+		}
+	}
 	if len(r.SSHKeys) > 0 {
 		// /root is on the read-only root: keys live in /etc, where sshd is pointed
 		keys := strings.Join(r.SSHKeys, "\n") + "\n"
@@ -269,6 +346,28 @@ func (r *Resolved) Apply(root string) error {
 		}
 	}
 	return nil
+}
+
+// hosts is /etc/hosts: localhost, and the hostname at the member's address (else the
+// address it advertises, else Debian's 127.0.1.1), so that programs which resolve their own
+// name get an answer without DNS.
+func (r *Resolved) hosts() []byte {
+	b := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	h := r.Hostname
+	if h == "" || h == "localhost" {
+		return b
+	}
+	addr := "127.0.1.1"
+	if ip, err := netip.ParseAddr(r.Member.Address); err == nil && slices.Contains(r.Addresses, ip.Unmap()) {
+		addr = ip.Unmap().String()
+	} else if a, ok := member.Preferred(r.Addresses); ok {
+		addr = a.String()
+	}
+	names := h
+	if short, _, ok := strings.Cut(h, "."); ok {
+		names += " " + short
+	}
+	return append(b, addr+"\t"+names+"\n"...)
 }
 
 func orMode(m, def os.FileMode) os.FileMode {

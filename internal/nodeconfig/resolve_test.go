@@ -105,6 +105,8 @@ func TestApply(t *testing.T) {
 		"etc/hostname":                 {"n1\n", 0o644},
 		"var/lib/app/x.conf":           {"x=1\n", 0o644},
 		"etc/ssh/authorized_keys/root": {key + "\n", 0o600},
+		// the single member advertises the fake machine's one address
+		"etc/hosts": {"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + nodetest.Addr.String() + "\tn1\n", 0o644},
 	} {
 		b, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil {
