@@ -51,7 +51,7 @@ var pruneDirs = []string{
 }
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
-var enabledUnits = []string{"systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service",
+var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service",
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
