@@ -37,7 +37,8 @@ type Resolved struct {
 	Detection string             `json:"detection"`
 	Metadata  *platform.Metadata `json:"metadata"`
 	Hostname  string             `json:"hostname,omitempty"`
-	// Addresses are this machine's reachable addresses when the configuration was resolved.
+	// Addresses are this machine's reachable addresses when the configuration was resolved
+	// (the metadata's, with Options.AddrsFromMetadata).
 	Addresses []netip.Addr   `json:"addresses"`
 	Member    member.Self    `json:"member"`
 	Config    *config.Config `json:"config"`
@@ -62,6 +63,10 @@ type Options struct {
 	// Network, if set, applies the platform's static network configuration before waiting
 	// for addresses: on such platforms there are none until it is applied.
 	Network func(ctx context.Context, files networkd.Files) error
+	// AddrsFromMetadata takes the addresses the member is identified by from the metadata
+	// (Metadata.Addresses) instead of from Addrs: for firstboot inspect --endpoint or --dir,
+	// run off the node, where the host's addresses would say which member the host is.
+	AddrsFromMetadata bool
 }
 
 // NodeOptions resolve at boot: files go under /, addresses are waited for, the platform's
@@ -225,16 +230,17 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	local, err := opts.Addrs(wctx, func(a []netip.Addr) bool {
-		self, err := member.Identify(c, a, r.Hostname)
+	// the member is identified by local and public addresses: candidates.go
+	local, err := r.addrSource(opts)(wctx, func(a []netip.Addr) bool {
+		self, err := member.Identify(c, r.candidates(a), r.Hostname)
 		// a cluster member waits for its own address, a single member for any to advertise
-		return err == nil && slicesContainsAddr(a, self.Address)
+		return err == nil && r.reached(a, self.Address)
 	})
 	if err != nil {
 		return err
 	}
 	r.Addresses = local
-	if r.Member, err = member.Identify(c, local, r.Hostname); err != nil {
+	if r.Member, err = member.Identify(c, r.candidates(local), r.Hostname); err != nil {
 		return err
 	}
 	return nil
