@@ -26,6 +26,7 @@ type fakeIMDS struct {
 type imdsInstance struct {
 	id, hostname string
 	ip           netip.Addr
+	publicIP     netip.Addr // meta-data/public-ipv4 when valid, else 404 as on EC2
 	sshKey       string
 	userData     string
 }
@@ -63,6 +64,9 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"/latest/meta-data/public-keys/0/openssh-key": inst.sshKey,
 		"/latest/user-data":                           inst.userData,
 	}
+	if inst.publicIP.IsValid() {
+		docs["/latest/meta-data/public-ipv4"] = inst.publicIP.String()
+	}
 	body, ok := docs[r.URL.Path]
 	if !ok {
 		http.NotFound(w, r)
@@ -96,7 +100,8 @@ func TestAWSMetadata(t *testing.T) {
 	ca := newTestCA(t, "qemu-tests aws CA")
 	key := newSSHKey(t)
 	imds := &fakeIMDS{byIP: map[netip.Addr]imdsInstance{}, tokens: map[string]bool{}}
-	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"), sshKey: key.public,
+	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"),
+		publicIP: netip.MustParseAddr("203.0.113.21"), sshKey: key.public,
 		userData: "version: 1\nnode: {name: aws-a}\n" + ca.tlsYAML()}
 	bad := imdsInstance{id: "i-0bad", hostname: "ip-10-77-0-22.ec2.internal", ip: netip.MustParseAddr("10.77.0.22"), sshKey: key.public,
 		userData: "version: 1\nnode: {name: aws-b}\nsnapshot_count: 5\n"}

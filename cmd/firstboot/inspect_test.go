@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
+	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/platformtest"
 )
@@ -81,6 +83,68 @@ func TestInspectSources(t *testing.T) {
 				t.Errorf("platform %v, want %s", r["platform"], tc.platform)
 			}
 			tc.check(t, r)
+		})
+	}
+}
+
+// inspect --endpoint says which member the machine behind the metadata is, by the metadata's
+// addresses (its interface's and its Reserved IP), whatever the host running inspect has.
+func TestInspectMemberFromMetadata(t *testing.T) {
+	caCert, caKey, err := pki.NewCA("test CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := func(b []byte) string { q, _ := json.Marshal(string(b)); return string(q) }
+	doc := func(members string) []byte {
+		ud := "version: 1\ncluster:\n  name: prod\n  members: " + members + "\n" +
+			"tls: {ca_cert: " + pem(caCert) + ", ca_key: " + pem(caKey) + "}\n"
+		b, err := json.Marshal(map[string]any{
+			"droplet_id": 42, "hostname": "droplet-42", "user_data": ud,
+			"interfaces": map[string]any{"public": []any{map[string]any{
+				"mac": "12:2f:49:0c:eb:c0", "ipv4": map[string]any{"ip_address": "198.51.100.10", "netmask": "255.255.255.0", "gateway": "198.51.100.1"},
+			}}},
+			"reserved_ip": map[string]any{"ipv4": map[string]any{"active": true, "ip_address": "203.0.113.7"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name, members, want, wantAddr string
+	}{
+		{"by the interface address", "[{name: a, address: 192.0.2.200}, {name: b, address: 198.51.100.10}]", "b", "198.51.100.10"},
+		{"by the Reserved IP", "[{name: a, address: 203.0.113.7}, {name: b, address: 198.51.100.99}]", "a", "203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := doc(tc.members)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/metadata/v1.json" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Write(body)
+			}))
+			defer srv.Close()
+			env := nodetest.QemuEnv(t, "root=PARTUUID=x ro", nil)
+			env.HTTP = platform.HTTPGetter{Attempts: 1}
+			var out bytes.Buffer
+			if err := inspect(context.Background(), []string{"--platform", "digitalocean", "--endpoint", srv.URL}, env, &out); err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Addresses []string `json:"addresses"`
+				Member    struct{ Name, Address string }
+			}
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				t.Fatalf("%v: %s", err, out.Bytes())
+			}
+			if r.Member.Name != tc.want || r.Member.Address != tc.wantAddr {
+				t.Errorf("member %+v, want %s at %s", r.Member, tc.want, tc.wantAddr)
+			}
+			if strings.Join(r.Addresses, ",") != "198.51.100.10" {
+				t.Errorf("addresses %v, want the metadata's 198.51.100.10, not this host's", r.Addresses)
+			}
 		})
 	}
 }

@@ -99,7 +99,8 @@ func nodeEnv() detect.Env {
 // inspect prints what this node resolves, with private keys redacted, and changes nothing.
 // --endpoint points a metadata-service platform at another address; --dir reads a directory
 // laid out like a NoCloud seed or an OpenStack config drive (on a node, or on any Linux host
-// to check a seed before using it).
+// to check a seed before using it). With either, the member is the one the metadata's
+// addresses (interface and public) identify, not this host's.
 func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	platformName := fs.String("platform", "", "use this platform instead of detecting it")
@@ -119,7 +120,10 @@ func inspect(ctx context.Context, args []string, env detect.Env, w io.Writer) er
 		}
 	}
 	env.Endpoint, env.Dir = *endpoint, *dir
-	r, err := nodeconfig.Resolve(ctx, env, nodeconfig.LookOptions(*platformName))
+	opts := nodeconfig.LookOptions(*platformName)
+	// another machine's metadata: its member is found by its addresses, not this host's
+	opts.AddrsFromMetadata = *endpoint != "" || *dir != ""
+	r, err := nodeconfig.Resolve(ctx, env, opts)
 	if err != nil {
 		var ce *nodeconfig.ConfigError
 		if errors.As(err, &ce) {

@@ -71,7 +71,7 @@ func Identify(c *config.Config, local []netip.Addr, resolved map[string][]netip.
 		return Self{Name: byAddr[0].Name, Address: byAddr[0].Address, Reason: reason}, nil
 	case 0:
 	default:
-		return Self{}, fmt.Errorf("this machine has the addresses of several members (%s, %s; DNS names count by what they resolve to): set node.name", byAddr[0].Name, byAddr[1].Name)
+		return Self{}, fmt.Errorf("this machine has the addresses of several members (%s, %s): set node.name (a member given by DNS name counts by the addresses it resolves to)", byAddr[0].Name, byAddr[1].Name)
 	}
 	if h := strings.ToLower(strings.TrimSuffix(hostname, ".")); h != "" {
 		short, _, _ := strings.Cut(h, ".")

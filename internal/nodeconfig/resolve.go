@@ -39,7 +39,8 @@ type Resolved struct {
 	Hostname  string             `json:"hostname,omitempty"`
 	// HostnameFrom says where Hostname came from: metadata, ignition or dhcp.
 	HostnameFrom string `json:"hostname_from,omitempty"`
-	// Addresses are this machine's reachable addresses when the configuration was resolved.
+	// Addresses are this machine's reachable addresses when the configuration was resolved
+	// (the metadata's, with Options.AddrsFromMetadata).
 	Addresses []netip.Addr   `json:"addresses"`
 	Member    member.Self    `json:"member"`
 	Config    *config.Config `json:"config"`
@@ -71,6 +72,10 @@ type Options struct {
 	DHCPHostname func() string
 	// Log prints a console line while Resolve waits; nil prints nothing.
 	Log func(format string, args ...any)
+	// AddrsFromMetadata takes the addresses the member is identified by from the metadata
+	// (Metadata.Addresses) instead of from Addrs: for firstboot inspect --endpoint or --dir,
+	// run off the node, where the host's addresses would say which member the host is.
+	AddrsFromMetadata bool
 }
 
 // NodeOptions resolve at boot: files go under /, addresses are waited for, the platform's
@@ -240,10 +245,11 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	// the member is identified by local and public addresses (candidates.go) and DNS names
 	names := memberNames(c)
 	var resolved map[string][]netip.Addr
 	var lastLog time.Time
-	local, err := opts.Addrs(wctx, func(a []netip.Addr) bool {
+	local, err := r.addrSource(opts)(wctx, func(a []netip.Addr) bool {
 		if r.Hostname == "" && opts.DHCPHostname != nil {
 			if h := opts.DHCPHostname(); h != "" {
 				r.Hostname, r.HostnameFrom = h, "dhcp"
@@ -251,9 +257,9 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 		}
 		var failed []string
 		resolved, failed = lookupNames(wctx, opts.Lookup, names)
-		self, err := member.Identify(c, a, resolved, r.Hostname)
+		self, err := member.Identify(c, r.candidates(a), resolved, r.Hostname)
 		// a cluster member waits for its own address, a single member for any to advertise
-		if err == nil && slicesContainsAddr(a, self.Address) {
+		if err == nil && r.reached(a, self.Address) {
 			return true
 		}
 		if len(failed) > 0 && opts.Log != nil && time.Since(lastLog) >= nameLogEvery {
@@ -266,7 +272,7 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 		return err
 	}
 	r.Addresses = local
-	if r.Member, err = member.Identify(c, local, resolved, r.Hostname); err != nil {
+	if r.Member, err = member.Identify(c, r.candidates(local), resolved, r.Hostname); err != nil {
 		return err
 	}
 	return nil

@@ -27,12 +27,15 @@ type Documents struct {
 	LocalHostname string   // meta-data/local-hostname
 	LocalIPv4     string   // meta-data/local-ipv4 (absent on IPv6-only subnets)
 	IPv6          string   // meta-data/ipv6 (absent unless the primary interface has an IPv6 address)
+	PublicIPv4    string   // meta-data/public-ipv4: the public or elastic IPv4 NAT'd to local-ipv4, if any
 	PublicKeys    []string // meta-data/public-keys/N/openssh-key, in the order of the listing
 	UserData      []byte   // user-data; nil when there is none
 }
 
 // Parse turns the fetched IMDS items into platform.Metadata. EC2 configures interfaces with
-// DHCP, so Network is nil.
+// DHCP, so Network is nil. The public IPv4 address is NAT'd by EC2, on no interface, so it is
+// a public address; EC2's IPv6 addresses are on the interface and are Addresses. Secondary
+// interfaces' public addresses (network/interfaces/macs/<mac>/public-ipv4s) are not read.
 func Parse(d Documents) (*platform.Metadata, error) {
 	md := &platform.Metadata{
 		Platform:   Name,
@@ -51,6 +54,9 @@ func Parse(d Documents) (*platform.Metadata, error) {
 		return nil, err
 	}
 	md.Addresses = append(v4, v6...)
+	if md.PublicAddresses, err = parseAddrs("meta-data/public-ipv4", d.PublicIPv4, true); err != nil {
+		return nil, err
+	}
 	for i, k := range d.PublicKeys {
 		for _, line := range lines(k) {
 			if len(strings.Fields(line)) < 2 {

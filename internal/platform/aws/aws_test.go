@@ -23,6 +23,7 @@ func TestParse(t *testing.T) {
 				LocalHostname: "ip-172-31-20-5.eu-west-1.compute.internal",
 				LocalIPv4:     "172.31.20.5",
 				IPv6:          "2a05:d018:1e3c:9e00:4a2f:1b6c:33d0:7f12",
+				PublicIPv4:    "54.170.33.12\n",
 				PublicKeys:    []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx etcd-admin\n"},
 				UserData:      []byte("version: 1\n"),
 			},
@@ -34,8 +35,9 @@ func TestParse(t *testing.T) {
 					netip.MustParseAddr("172.31.20.5"),
 					netip.MustParseAddr("2a05:d018:1e3c:9e00:4a2f:1b6c:33d0:7f12"),
 				},
-				SSHKeys:  []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx etcd-admin"},
-				UserData: []byte("version: 1\n"),
+				PublicAddresses: []netip.Addr{netip.MustParseAddr("54.170.33.12")},
+				SSHKeys:         []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx etcd-admin"},
+				UserData:        []byte("version: 1\n"),
 			},
 		},
 		{
@@ -50,6 +52,8 @@ func TestParse(t *testing.T) {
 		{name: "bad local-ipv4", docs: Documents{InstanceID: "i-1", LocalIPv4: "172.31.20"}, wantErr: "meta-data/local-ipv4"},
 		{name: "IPv6 in local-ipv4", docs: Documents{InstanceID: "i-1", LocalIPv4: "fd00::1"}, wantErr: "meta-data/local-ipv4: fd00::1 is not an IPv4 address"},
 		{name: "IPv4 in ipv6", docs: Documents{InstanceID: "i-1", IPv6: "10.0.0.1"}, wantErr: "meta-data/ipv6: 10.0.0.1 is not an IPv6 address"},
+		{name: "bad public-ipv4", docs: Documents{InstanceID: "i-1", PublicIPv4: "ec2-54-170-33-12"}, wantErr: "meta-data/public-ipv4"},
+		{name: "IPv6 in public-ipv4", docs: Documents{InstanceID: "i-1", PublicIPv4: "2a05:d018::5"}, wantErr: "meta-data/public-ipv4: 2a05:d018::5 is not an IPv4 address"},
 		{name: "garbage key", docs: Documents{InstanceID: "i-1", PublicKeys: []string{"nonsense"}}, wantErr: "meta-data/public-keys/0/openssh-key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,6 +104,7 @@ func (c *imds) documents(ctx context.Context) (Documents, error) {
 		{"meta-data/local-hostname", &d.LocalHostname, false},
 		{"meta-data/local-ipv4", &d.LocalIPv4, true},
 		{"meta-data/ipv6", &d.IPv6, true},
+		{"meta-data/public-ipv4", &d.PublicIPv4, true},
 	}
 	for _, it := range items {
 		b, err := c.get(ctx, it.path, it.optional)

@@ -89,6 +89,7 @@ func ec2Tree() map[string]string {
 		"meta-data/local-hostname":              "ip-172-31-20-5.eu-west-1.compute.internal",
 		"meta-data/local-ipv4":                  "172.31.20.5",
 		"meta-data/ipv6":                        "2a05:d018:1e3c:9e00:4a2f:1b6c:33d0:7f12",
+		"meta-data/public-ipv4":                 "54.170.33.12",
 		"meta-data/public-keys/":                "0=etcd-admin\n1=backup",
 		"meta-data/public-keys/0/openssh-key":   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv7 etcd-admin\n",
 		"meta-data/public-keys/1/openssh-key":   "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC9 backup\n",
@@ -107,6 +108,7 @@ func ec2Metadata() *platform.Metadata {
 			netip.MustParseAddr("172.31.20.5"),
 			netip.MustParseAddr("2a05:d018:1e3c:9e00:4a2f:1b6c:33d0:7f12"),
 		},
+		PublicAddresses: []netip.Addr{netip.MustParseAddr("54.170.33.12")},
 		SSHKeys: []string{
 			"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv7 etcd-admin",
 			"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC9 backup",
@@ -130,6 +132,8 @@ func TestFetch(t *testing.T) {
 	noUserData.Addresses = noUserData.Addresses[:1]
 	noKeys := ec2Metadata()
 	noKeys.SSHKeys = nil
+	noPublic := ec2Metadata()
+	noPublic.PublicAddresses = nil
 
 	for _, tc := range []struct {
 		name     string
@@ -142,6 +146,7 @@ func TestFetch(t *testing.T) {
 		{name: "token expires: re-token once", imds: &fakeIMDS{tree: ec2Tree(), expireAt: 3}, want: ec2Metadata(), wantPUTs: 2},
 		{name: "404 user-data and ipv6", imds: &fakeIMDS{tree: without("user-data", "meta-data/ipv6")}, want: noUserData, wantPUTs: 1},
 		{name: "no public keys", imds: &fakeIMDS{tree: without("meta-data/public-keys/")}, want: noKeys, wantPUTs: 1},
+		{name: "no public IPv4 (404)", imds: &fakeIMDS{tree: without("meta-data/public-ipv4")}, want: noPublic, wantPUTs: 1},
 		{name: "503 then success", imds: &fakeIMDS{tree: ec2Tree(), fail: map[string]int{"meta-data/instance-id": 2, "user-data": 1}}, want: ec2Metadata(), wantPUTs: 1},
 		{name: "IMDS turned off (PUT 403)", imds: &fakeIMDS{tree: ec2Tree(), refusePUT: 403}, wantErr: "refused an IMDSv2 session token", wantPUTs: 1},
 		{name: "IMDSv1-only server (PUT 405)", imds: &fakeIMDS{tree: ec2Tree(), refusePUT: 405}, wantErr: "does not offer IMDSv2", wantPUTs: 1},

@@ -49,14 +49,16 @@ type instanceDoc struct {
 type ipFamily struct {
 	IPAddress []struct {
 		PrivateIPAddress string `json:"privateIpAddress"`
+		PublicIPAddress  string `json:"publicIpAddress"` // "" when the address has none
 	} `json:"ipAddress"`
 }
 
 // ParseInstance turns the /metadata/instance document into platform.Metadata.
 //
 // The hostname is compute.osProfile.computerName (the guest's host name as set at creation),
-// else compute.name (the VM's resource name). Addresses are the interfaces' private addresses
-// (public addresses are NAT'd by Azure and are not on the VM). Azure configures interfaces
+// else compute.name (the VM's resource name). Addresses are the interfaces' private addresses;
+// their public addresses (IPv4 and IPv6) are NAT'd by Azure, on no interface of the VM, and
+// are PublicAddresses. Azure configures interfaces
 // with DHCP: Network lists them by MAC with DHCP on (DHCPv6 too where they have IPv6
 // addresses) and no static addresses.
 func ParseInstance(doc []byte) (*platform.Metadata, error) {
@@ -111,6 +113,14 @@ func ParseInstance(doc []byte) (*platform.Metadata, error) {
 				}
 				md.Addresses = append(md.Addresses, a)
 				*fam.dhcp = true
+				if ip.PublicIPAddress == "" {
+					continue
+				}
+				pub, err := netip.ParseAddr(ip.PublicIPAddress)
+				if err != nil || pub.Is4() != fam.is4 {
+					return nil, fmt.Errorf("%s.%s.ipAddress[%d].publicIpAddress: %q is not an %s address", field, fam.name, j, ip.PublicIPAddress, fam.name)
+				}
+				md.PublicAddresses = append(md.PublicAddresses, pub)
 			}
 		}
 		if md.Network == nil {

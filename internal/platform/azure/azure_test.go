@@ -26,10 +26,11 @@ func TestParseFixture(t *testing.T) {
 	}
 	got, err := ParseInstance(doc)
 	want := &platform.Metadata{
-		Platform:   Name,
-		InstanceID: "5c08b38e-4d57-4c23-ac45-aca61037f084",
-		Hostname:   "examplevmname",
-		Addresses:  []netip.Addr{netip.MustParseAddr("172.18.1.10"), netip.MustParseAddr("fd00::10")},
+		Platform:        Name,
+		InstanceID:      "5c08b38e-4d57-4c23-ac45-aca61037f084",
+		Hostname:        "examplevmname",
+		Addresses:       []netip.Addr{netip.MustParseAddr("172.18.1.10"), netip.MustParseAddr("fd00::10")},
+		PublicAddresses: []netip.Addr{netip.MustParseAddr("1.2.3.4")},
 		Network: &platform.Network{Interfaces: []platform.Interface{{
 			MAC: platformtest.MAC(t, "00:0d:3a:d6:31:ee"), DHCP4: true, DHCP6: true,
 		}}},
@@ -94,6 +95,22 @@ func TestParseInstance(t *testing.T) {
 			name:    "IPv6 in ipv4",
 			doc:     []byte(`{"compute":{"vmId":"x"},"network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"fd00::4"}]}}]}}`),
 			wantErr: `network.interface[0].ipv4.ipAddress[0].privateIpAddress: "fd00::4" is not an ipv4 address`,
+		},
+		{
+			name: "public IPv4 and IPv6",
+			doc: []byte(`{"compute":{"vmId":"x"},"network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.0.0.4","publicIpAddress":"20.1.2.3"},{"privateIpAddress":"10.0.0.5","publicIpAddress":""}]},` +
+				`"ipv6":{"ipAddress":[{"privateIpAddress":"ace:cab:deca::4","publicIpAddress":"2603:1020::4"}]}}]}}`),
+			want: &platform.Metadata{
+				Platform: Name, InstanceID: "x",
+				Addresses:       platformtest.Addrs("10.0.0.4", "10.0.0.5", "ace:cab:deca::4"),
+				PublicAddresses: platformtest.Addrs("20.1.2.3", "2603:1020::4"),
+				Network:         &platform.Network{Interfaces: []platform.Interface{{DHCP4: true, DHCP6: true}}},
+			},
+		},
+		{
+			name:    "IPv6 public address in ipv4",
+			doc:     []byte(`{"compute":{"vmId":"x"},"network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.0.0.4","publicIpAddress":"2603:1020::4"}]}}]}}`),
+			wantErr: `network.interface[0].ipv4.ipAddress[0].publicIpAddress: "2603:1020::4" is not an ipv4 address`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,12 +64,13 @@ func azureDoc(userData string) string {
 
 func azureMetadata(t *testing.T, userData string) *platform.Metadata {
 	md := &platform.Metadata{
-		Platform:   Name,
-		InstanceID: "02aab8a4-74ef-476e-8182-f6d2ba4166a6",
-		Hostname:   "etcd-a",
-		Addresses:  []netip.Addr{netip.MustParseAddr("10.1.0.4")},
-		SSHKeys:    []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2 azureuser@etcd-a"},
-		Network:    &platform.Network{Interfaces: []platform.Interface{{MAC: platformtest.MAC(t, "60:45:bd:a9:c7:e1"), DHCP4: true}}},
+		Platform:        Name,
+		InstanceID:      "02aab8a4-74ef-476e-8182-f6d2ba4166a6",
+		Hostname:        "etcd-a",
+		Addresses:       []netip.Addr{netip.MustParseAddr("10.1.0.4")},
+		PublicAddresses: []netip.Addr{netip.MustParseAddr("20.1.2.3")},
+		SSHKeys:         []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2 azureuser@etcd-a"},
+		Network:         &platform.Network{Interfaces: []platform.Interface{{MAC: platformtest.MAC(t, "60:45:bd:a9:c7:e1"), DHCP4: true}}},
 	}
 	if userData != "" {
 		md.UserData = []byte(userData)

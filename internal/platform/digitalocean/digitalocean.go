@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/etcd-appliance/appliance/internal/platform"
@@ -31,6 +32,17 @@ type metadataDoc struct {
 	DNS struct {
 		Nameservers []string `json:"nameservers"`
 	} `json:"dns"`
+	ReservedIP reservedIPDoc `json:"reserved_ip"`
+	FloatingIP reservedIPDoc `json:"floating_ip"` // the same, under its former name
+}
+
+// reservedIPDoc is a Reserved IP. Only IPv4 is read: it is NAT'd to the public interface's
+// anchor_ipv4, so it is on no interface.
+type reservedIPDoc struct {
+	IPv4 struct {
+		Active    bool   `json:"active"`
+		IPAddress string `json:"ip_address"`
+	} `json:"ipv4"`
 }
 
 // ifaceDoc is one interface; anchor_ipv4 (the Reserved IP plumbing) is not read.
@@ -50,7 +62,9 @@ type ifaceDoc struct {
 
 // ParseMetadata turns /metadata/v1.json into platform.Metadata. Each interface gets its
 // static addresses; the default routes go through the public interface's gateways only (the
-// private network's gateway is not a way out). user_data "" means none.
+// private network's gateway is not a way out). user_data "" means none. The public
+// interface's addresses are on the Droplet, so they are Addresses; an active Reserved IPv4
+// is NAT'd to it and is the one public address.
 func ParseMetadata(doc []byte) (*platform.Metadata, error) {
 	var d metadataDoc
 	if err := json.Unmarshal(doc, &d); err != nil {
@@ -92,6 +106,22 @@ func ParseMetadata(doc []byte) (*platform.Metadata, error) {
 			return nil, fmt.Errorf("metadata/v1.json: dns.nameservers[%d]: %w", i, err)
 		}
 		md.Network.Nameservers = append(md.Network.Nameservers, a)
+	}
+	for _, r := range []struct {
+		field string
+		doc   reservedIPDoc
+	}{{"reserved_ip", d.ReservedIP}, {"floating_ip", d.FloatingIP}} {
+		v4 := r.doc.IPv4
+		if !v4.Active || v4.IPAddress == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(v4.IPAddress)
+		if err != nil || !a.Is4() {
+			return nil, fmt.Errorf("metadata/v1.json: %s.ipv4.ip_address: %q is not an IPv4 address", r.field, v4.IPAddress)
+		}
+		if !slices.Contains(md.PublicAddresses, a) {
+			md.PublicAddresses = append(md.PublicAddresses, a)
+		}
 	}
 	if len(md.Network.Interfaces) == 0 {
 		md.Network = nil // nothing static to apply: DHCP

@@ -60,6 +60,17 @@ func TestParseMetadata(t *testing.T) {
 			doc:  `{"droplet_id":1,"hostname":"etcd-a","user_data":"version: 1\n","public_keys":["` + key + `\n"]}`,
 			want: &platform.Metadata{Platform: Name, InstanceID: "1", Hostname: "etcd-a", SSHKeys: []string{key}, UserData: []byte("version: 1\n")},
 		},
+		{
+			name: "active reserved IP, under both names",
+			doc:  `{"droplet_id":1,"reserved_ip":{"ipv4":{"active":true,"ip_address":"45.55.96.47"}},"floating_ip":{"ipv4":{"active":true,"ip_address":"45.55.96.47"}}}`,
+			want: &platform.Metadata{Platform: Name, InstanceID: "1", PublicAddresses: platformtest.Addrs("45.55.96.47")},
+		},
+		{
+			name: "inactive reserved IP",
+			doc:  `{"droplet_id":1,"reserved_ip":{"ipv4":{"active":false,"ip_address":"45.55.96.47"}}}`,
+			want: &platform.Metadata{Platform: Name, InstanceID: "1"},
+		},
+		{name: "bad reserved IP", doc: `{"droplet_id":1,"reserved_ip":{"ipv4":{"active":true,"ip_address":"2604:a880::1"}}}`, wantErr: `reserved_ip.ipv4.ip_address: "2604:a880::1" is not an IPv4 address`},
 		{name: "no droplet_id", doc: `{"hostname":"etcd-a"}`, wantErr: "droplet_id: missing"},
 		{name: "not JSON", doc: `<html>`, wantErr: "metadata/v1.json: invalid character"},
 		{name: "bad key", doc: `{"droplet_id":1,"public_keys":["AAAA"]}`, wantErr: "public_keys[0]"},

@@ -62,12 +62,13 @@ const gceInstance = `{"attributes":{"ssh-keys":"alice:ssh-ed25519 AAAAC3NzaC1lZD
 
 func gceMetadata(t *testing.T, keys ...string) *platform.Metadata {
 	return &platform.Metadata{
-		Platform:   Name,
-		InstanceID: "4520031799277581759",
-		Hostname:   "etcd-a.europe-west4-a.c.my-project.internal",
-		Addresses:  []netip.Addr{netip.MustParseAddr("10.164.0.7")},
-		SSHKeys:    append([]string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq alice"}, keys...),
-		UserData:   []byte("version: 1\n"),
+		Platform:        Name,
+		InstanceID:      "4520031799277581759",
+		Hostname:        "etcd-a.europe-west4-a.c.my-project.internal",
+		Addresses:       []netip.Addr{netip.MustParseAddr("10.164.0.7")},
+		PublicAddresses: []netip.Addr{netip.MustParseAddr("34.90.1.2")},
+		SSHKeys:         append([]string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq alice"}, keys...),
+		UserData:        []byte("version: 1\n"),
 		Network: &platform.Network{Interfaces: []platform.Interface{{
 			MAC: platformtest.MAC(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
 		}}},

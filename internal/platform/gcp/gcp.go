@@ -36,17 +36,21 @@ type instanceDoc struct {
 	Hostname          string            `json:"hostname"`
 	Attributes        map[string]string `json:"attributes"`
 	NetworkInterfaces []struct {
-		IP    string   `json:"ip"`
-		IPv6s []string `json:"ipv6s"`
-		MAC   string   `json:"mac"`
-		MTU   int      `json:"mtu"`
+		IP            string   `json:"ip"`
+		IPv6s         []string `json:"ipv6s"`
+		MAC           string   `json:"mac"`
+		MTU           int      `json:"mtu"`
+		AccessConfigs []struct {
+			ExternalIP string `json:"externalIp"`
+		} `json:"accessConfigs"`
 	} `json:"networkInterfaces"`
 }
 
 // ParseInstance turns the recursive instance document and the project's ssh-keys attribute
 // (nil when the project has none) into platform.Metadata. now decides which expiring keys are
-// still valid. Addresses are the interfaces' internal addresses (ip, ipv6s); external
-// addresses (accessConfigs) are NAT'd by Google, not on the VM, and left out. GCE configures
+// still valid. Addresses are the interfaces' internal addresses (ip, ipv6s, which include
+// external IPv6 addresses: those are on the VM). External IPv4 addresses (accessConfigs'
+// externalIp) are NAT'd by Google, on no interface: they are PublicAddresses. GCE configures
 // interfaces with DHCP: Network lists them by MAC with DHCP on
 // (DHCPv6 too where the interface has IPv6 addresses) and no static addresses.
 func ParseInstance(instance, projectSSHKeys []byte, now time.Time) (*platform.Metadata, error) {
@@ -88,6 +92,16 @@ func ParseInstance(instance, projectSSHKeys []byte, now time.Time) (*platform.Me
 			}
 			md.Addresses = append(md.Addresses, a)
 			iface.DHCP6 = true
+		}
+		for j, ac := range nic.AccessConfigs {
+			if ac.ExternalIP == "" {
+				continue // an access config with no address (yet)
+			}
+			a, err := netip.ParseAddr(ac.ExternalIP)
+			if err != nil || !a.Is4() {
+				return nil, fmt.Errorf("%s.accessConfigs[%d].externalIp: %q is not an IPv4 address", field, j, ac.ExternalIP)
+			}
+			md.PublicAddresses = append(md.PublicAddresses, a)
 		}
 		if md.Network == nil {
 			md.Network = &platform.Network{}

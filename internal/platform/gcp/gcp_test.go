@@ -36,6 +36,7 @@ func TestParseFixture(t *testing.T) {
 			netip.MustParseAddr("172.16.0.4"),
 			netip.MustParseAddr("fd20:172:1610:7003:0:1:0:0"),
 		},
+		PublicAddresses: []netip.Addr{netip.MustParseAddr("35.1.2.3")},
 		Network: &platform.Network{Interfaces: []platform.Interface{{
 			MAC: platformtest.MAC(t, "42:01:ac:10:00:04"), MTU: 1500, DHCP4: true, DHCP6: true,
 		}}},
@@ -73,11 +74,12 @@ func TestParseInstance(t *testing.T) {
 	}
 	want := func(keys []string, userData string) *platform.Metadata {
 		md := &platform.Metadata{
-			Platform:   Name,
-			InstanceID: "4520031799277581759",
-			Hostname:   "etcd-a.europe-west4-a.c.my-project.internal",
-			Addresses:  []netip.Addr{netip.MustParseAddr("10.164.0.7")},
-			SSHKeys:    keys,
+			Platform:        Name,
+			InstanceID:      "4520031799277581759",
+			Hostname:        "etcd-a.europe-west4-a.c.my-project.internal",
+			Addresses:       []netip.Addr{netip.MustParseAddr("10.164.0.7")},
+			PublicAddresses: []netip.Addr{netip.MustParseAddr("34.90.1.2")},
+			SSHKeys:         keys,
 			Network: &platform.Network{Interfaces: []platform.Interface{{
 				MAC: platformtest.MAC(t, "42:01:0a:a4:00:07"), MTU: 1460, DHCP4: true,
 			}}},
@@ -129,6 +131,16 @@ func TestParseInstance(t *testing.T) {
 		{name: "bad mac", instance: []byte(`{"id":1,"networkInterfaces":[{"ip":"10.0.0.2","mac":"42:01"}]}`), wantErr: "networkInterfaces[0].mac"},
 		{name: "bad ip", instance: []byte(`{"id":1,"networkInterfaces":[{"ip":"fd00::1"}]}`), wantErr: `networkInterfaces[0].ip: "fd00::1" is not an IPv4 address`},
 		{name: "bad ipv6s", instance: []byte(`{"id":1,"networkInterfaces":[{"ipv6s":["10.0.0.1"]}]}`), wantErr: "networkInterfaces[0].ipv6s[0]"},
+		{
+			name:     "external IPs of two interfaces, one access config without",
+			instance: []byte(`{"id":1,"networkInterfaces":[{"ip":"10.0.0.2","accessConfigs":[{"type":"ONE_TO_ONE_NAT"}]},{"ip":"10.1.0.2","accessConfigs":[{"externalIp":"34.90.1.3"}]}]}`),
+			want: &platform.Metadata{
+				Platform: Name, InstanceID: "1",
+				Addresses: platformtest.Addrs("10.0.0.2", "10.1.0.2"), PublicAddresses: platformtest.Addrs("34.90.1.3"),
+				Network: &platform.Network{Interfaces: []platform.Interface{{DHCP4: true}, {DHCP4: true}}},
+			},
+		},
+		{name: "bad externalIp", instance: []byte(`{"id":1,"networkInterfaces":[{"accessConfigs":[{"externalIp":"2600:1900::1"}]}]}`), wantErr: `networkInterfaces[0].accessConfigs[0].externalIp: "2600:1900::1" is not an IPv4 address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var project []byte

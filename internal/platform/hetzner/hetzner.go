@@ -46,7 +46,8 @@ type privateNetworkDoc struct {
 // IPv6 address and gateway, resolvers) plus one interface per private network, matched by MAC:
 // Hetzner serves private network addresses by DHCP, but alias IPs must be configured by the
 // guest, so they are static /32 addresses. Addresses holds the public IPv4, the static
-// addresses, and the private and alias IPs.
+// addresses, and the private and alias IPs. PublicAddresses stays empty: Hetzner's public
+// addresses are on the server's interface, not NAT'd (floating IPs are not in the metadata).
 func ParseMetadata(metadata, privateNetworks, userData []byte) (*platform.Metadata, error) {
 	var d metadataDoc
 	if err := yaml.Unmarshal(metadata, &d); err != nil {

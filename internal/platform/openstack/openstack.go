@@ -20,7 +20,9 @@ const Name = "openstack"
 
 // Parse reads the documents of the openstack/latest tree. metaData is required;
 // networkData may be empty (no network configuration: DHCP); userData is passed on
-// untouched (empty means none).
+// untouched (empty means none). PublicAddresses stays empty: floating IPs are in neither
+// meta_data.json nor network_data.json, only in the EC2-style tree (meta-data/public-ipv4),
+// which is not read.
 func Parse(metaData, networkData, userData []byte) (*platform.Metadata, error) {
 	md := &platform.Metadata{Platform: Name}
 	if len(userData) > 0 {

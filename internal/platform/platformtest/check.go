@@ -82,11 +82,17 @@ func ClosedURL(t testing.TB) string {
 }
 
 // CheckInvariants holds for any Metadata a parser accepts, whatever its input: it marshals to
-// JSON, every interface has a name, every static address is valid. Fuzz tests assert it.
+// JSON, every interface has a name, every static and public address is valid. Fuzz tests
+// assert it.
 func CheckInvariants(t testing.TB, md *platform.Metadata) {
 	t.Helper()
 	if _, err := json.Marshal(md); err != nil {
 		t.Errorf("result does not marshal: %v", err)
+	}
+	for _, a := range md.PublicAddresses {
+		if !a.IsValid() {
+			t.Errorf("invalid public address in %v", md.PublicAddresses)
+		}
 	}
 	if md.Network == nil {
 		return
