@@ -57,16 +57,23 @@ func (o Options) Fetch(ctx context.Context, rawURL string) (*platform.Metadata, 
 	if err := CheckURL(rawURL); err != nil {
 		return nil, err
 	}
-	next := http.RoundTripper(fetch.Trust{}.Transport())
+	// one transport for all attempts; one fetch per boot, so its connections are closed after
+	var next http.RoundTripper
 	switch {
 	case o.CASHA256 != "":
 		pin, err := ParseCAPin(o.CASHA256)
 		if err != nil {
 			return nil, err
 		}
-		next = pinnedTransport(pin)
+		t := pinnedTransport(pin)
+		defer t.CloseIdleConnections()
+		next = t
 	case o.HTTPClient != nil && o.HTTPClient.Transport != nil:
 		next = o.HTTPClient.Transport
+	default:
+		t := fetch.Trust{}.Transport()
+		defer t.CloseIdleConnections()
+		next = t
 	}
 	wait, maxWait := o.Backoff, o.MaxBackoff
 	if wait <= 0 {
