@@ -68,6 +68,20 @@
 //	  interval_minutes: 360     5 to 10080 (one week); 0 or absent: none
 //	  keep: 7                   1 to 1000 (default 7); the oldest beyond it are deleted
 //
+//	network:
+//	  proxy: http://proxy.example:3128
+//	                            optional: an http or https proxy URL (host and port, perhaps
+//	                            user:password) for every fetch after the config is read:
+//	                            restore.source and Ignition's remote contents. Not for metadata
+//	                            services or etcd.config.url= (read before the config), nor for
+//	                            etcd's traffic. HTTP_PROXY and the like are never read.
+//
+//	trust:
+//	  ca_certs: [ … ]           optional, up to 16: PEM texts of CA certificates (CA:TRUE),
+//	                            trusted beside the image's public CAs for the same fetches as
+//	                            network.proxy. etcd.config.url= cannot use them: it pins its
+//	                            CA with etcd.config.ca_sha256= instead.
+//
 //	ssh_authorized_keys:        optional: keys for root; without any, SSH is off. Each is one
 //	  - ssh-ed25519 AAAA… me    authorized_keys line: [options] type base64-key [comment], type
 //	                            one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,
@@ -88,11 +102,14 @@
 //   - systemd.units with contents, dropins, enabled and mask. Unit and drop-in names are plain
 //     file names. An enabled unit given with contents needs an [Install] section with WantedBy=
 //     or RequiredBy=; one given without contents must be in the image (the node checks).
+//   - ignition.security.tls.certificateAuthorities as inline data: URLs of CA certificates
+//     (IgnitionExtras.CACerts): trusted like trust.ca_certs.
 //
 // Refused, because an immutable appliance cannot apply them or this package would have to fetch
 // them: storage.disks, storage.raid, storage.luks, storage.filesystems, passwd.groups,
-// kernelArguments, ignition.config.merge and replace, ignition.proxy,
-// ignition.security.tls.certificateAuthorities, httpHeaders on resources, s3, gs and arn
+// kernelArguments, ignition.config.merge and replace, ignition.proxy (network.proxy says it),
+// remote certificateAuthorities (a CA fetched safely needs a root of its own), httpHeaders on
+// resources, s3, gs and arn
 // sources (they need cloud credentials the image does not have), tftp sources, and keys
 // Ignition does not know (Ignition itself only warns about those). Ignition's own warnings are
 // passed on as Warnings. Files that exist in the image without overwrite, hard-link targets

@@ -33,6 +33,10 @@ type IgnitionExtras struct {
 	Files             []IgnitionFile
 	Links             []IgnitionLink
 	Units             []IgnitionUnit
+	// CACerts are ignition.security.tls.certificateAuthorities, PEM, each checked to be a CA
+	// certificate: the node trusts them, beside trust.ca_certs and the system's roots, for
+	// every fetch after the config is read (remote contents, restore.source).
+	CACerts []string
 }
 
 // IgnitionDirectory is a directory to create.
@@ -197,6 +201,11 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 	x := &IgnitionExtras{}
 	r.refuseUnsupported(ign)
 	r.readUsers(ign.Passwd, x)
+	for i, ca := range ign.Ignition.Security.TLS.CertificateAuthorities {
+		if pemText, ok := r.readCA(at("ignition", "security", "tls", "certificateAuthorities", i), ca); ok {
+			x.CACerts = append(x.CACerts, pemText)
+		}
+	}
 	for i, d := range ign.Storage.Directories {
 		p := at("storage", "directories", i)
 		if r.checkNode(p, d.Node) {
@@ -288,14 +297,11 @@ func (r *ignitionReader) refuseUnsupported(ign types.Config) {
 		r.add(at("ignition", "config", "replace"), "replacing the config from a remote source is not supported: put everything in this config")
 	}
 	if p := ign.Ignition.Proxy; p.HTTPProxy != nil || p.HTTPSProxy != nil || len(p.NoProxy) > 0 {
-		r.add(at("ignition", "proxy"), "proxies are not supported: make remote sources reachable directly, or inline them as data: URLs")
+		r.add(at("ignition", "proxy"), "not supported: set network.proxy in the appliance config, which every fetch of the node uses")
 	}
 	if t := ign.Ignition.Timeouts; t.HTTPResponseHeaders != nil || t.HTTPTotal != nil {
 		p := at("ignition", "timeouts")
 		r.warns = append(r.warns, Problem{Path: ignitionPath(p), Line: r.line(p), Message: "ignored: the node agent fetches remote contents with its own timeouts"})
-	}
-	if len(ign.Ignition.Security.TLS.CertificateAuthorities) > 0 {
-		r.add(at("ignition", "security", "tls", "certificateAuthorities"), "extra CAs for fetching are not supported: use sources with public certificates and a verification hash, or inline them")
 	}
 	if len(ign.KernelArguments.ShouldExist) > 0 || len(ign.KernelArguments.ShouldNotExist) > 0 {
 		r.add(at("kernelArguments"), "kernel arguments are fixed in the image: choose them when building it (imagebuild build)")
@@ -316,6 +322,26 @@ func (r *ignitionReader) refuseUnsupported(ign types.Config) {
 	for i := range ign.Passwd.Groups {
 		r.add(at("passwd", "groups", i), "groups cannot be created: the appliance has only root and its system users")
 	}
+}
+
+// readCA takes a CA certificate given inline. A remote one is refused: it would need a
+// root of its own to be fetched safely, and the node fetches nothing before the whole config
+// is checked; trust.ca_certs or a data: URL says the same without the network.
+func (r *ignitionReader) readCA(p []any, res types.Resource) (string, bool) {
+	if u, err := url.Parse(deref(res.Source)); err == nil && u.Scheme != "data" {
+		r.add(append(p, "source"), "a CA fetched from %s is not supported: give the PEM inline as a data: URL, or in the appliance config's trust.ca_certs", u.Scheme)
+		return "", false
+	}
+	before := len(r.problems)
+	c := r.content(p, res)
+	if len(r.problems) > before {
+		return "", false
+	}
+	problems := checkCAs(string(c.Inline))
+	for _, msg := range problems {
+		r.add(append(p, "source"), "%s", msg)
+	}
+	return string(c.Inline), len(problems) == 0
 }
 
 // readUsers takes the SSH keys of root and core and refuses every other account change.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io/fs"
 	"maps"
@@ -324,5 +326,66 @@ func TestIgnitionInstallWarningBecomesError(t *testing.T) {
 	}
 	if len(warns) != 0 {
 		t.Errorf("warnings %v, want the error alone", warns)
+	}
+}
+
+// ignition.security.tls.certificateAuthorities given inline become extras' CACerts; remote
+// ones and anything but CA certificates are refused at their path.
+func TestFromIgnitionCAs(t *testing.T) {
+	pemOf := func(c *x509.Certificate) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	ca, caKey := newCert(t, "files CA", nil, nil, nil)
+	other, _ := newCert(t, "other CA", nil, nil, nil)
+	leaf, _ := newCert(t, "files.example", ca, caKey, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	sum := sha512.Sum512([]byte(pemOf(ca)))
+	const path = "ignition.security.tls.certificateAuthorities"
+	for _, tc := range []struct {
+		name    string
+		version string
+		cas     []any
+		want    []string // CACerts
+		paths   []string // problems' paths; nil: none
+		msg     string   // in the first problem
+	}{
+		{name: "base64", version: "3.0.0", cas: []any{map[string]any{"source": base64URL(pemOf(ca))}}, want: []string{pemOf(ca)}},
+		{name: "gzip with a hash, and a second one", version: "3.5.0", cas: []any{
+			map[string]any{"source": gzipURL(t, pemOf(ca)), "compression": "gzip", "verification": map[string]any{"hash": "sha512-" + hex.EncodeToString(sum[:])}},
+			map[string]any{"source": "data:," + url.PathEscape(pemOf(other))}},
+			want: []string{pemOf(ca), pemOf(other)}},
+		{name: "remote", version: "3.5.0", cas: []any{map[string]any{"source": "https://ca.example/ca.pem"}},
+			paths: []string{path + "[0].source"}, msg: "a CA fetched from https is not supported: give the PEM inline as a data: URL, or in the appliance config's trust.ca_certs"},
+		{name: "a server's certificate", version: "3.5.0", cas: []any{map[string]any{"source": base64URL(pemOf(ca) + pemOf(leaf))}},
+			paths: []string{path + "[0].source"}, msg: "certificate 2 (CN=files.example) is not a CA certificate"},
+		{name: "not PEM", version: "3.5.0", cas: []any{map[string]any{"source": base64URL("/etc/ssl/ca.pem")}},
+			paths: []string{path + "[0].source"}, msg: "PEM"},
+		{name: "hash mismatch", version: "3.5.0", cas: []any{map[string]any{"source": base64URL(pemOf(other)), "verification": map[string]any{"hash": "sha512-" + hex.EncodeToString(sum[:])}}},
+			paths: []string{path + "[0].source"}, msg: "do not match verification.hash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := ignition(t, tc.version, map[string]any{"ignition": map[string]any{"version": tc.version,
+				"security": map[string]any{"tls": map[string]any{"certificateAuthorities": tc.cas}}}})
+			_, x, _, err := Load(data)
+			if tc.paths == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(x.CACerts, tc.want) {
+					t.Errorf("CACerts = %q, want %q", x.CACerts, tc.want)
+				}
+				return
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v, want *Errors", err)
+			}
+			var got []string
+			for _, p := range errs.Problems {
+				got = append(got, p.Path)
+			}
+			if !slices.Equal(got, tc.paths) || !strings.Contains(errs.Problems[0].Message, tc.msg) {
+				t.Errorf("problems %v, want at %q: %q", err, tc.paths, tc.msg)
+			}
+		})
 	}
 }

@@ -310,18 +310,26 @@ func (c *Config) validateTrust(errs *problems) {
 		errs.add("trust.ca_certs", "%d entries: at most %d; one entry may hold several PEM certificates", len(c.Trust.CACerts), maxListed)
 	}
 	for i, pemText := range c.Trust.CACerts {
-		p := index("trust.ca_certs", i)
-		certs, err := parseCertificates(pemText)
-		if err != nil {
-			errs.add(p, "%v", err)
-			continue
-		}
-		for j, cert := range certs {
-			if !cert.IsCA || !cert.BasicConstraintsValid {
-				errs.add(p, "certificate %d (%s) is not a CA certificate: give the certificate of the CA that signed the server's certificate", j+1, cert.Subject)
-			}
+		for _, msg := range checkCAs(pemText) {
+			errs.add(index("trust.ca_certs", i), "%s", msg)
 		}
 	}
+}
+
+// checkCAs is what is wrong with PEM text given as roots to trust: it must hold only CA
+// certificates.
+func checkCAs(pemText string) []string {
+	certs, err := parseCertificates(pemText)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for j, cert := range certs {
+		if !cert.IsCA || !cert.BasicConstraintsValid {
+			problems = append(problems, fmt.Sprintf("certificate %d (%s) is not a CA certificate: give the certificate of the CA that signed the server's certificate", j+1, cert.Subject))
+		}
+	}
+	return problems
 }
 
 func (c *Config) validateTime(errs *problems) {

@@ -2,15 +2,20 @@
 // needs: http, https and file URLs only (no git, hg, s3, gcs or smb, also not by forcing a
 // getter with "git::"), no X-Terraform-Get redirection, no unpacking of archives, and never
 // a symlink: a file source that is a symlink is refused and the file is always copied. A
-// checksum= query in the URL is verified, as go-getter does.
+// checksum= query in the URL is verified, as go-getter does. https servers are verified against
+// the system's roots and the extra ones a Trust gives; a proxy is used only when a Trust names
+// one.
 package fetch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 
 	getter "github.com/hashicorp/go-getter/v2"
@@ -18,8 +23,11 @@ import (
 
 // Options shape a Client.
 type Options struct {
-	// HTTPClient makes the HTTP requests; nil: a new http.Client with net/http's defaults.
+	// HTTPClient makes the HTTP requests; nil: a client with Trust's Transport. Tests and
+	// callers with their own TLS checks (a pinned CA) set it; Trust is then unused.
 	HTTPClient *http.Client
+	// Trust is the roots and proxy of http and https fetches.
+	Trust Trust
 	// MaxBytes is the largest file accepted; 0: no limit. An HTTP body is not read much
 	// beyond it (one byte); a larger file is a *TooLargeError.
 	MaxBytes int64
@@ -35,7 +43,7 @@ type Client struct {
 func New(o Options) *Client {
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: o.Trust.Transport()}
 	}
 	hg := &getter.HttpGetter{Client: hc, DoNotCheckHeadFirst: true, XTerraformGetDisabled: true}
 	if o.MaxBytes > 0 {
@@ -54,11 +62,15 @@ func New(o Options) *Client {
 
 // File downloads src into the file dst (its directory is made if missing; dst is replaced).
 // The error is go-getter's (a *getter.ChecksumError for a checksum= mismatch), ErrSymlink
-// or a *TooLargeError; dst is removed on error. A file source is copied whole before its
-// size is checked.
+// or a *TooLargeError, or the HTTP client's without its "Get URL:" prefix (the caller names
+// the URL with the setting it came from); dst is removed on error. A file source is copied
+// whole before its size is checked.
 func (c *Client) File(ctx context.Context, src, dst string) error {
 	req := &getter.Request{Src: src, Dst: dst, GetMode: getter.ModeFile, Copy: true, DisableSymlinks: true}
 	_, err := c.g.Get(ctx, req)
+	if ue, ok := err.(*url.Error); ok { // as net/http returns it: "Get URL: cause"
+		err = ue.Err
+	}
 	if c.maxBytes > 0 && (err == nil || errors.Is(err, io.ErrShortWrite)) {
 		// go-getter cuts the body off at MaxBytes+1 without a word, or says "short write"
 		// when that is less than the Content-Length
@@ -71,6 +83,57 @@ func (c *Client) File(ctx context.Context, src, dst string) error {
 		return err
 	}
 	return nil
+}
+
+// Trust is what http and https fetches trust and go through: on a node, the config's
+// trust.ca_certs, Ignition's certificateAuthorities and network.proxy. The zero Trust is the
+// system's roots and no proxy.
+type Trust struct {
+	// RootCAs are trusted besides the system's roots (the image's Debian bundle,
+	// /etc/ssl/certs/ca-certificates.crt); nil: the system's roots only.
+	RootCAs []*x509.Certificate
+	// Proxy is an http:// or https:// proxy for every http and https request; nil: none. The
+	// environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) is never read: the node's config is the
+	// one place a proxy is set, so that what inspect shows is what the node does. An https
+	// proxy's certificate is checked against the same roots.
+	Proxy *url.URL
+}
+
+// Transport is an HTTP transport with net/http's defaults (timeouts, HTTP/2), the roots and
+// the proxy of t.
+func (t Trust) Transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	if t.Proxy != nil {
+		tr.Proxy = http.ProxyURL(t.Proxy)
+	}
+	if len(t.RootCAs) > 0 {
+		// SystemCertPool fails only when the bundle is unreadable; the extras alone are
+		// trusted then, and public servers fail with "unknown authority", naming the cause
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		for _, c := range t.RootCAs {
+			pool.AddCert(c)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	return tr
+}
+
+// UnknownAuthority tells whether err is an https server whose certificate chains to no root
+// the fetch trusts: adding its CA (trust.ca_certs) is the fix.
+func UnknownAuthority(err error) bool {
+	var ua x509.UnknownAuthorityError
+	return errors.As(err, &ua)
+}
+
+// Untrusted tells whether err is an https server's certificate failing verification (an
+// unknown authority, another host name, expired): retrying cannot help.
+func Untrusted(err error) bool {
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &ve)
 }
 
 // ErrSymlink is a file source that is a symlink.

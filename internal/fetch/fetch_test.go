@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 
 	getter "github.com/hashicorp/go-getter/v2"
 )
@@ -193,5 +196,87 @@ func TestAbsolutePathSource(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "snap" {
 		t.Fatalf("got %q", b)
+	}
+}
+
+// https servers are checked against the system's roots and Trust's; the request goes through
+// Trust's proxy, and never through one from the environment.
+func TestTrust(t *testing.T) {
+	ca, other := tlstest.NewCA(t, "test CA"), tlstest.NewCA(t, "other CA")
+	body := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("snap")) })
+	good := tlstest.Server(t, ca.Leaf(t, []string{"localhost"}), body)
+	wrongName := tlstest.Server(t, ca.Leaf(t, []string{"elsewhere.test"}), body)
+	plain := httptest.NewServer(body)
+	defer plain.Close()
+	proxy := tlstest.NewProxy(t)
+
+	for _, tc := range []struct {
+		name, src string
+		trust     Trust
+		wantErr   []string // substrings; nil: fetched
+		unknown   bool     // UnknownAuthority(err)
+		proxied   string   // what the proxy must have seen last
+	}{
+		{name: "trusted CA", src: good + "/s.db", trust: Trust{RootCAs: []*x509.Certificate{ca.Cert}}},
+		{name: "among others", src: good + "/s.db", trust: Trust{RootCAs: []*x509.Certificate{other.Cert, ca.Cert}}},
+		{name: "system roots only", src: good + "/s.db", unknown: true,
+			wantErr: []string{"tls: failed to verify certificate: x509: certificate signed by unknown authority"}},
+		{name: "another CA", src: good + "/s.db", trust: Trust{RootCAs: []*x509.Certificate{other.Cert}}, unknown: true,
+			wantErr: []string{"x509: certificate signed by unknown authority"}},
+		{name: "another host name", src: wrongName + "/s.db", trust: Trust{RootCAs: []*x509.Certificate{ca.Cert}},
+			wantErr: []string{"x509: certificate is valid for elsewhere.test, not localhost"}},
+		{name: "https through the proxy", src: good + "/s.db", trust: Trust{RootCAs: []*x509.Certificate{ca.Cert}, Proxy: proxy.URL},
+			proxied: "CONNECT " + strings.TrimPrefix(good, "https://")},
+		{name: "http through the proxy", src: plain.URL + "/s.db", trust: Trust{Proxy: proxy.URL},
+			proxied: "GET " + plain.URL + "/s.db"},
+		{name: "untrusted through the proxy", src: good + "/s.db", trust: Trust{Proxy: proxy.URL}, unknown: true,
+			wantErr: []string{"x509: certificate signed by unknown authority"}, proxied: "CONNECT " + strings.TrimPrefix(good, "https://")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(proxy.Seen())
+			dst := filepath.Join(t.TempDir(), "out")
+			err := New(Options{Trust: tc.trust}).File(context.Background(), tc.src, dst)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := os.ReadFile(dst); string(b) != "snap" {
+					t.Errorf("got %q", b)
+				}
+			} else {
+				if err == nil {
+					t.Fatal("fetched")
+				}
+				t.Log(err)
+				for _, s := range tc.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not contain %q", err, s)
+					}
+				}
+				if strings.HasPrefix(err.Error(), "Get ") {
+					t.Errorf("error %q keeps net/http's prefix: the caller names the URL", err)
+				}
+				if !Untrusted(err) || UnknownAuthority(err) != tc.unknown {
+					t.Errorf("Untrusted %v, UnknownAuthority %v: want true, %v", Untrusted(err), UnknownAuthority(err), tc.unknown)
+				}
+			}
+			seen := proxy.Seen()[before:]
+			switch {
+			case tc.proxied == "" && len(seen) > 0:
+				t.Errorf("the proxy saw %q without being asked to", seen)
+			case tc.proxied != "" && (len(seen) == 0 || seen[len(seen)-1] != tc.proxied):
+				t.Errorf("the proxy saw %q, want %q", seen, tc.proxied)
+			}
+		})
+	}
+}
+
+// The environment's proxy settings are not the node's: Transport never reads them.
+func TestTrustIgnoresEnvironment(t *testing.T) {
+	if tr := (Trust{}).Transport(); tr.Proxy != nil {
+		t.Error("a Trust without Proxy has a proxy function")
+	}
+	if tr := (Trust{}).Transport(); tr.TLSClientConfig != nil && tr.TLSClientConfig.RootCAs != nil {
+		t.Error("a Trust without RootCAs does not use the system's roots")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
 	"github.com/etcd-appliance/appliance/internal/nodestate"
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 )
 
 // fakeMachine is a machine with one blank data disk whose "filesystem" is a directory.
@@ -34,7 +36,12 @@ func (m *fakeMachine) FindVolume(req datavol.Request) (datavol.Choice, error) {
 	if req.Device != "" && req.Device != "/dev/vdb" {
 		return datavol.Choice{}, errors.New("data.device " + req.Device + ": no such disk")
 	}
-	return datavol.Choice{Path: "/dev/vdb", Reason: "the only blank disk"}, nil
+	// blank until PrepareVolume records an identity on it
+	id, err := datavol.ReadIdentity(req.Dir)
+	if err != nil {
+		return datavol.Choice{}, err
+	}
+	return datavol.Choice{Path: "/dev/vdb", Reason: "the only blank disk", Format: id == nil}, nil
 }
 
 // PrepareVolume records the identity on first use and checks it later, as datavol does.
@@ -180,6 +187,8 @@ func TestBootSingleMember(t *testing.T) {
 // Bad input stops the boot before anything is written: no disk is asked for, no file appears
 // under the root, the run directory or the data volume.
 func TestBootRefusesBadConfig(t *testing.T) {
+	backups := tlstest.Server(t, tlstest.NewCA(t, "backups CA").Leaf(t, []string{"localhost"}),
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("snapshot")) }))
 	for _, tc := range []struct {
 		name, userData string
 		want           []string
@@ -188,6 +197,8 @@ func TestBootRefusesBadConfig(t *testing.T) {
 			[]string{"etcd-appliance: config error: user-data from qemu: line 2: etcd.heartbeat_interval_ms", "line 3: node.name"}},
 		{"no such disk", "version: 1\ndata: {device: /dev/nope}\n",
 			[]string{"etcd-appliance: data volume: data.device /dev/nope: no such disk"}},
+		{"a restore source whose CA is not trusted", "version: 1\nrestore: {source: '" + backups + "/etcd.db', sha256: '" + strings.Repeat("a", 64) + "'}\n",
+			[]string{"etcd-appliance: restore: restore.source " + backups + "/etcd.db: tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()

@@ -92,7 +92,7 @@ func (b *boot) joinCluster(ctx context.Context, spec *member.Spec, cli *membersh
 
 // fetchRestore downloads and verifies restore.source into a fresh scratch tmpfs (nothing
 // reaches a disk before its checksum is verified), within its own time limit (a snapshot may be
-// large). The scratch space is released when the boot ends.
+// large), with the config's roots and proxy. The scratch space is released when the boot ends.
 func (b *boot) fetchRestore(ctx context.Context, r config.Restore) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
@@ -102,7 +102,7 @@ func (b *boot) fetchRestore(ctx context.Context, r config.Restore) (string, erro
 	}
 	b.release = append(b.release, release)
 	b.say("restore: fetching %s", r.Source)
-	return snapshot.Fetch(ctx, r.Source, r.SHA256, dir)
+	return snapshot.Fetch(ctx, b.r.Trust, r.Source, r.SHA256, dir)
 }
 
 // restoreMember seeds this member of a new cluster from the snapshot at snap. The volume

@@ -11,6 +11,7 @@ import (
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/fetch"
 	"github.com/etcd-appliance/appliance/internal/sdjob"
 )
 
@@ -33,15 +34,16 @@ type plannedFile struct {
 	data []byte
 }
 
-// FetchFunc gets a remote source's bytes (http and https; retried while the network comes up).
-type FetchFunc func(ctx context.Context, url string) ([]byte, error)
+// FetchFunc gets a remote source's bytes (http and https; retried while the network comes up)
+// with the roots and proxy of trust. Its error names the URL.
+type FetchFunc func(ctx context.Context, trust fetch.Trust, url string) ([]byte, error)
 
 // planIgnition checks Ignition's files, links and units against the machine under root and
 // fetches remote contents. What needs no machine (source schemes, unit names, an enabled
 // unit's [Install] section) config.Load has checked already, on the host as on the node. Every problem is returned, one line each. An empty root skips the
 // checks against the machine: after boot the files are there because firstboot wrote them
 // (inspect and client-credentials re-read the config then).
-func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fetch FetchFunc) (*ignitionPlan, []string) {
+func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, get func(ctx context.Context, url string) ([]byte, error)) (*ignitionPlan, []string) {
 	p := &ignitionPlan{dirs: x.Directories, links: x.Links}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -53,9 +55,9 @@ func planIgnition(ctx context.Context, x *config.IgnitionExtras, root string, fe
 		if c.Remote == nil {
 			return c.Inline, true
 		}
-		raw, err := fetch(ctx, c.Remote.URL)
+		raw, err := get(ctx, c.Remote.URL)
 		if err != nil {
-			bad("ignition %s: fetching %s: %v", what, c.Remote.URL, err)
+			bad("ignition %s: %v%s", what, err, untrustedHint(err))
 			return nil, false
 		}
 		data, err := c.Remote.Decode(raw)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,7 @@ func TestIgnitionPlanRefuses(t *testing.T) {
 		if url == "https://files.example/x" {
 			return []byte("tampered"), nil
 		}
-		return nil, errors.New("connection refused")
+		return nil, fmt.Errorf("GET %s: connection refused", url)
 	}
 	for _, tc := range []struct {
 		name string
@@ -117,7 +118,7 @@ func TestIgnitionPlanRefuses(t *testing.T) {
 		{"wrong hash", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/x", Contents: config.IgnitionContent{Remote: &config.IgnitionRemote{
 			URL: "https://files.example/x", Hash: sha512Hex("original")}}}}}, "ignition file /etc/x: https://files.example/x: contents do not match verification.hash"},
 		{"unreachable", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/y", Contents: config.IgnitionContent{Remote: &config.IgnitionRemote{
-			URL: "https://files.example/y"}}}}}, "ignition file /etc/y: fetching https://files.example/y: connection refused"},
+			URL: "https://files.example/y"}}}}}, "ignition file /etc/y: GET https://files.example/y: connection refused"},
 		{"existing file without overwrite", config.IgnitionExtras{Files: []config.IgnitionFile{{Path: "/etc/motd", Contents: config.IgnitionContent{Inline: []byte("x")}}}},
 			"ignition file /etc/motd: it exists in the image and overwrite is not set"},
 		{"existing link target", config.IgnitionExtras{Links: []config.IgnitionLink{{Path: "/etc/motd", Target: "/etc/other"}}},

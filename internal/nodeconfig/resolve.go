@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/fetch"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/sdjob"
 
@@ -49,9 +52,13 @@ type Resolved struct {
 	Files     []string       `json:"files,omitempty"` // from Ignition, applied under /etc and /var
 	Units     []string       `json:"units,omitempty"` // from Ignition
 	Network   []string       `json:"network_files,omitempty"`
-	extras    *config.IgnitionExtras
-	ignition  *ignitionPlan
-	netFiles  networkd.Files
+	// Trust is what fetches after the config is read (remote Ignition contents, restore.source)
+	// trust and go through: trust.ca_certs and Ignition's CAs beside the system's roots, and
+	// network.proxy.
+	Trust    fetch.Trust `json:"-"`
+	extras   *config.IgnitionExtras
+	ignition *ignitionPlan
+	netFiles networkd.Files
 }
 
 // Options are what Resolve needs from the machine; tests replace them.
@@ -84,8 +91,10 @@ func NodeOptions(platformName string) Options {
 	return Options{
 		Platform: platformName,
 		Root:     "/",
-		Fetch: func(ctx context.Context, url string) ([]byte, error) {
-			return platform.HTTPGetter{}.Get(ctx, url, nil)
+		Fetch: func(ctx context.Context, trust fetch.Trust, src string) ([]byte, error) {
+			// metadata's timeout per request, but the config's roots and proxy
+			client := &http.Client{Timeout: platform.DefaultClient().Timeout, Transport: trust.Transport()}
+			return platform.HTTPGetter{Client: client}.Get(ctx, src, nil)
 		},
 		Addrs:        WaitAddrs,
 		Network:      ApplyNetwork,
@@ -180,6 +189,9 @@ func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, erro
 	for _, w := range warns {
 		r.Warnings = append(r.Warnings, w.String())
 	}
+	if r.Trust, err = fetchTrust(r.Config, r.extras); err != nil {
+		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
+	}
 	if err := r.plan(ctx, opts); err != nil {
 		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 	}
@@ -207,7 +219,8 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	r.SSHKeys = appendUnique(r.SSHKeys, r.Metadata.SSHKeys...)
 	if x := r.extras; x != nil {
 		r.SSHKeys = appendUnique(r.SSHKeys, x.SSHAuthorizedKeys...)
-		plan, ps := planIgnition(ctx, x, opts.Root, opts.Fetch)
+		get := func(ctx context.Context, src string) ([]byte, error) { return opts.Fetch(ctx, r.Trust, src) }
+		plan, ps := planIgnition(ctx, x, opts.Root, get)
 		problems = append(problems, ps...)
 		r.ignition = plan
 		for _, f := range plan.files {
@@ -400,6 +413,9 @@ func (r *Resolved) Redacted() *Resolved {
 		if *k != "" {
 			*k = "(redacted)"
 		}
+	}
+	if u, err := url.Parse(cfg.Network.Proxy); err == nil && u.User != nil {
+		cfg.Network.Proxy = u.Redacted() // a proxy's password
 	}
 	c.Config = &cfg
 	return &c

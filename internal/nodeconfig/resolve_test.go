@@ -2,9 +2,13 @@ package nodeconfig_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +16,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 )
 
 func TestResolve(t *testing.T) {
@@ -130,8 +135,82 @@ func TestInspectRedacts(t *testing.T) {
 	if got := r.Redacted().Config.TLS.CAKey; got != "(redacted)" {
 		t.Errorf("ca_key printed as %q", got)
 	}
-	if r.Config.TLS.CAKey == "(redacted)" {
+	r.Config.Network.Proxy = "http://user:s3cret@proxy.example:3128"
+	if got := r.Redacted().Config.Network.Proxy; strings.Contains(got, "s3cret") {
+		t.Errorf("network.proxy printed as %q", got)
+	}
+	if r.Config.TLS.CAKey == "(redacted)" || !strings.Contains(r.Config.Network.Proxy, "s3cret") {
 		t.Error("redacting changed the original config")
+	}
+}
+
+// Remote Ignition contents are fetched, on a node, with trust.ca_certs and Ignition's CAs
+// beside the system's roots, through network.proxy.
+func TestResolveTrust(t *testing.T) {
+	ca, other := tlstest.NewCA(t, "files CA"), tlstest.NewCA(t, "other CA")
+	base := tlstest.Server(t, ca.Leaf(t, []string{"localhost"}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("remote\n"))
+	}))
+	proxy := tlstest.NewProxy(t)
+	inline := func(s string) map[string]any { return map[string]any{"source": "data:," + url.PathEscape(s)} }
+	ign := func(appliance map[string]any, cas ...string) []byte {
+		appliance["version"] = 1
+		cfg, _ := json.Marshal(appliance)
+		var caList []any
+		for _, c := range cas {
+			caList = append(caList, inline(c))
+		}
+		b, err := json.Marshal(map[string]any{
+			"ignition": map[string]any{"version": "3.4.0", "security": map[string]any{"tls": map[string]any{"certificateAuthorities": caList}}},
+			"storage": map[string]any{"files": []any{
+				map[string]any{"path": config.IgnitionConfigPath, "contents": inline(string(cfg))},
+				map[string]any{"path": "/etc/remote.txt", "contents": map[string]any{"source": base + "/remote.txt"}},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name     string
+		userData []byte
+		wantErr  string
+		roots    int // extra roots
+		proxied  bool
+	}{
+		{name: "trust.ca_certs", userData: ign(map[string]any{"trust": map[string]any{"ca_certs": []string{ca.PEM}}}), roots: 1},
+		{name: "Ignition's certificateAuthorities", userData: ign(map[string]any{}, ca.PEM), roots: 1},
+		{name: "both", userData: ign(map[string]any{"trust": map[string]any{"ca_certs": []string{other.PEM}}}, ca.PEM), roots: 2},
+		{name: "through network.proxy", userData: ign(map[string]any{"trust": map[string]any{"ca_certs": []string{ca.PEM}}, "network": map[string]any{"proxy": proxy.URL.String()}}),
+			roots: 1, proxied: true},
+		{name: "system roots only", userData: ign(map[string]any{}),
+			wantErr: "ignition file /etc/remote.txt: GET " + base + "/remote.txt: tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(proxy.Seen())
+			env := nodetest.QemuEnv(t, "etcd.platform=qemu", tc.userData)
+			opts := nodetest.Options(t.TempDir())
+			opts.Fetch = nodeconfig.NodeOptions("").Fetch // the node's own fetch
+			r, err := nodeconfig.Resolve(context.Background(), env, opts)
+			if tc.wantErr != "" {
+				var ce *nodeconfig.ConfigError
+				if !errors.As(err, &ce) || !strings.Contains(strings.Join(ce.Problems(), "\n"), tc.wantErr) {
+					t.Fatalf("err = %v, want a config error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(r.Files, "/etc/remote.txt") || len(r.Trust.RootCAs) != tc.roots {
+				t.Errorf("files %v, %d extra roots, want %d", r.Files, len(r.Trust.RootCAs), tc.roots)
+			}
+			seen := proxy.Seen()[before:]
+			if want := "CONNECT " + strings.TrimPrefix(base, "https://"); tc.proxied != slices.Contains(seen, want) {
+				t.Errorf("the proxy saw %q; through it: %v", seen, tc.proxied)
+			}
+		})
 	}
 }
 

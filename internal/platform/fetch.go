@@ -2,10 +2,12 @@ package platform
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -16,7 +18,8 @@ var ErrNotFound = errors.New("not found")
 
 // HTTPGetter fetches metadata over HTTP with the retries metadata servers need: 5xx answers,
 // connection errors and timeouts are retried with exponential backoff (the network or the
-// metadata service may still be coming up), 404 is ErrNotFound at once, other 4xx fail at once.
+// metadata service may still be coming up), 404 is ErrNotFound at once, other 4xx and a server
+// certificate that does not verify fail at once.
 type HTTPGetter struct {
 	Client   *http.Client  // nil: DefaultClient()
 	Attempts int           // 0: 8
@@ -43,6 +46,16 @@ func (e *StatusError) Error() string { return fmt.Sprintf("%s %s: %s", e.Method,
 func (e *StatusError) Is(target error) bool {
 	return target == ErrNotFound && e.Code == http.StatusNotFound
 }
+
+// noAnswerError is a request that got no HTTP answer. It keeps net/http's *url.Error in its
+// chain, which providers take for "no metadata server here", but says the URL only once.
+type noAnswerError struct {
+	method string
+	err    *url.Error
+}
+
+func (e *noAnswerError) Error() string { return e.method + " " + e.err.URL + ": " + e.err.Err.Error() }
+func (e *noAnswerError) Unwrap() error { return e.err }
 
 // StatusCode is the HTTP status carried by err, or 0 when no answer came back.
 func StatusCode(err error) int {
@@ -107,7 +120,13 @@ func (g HTTPGetter) Do(ctx context.Context, newReq func(ctx context.Context) (*h
 func (g HTTPGetter) once(client *http.Client, req *http.Request, limit int64) (body []byte, retry bool, err error) {
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, true, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
+		// a certificate that failed verification fails the next attempt too
+		var ve *tls.CertificateVerificationError
+		retry := !errors.As(err, &ve)
+		if ue, ok := err.(*url.Error); ok {
+			return nil, retry, &noAnswerError{method: req.Method, err: ue}
+		}
+		return nil, retry, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 )
 
 func TestHTTPGetter(t *testing.T) {
@@ -127,5 +129,20 @@ func TestMACJSON(t *testing.T) {
 	var back Interface
 	if err := json.Unmarshal(b, &back); err != nil || back.MAC.String() != m.String() {
 		t.Errorf("round trip gave %v, %v", back.MAC, err)
+	}
+}
+
+// A server certificate that does not verify is not retried, and the error says the URL once.
+func TestHTTPGetterUntrusted(t *testing.T) {
+	var calls atomic.Int32
+	base := tlstest.Server(t, tlstest.NewCA(t, "private CA").Leaf(t, []string{"localhost"}),
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	_, err := HTTPGetter{Attempts: 4, Backoff: time.Millisecond}.Get(context.Background(), base+"/x", nil)
+	want := "GET " + base + "/x: tls: failed to verify certificate: x509: certificate signed by unknown authority"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	if calls.Load() != 0 {
+		t.Errorf("the handler ran %d times", calls.Load())
 	}
 }

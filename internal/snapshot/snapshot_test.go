@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,9 +10,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/fetch"
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 )
 
 func TestFetch(t *testing.T) {
@@ -33,11 +38,11 @@ func TestFetch(t *testing.T) {
 	}{
 		{"good", srv.URL + "/etcd.db", good, ""},
 		{"wrong checksum", srv.URL + "/etcd.db", strings.Repeat("0", 64), "restore.sha256: the snapshot at " + srv.URL + "/etcd.db has sha256 " + good + ", not 000"},
-		{"not found", srv.URL + "/missing.db", good, "restore.source: fetching " + srv.URL + "/missing.db"},
+		{"not found", srv.URL + "/missing.db", good, "restore.source " + srv.URL + "/missing.db: bad response code: 404"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path, err := Fetch(t.Context(), tc.url, tc.sha, dir)
+			path, err := Fetch(t.Context(), fetch.Trust{}, tc.url, tc.sha, dir)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Fetch error %v, want %q", err, tc.wantErr)
@@ -57,6 +62,56 @@ func TestFetch(t *testing.T) {
 			got, err := os.ReadFile(path)
 			if err != nil || string(got) != string(body) {
 				t.Errorf("fetched %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// An https source is trusted through trust.ca_certs (the Trust given) and fetched through the
+// proxy; a failed verification names the URL, the x509 error and the fix, and leaves nothing.
+func TestFetchTrust(t *testing.T) {
+	body := []byte("snapshot")
+	sum := sha256.Sum256(body)
+	good := hex.EncodeToString(sum[:])
+	ca := tlstest.NewCA(t, "backups CA")
+	base := tlstest.Server(t, ca.Leaf(t, []string{"localhost"}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	proxy := tlstest.NewProxy(t)
+	roots := []*x509.Certificate{ca.Cert}
+	src := base + "/etcd.db"
+	for _, tc := range []struct {
+		name    string
+		trust   fetch.Trust
+		wantErr string // the whole message; "": fetched
+		proxied bool
+	}{
+		{name: "trusted", trust: fetch.Trust{RootCAs: roots}},
+		{name: "trusted, through the proxy", trust: fetch.Trust{RootCAs: roots, Proxy: proxy.URL}, proxied: true},
+		{name: "untrusted", wantErr: "restore.source " + src + ": tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"},
+		{name: "untrusted, through the proxy", trust: fetch.Trust{Proxy: proxy.URL}, proxied: true,
+			wantErr: "restore.source " + src + ": tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(proxy.Seen())
+			dir := t.TempDir()
+			path, err := Fetch(t.Context(), tc.trust, src, good, dir)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v\nwant  %s", err, tc.wantErr)
+				}
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Errorf("a failed fetch left %v behind", entries)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			} else if b, _ := os.ReadFile(path); string(b) != string(body) {
+				t.Errorf("fetched %q", b)
+			}
+			want := []string(nil)
+			if tc.proxied {
+				want = []string{"CONNECT " + strings.TrimPrefix(base, "https://")}
+			}
+			if seen := proxy.Seen()[before:]; !slices.Equal(seen, want) {
+				t.Errorf("the proxy saw %q, want %q", seen, want)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/etcd-appliance/appliance/arch"
+	"github.com/etcd-appliance/appliance/internal/fetch"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 	"github.com/etcd-appliance/appliance/internal/platform/qemu"
@@ -54,7 +55,7 @@ func QemuEnv(t testing.TB, cmdline string, userData []byte) detect.Env {
 func Options(root string) nodeconfig.Options {
 	return nodeconfig.Options{
 		Root: root,
-		Fetch: func(ctx context.Context, url string) ([]byte, error) {
+		Fetch: func(context.Context, fetch.Trust, string) ([]byte, error) {
 			return nil, errors.New("no network in unit tests")
 		},
 		Addrs: func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) {

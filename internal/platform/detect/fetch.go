@@ -79,7 +79,14 @@ func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadat
 		if !ok {
 			return nil, fmt.Errorf("%s=%s needs %s=<URL> on the kernel command line: add it, or choose another platform", PlatformArg, metal.Name, metal.KernelArg)
 		}
-		return e.Metal.Fetch(ctx, u)
+		m := e.Metal
+		if pin, ok := kcmdline.Get(f.Cmdline, metal.CAArg); ok {
+			if _, err := metal.ParseCAPin(pin); err != nil { // also an empty one: not silently unpinned
+				return nil, err
+			}
+			m.CASHA256 = pin
+		}
+		return m.Fetch(ctx, u)
 	case aws.Name:
 		if e.Endpoint != "" {
 			return aws.Fetch(ctx, e.base(aws.DefaultBase), e.HTTP)

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/platform/metal"
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 )
 
 func TestFetchNone(t *testing.T) {
@@ -53,6 +55,25 @@ func TestFetchMetal(t *testing.T) {
 	}
 }
 
+// etcd.config.ca_sha256= on the command line pins the config server's CA.
+func TestFetchMetalPinned(t *testing.T) {
+	ca := tlstest.NewCA(t, "config CA")
+	// the pinned certificate must be among those the server sends
+	base := tlstest.Server(t, ca.Leaf(t, []string{"localhost"}, ca), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("version: 1\n"))
+	}))
+	e := Env{Metal: metal.Options{Backoff: time.Millisecond, TempDir: t.TempDir()}}
+	cmdline := "etcd.config.url=" + base + "/c.yaml etcd.config.ca_sha256="
+	md, err := e.Fetch(context.Background(), "metal", Facts{Cmdline: cmdline + ca.SHA256()})
+	if err != nil || string(md.UserData) != "version: 1\n" {
+		t.Fatalf("pinned to its CA: %v", err)
+	}
+	_, err = e.Fetch(context.Background(), "metal", Facts{Cmdline: cmdline + tlstest.NewCA(t, "other CA").SHA256()})
+	if err == nil || !strings.Contains(err.Error(), "fails etcd.config.ca_sha256=") {
+		t.Fatalf("pinned to another CA: err = %v", err)
+	}
+}
+
 func TestFetchErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -61,6 +82,7 @@ func TestFetchErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"metal without a URL", "metal", Facts{Cmdline: "etcd.platform=metal"}, "needs etcd.config.url=<URL>"},
+		{"metal with an empty pin", "metal", Facts{Cmdline: "etcd.config.url=https://cfg.example/c.yaml etcd.config.ca_sha256="}, "etcd.config.ca_sha256=: expected the 64 hex digits"},
 		{"nocloud without a seed", "nocloud", Facts{Labels: []string{"config-2"}}, "no filesystem labelled cidata or CIDATA"},
 		{"unknown", "vmware", Facts{}, "use one of qemu, nocloud"},
 	} {

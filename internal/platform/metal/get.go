@@ -17,8 +17,9 @@ import (
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
-// once makes one download attempt into a fresh temporary directory and returns the file.
-func (o Options) once(ctx context.Context, rawURL string) ([]byte, error) {
+// once makes one download attempt into a fresh temporary directory and returns the file; next
+// makes the HTTP requests.
+func (o Options) once(ctx context.Context, rawURL string, next http.RoundTripper) ([]byte, error) {
 	timeout := o.AttemptTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -42,14 +43,11 @@ func (o Options) once(ctx context.Context, rawURL string) ([]byte, error) {
 	defer os.RemoveAll(dir)
 	dst := filepath.Join(dir, "config")
 
-	rec := &statusRecorder{next: http.DefaultTransport}
 	hc := &http.Client{}
 	if o.HTTPClient != nil {
 		*hc = *o.HTTPClient
-		if hc.Transport != nil {
-			rec.next = hc.Transport
-		}
 	}
+	rec := &statusRecorder{next: next}
 	hc.Transport = rec
 	if err := fetch.New(fetch.Options{HTTPClient: hc, MaxBytes: maxBytes}).File(ctx, rawURL, dst); err != nil {
 		return nil, classify(rawURL, rec.status(), err)
@@ -74,6 +72,21 @@ func classify(rawURL string, status int, err error) error {
 	}
 	if errors.Is(err, fetch.ErrSymlink) {
 		return &permanentError{msg: fmt.Sprintf("%s=%s: the file is a symlink, which is not followed: point the URL at the file itself", KernelArg, shown), err: err}
+	}
+	var pe *pinError
+	if errors.As(err, &pe) {
+		return &permanentError{
+			msg: fmt.Sprintf("%s=%s: the server's certificate fails %s=: %v: give the SHA-256 of the DER of the CA certificate that signed the server's (openssl x509 -in ca.pem -outform DER | sha256sum), or correct the URL",
+				KernelArg, shown, CAArg, pe.err),
+			err: err,
+		}
+	}
+	if fetch.Untrusted(err) {
+		return &permanentError{
+			msg: fmt.Sprintf("%s=%s: %v: the config is fetched before trust.ca_certs is read, so only the image's public CAs are trusted: pin a private CA with %s=<SHA-256 of its certificate's DER>, or use a certificate from a public CA",
+				KernelArg, shown, err, CAArg),
+			err: err,
+		}
 	}
 	var ce *getter.ChecksumError
 	if errors.As(err, &ce) {

@@ -1,7 +1,10 @@
 // Package metal fetches the cluster config of a bare-metal machine from the URL in the
 // etcd.config.url= kernel argument, with go-getter restricted to http, https and file. A
-// checksum=sha256:… query (go-getter's checksum parameter) is verified. Failed fetches are
-// retried with backoff while the network comes up; a checksum mismatch or a missing file is not.
+// checksum=sha256:… query (go-getter's checksum parameter) is verified. An https server is
+// verified against the system's roots, or, with etcd.config.ca_sha256=, against the pinned
+// certificate alone; no proxy is used (network.proxy is in the config being fetched). Failed
+// fetches are retried with backoff while the network comes up; a checksum mismatch, a missing
+// file or an untrusted certificate is not.
 package metal
 
 import (
@@ -11,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/fetch"
 	"github.com/etcd-appliance/appliance/internal/platform"
 )
 
@@ -32,9 +36,11 @@ type Options struct {
 	// TempDir is where each attempt downloads to (a fresh directory inside, removed after);
 	// "": os.TempDir().
 	TempDir string
-	// HTTPClient is used for http and https; nil: a client with the default transport. Its
-	// Transport is wrapped, never changed.
+	// HTTPClient is used for http and https; nil: a client with the system's roots and no
+	// proxy. Its Transport is wrapped, never changed; CASHA256, when set, replaces it.
 	HTTPClient *http.Client
+	// CASHA256 is etcd.config.ca_sha256= (ParseCAPin); "": the system's roots.
+	CASHA256 string
 	// Logf, if set, is told about each failed attempt that will be retried.
 	Logf func(format string, args ...any)
 }
@@ -51,6 +57,24 @@ func (o Options) Fetch(ctx context.Context, rawURL string) (*platform.Metadata, 
 	if err := CheckURL(rawURL); err != nil {
 		return nil, err
 	}
+	// one transport for all attempts; one fetch per boot, so its connections are closed after
+	var next http.RoundTripper
+	switch {
+	case o.CASHA256 != "":
+		pin, err := ParseCAPin(o.CASHA256)
+		if err != nil {
+			return nil, err
+		}
+		t := pinnedTransport(pin)
+		defer t.CloseIdleConnections()
+		next = t
+	case o.HTTPClient != nil && o.HTTPClient.Transport != nil:
+		next = o.HTTPClient.Transport
+	default:
+		t := fetch.Trust{}.Transport()
+		defer t.CloseIdleConnections()
+		next = t
+	}
 	wait, maxWait := o.Backoff, o.MaxBackoff
 	if wait <= 0 {
 		wait = 500 * time.Millisecond
@@ -61,7 +85,7 @@ func (o Options) Fetch(ctx context.Context, rawURL string) (*platform.Metadata, 
 	start := time.Now()
 	var last error // the last failure not caused by ctx ending: the one worth reporting
 	for attempt := 1; ; attempt++ {
-		data, err := o.once(ctx, rawURL)
+		data, err := o.once(ctx, rawURL, next)
 		if err == nil {
 			return &platform.Metadata{Platform: Name, UserData: data}, nil
 		}
