@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/timesync"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -81,7 +82,7 @@ func WaitAddrs(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr,
 }
 
 // LeaseDir is where systemd-networkd keeps its DHCP leases, one file per interface index.
-const LeaseDir = "/run/systemd/netif/leases"
+const LeaseDir = timesync.LeaseDir
 
 // DHCPHostname is the host name in networkd's DHCP leases (the lowest interface index first),
 // or "". networkd would apply it itself through systemd-hostnamed, which needs the D-Bus

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/member"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/status"
+	"github.com/etcd-appliance/appliance/internal/timesync"
 )
 
 // clockSkews compares this node's clock with every other started member's, through the Date
@@ -72,4 +74,23 @@ func clockOffset(ctx context.Context, c *http.Client, rawURL string) (time.Durat
 		return 0, fmt.Errorf("%s: Date header: %w", rawURL, err)
 	}
 	return date.Add(500 * time.Millisecond).Sub(mid), nil
+}
+
+// clockSync reads timesyncd's state: its flag file says whether the clock is synchronised,
+// its journal which server it last contacted (it tells more only over D-Bus, which the image
+// does not run).
+func clockSync(ctx context.Context) *status.Clock {
+	c := &status.Clock{Synchronized: timesync.Synced(), Servers: timesync.ConfiguredServers()}
+	for _, s := range timesync.LeaseServers(timesync.LeaseDir) {
+		if !slices.Contains(c.Servers, s) {
+			c.Servers = append(c.Servers, s)
+		}
+	}
+	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(jctx, "journalctl", "--boot", "--unit", timesync.Unit, "--output", "cat", "--no-pager", "--quiet").Output()
+	if err == nil {
+		c.Source = timesync.SourceFromJournal(string(out))
+	}
+	return c
 }

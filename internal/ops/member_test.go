@@ -22,7 +22,7 @@ func TestUpgradeCheck(t *testing.T) {
 		membersErr error
 		statuses   map[uint64]*clientv3.StatusResponse
 		slow       map[uint64]*clientv3.StatusResponse // answer only when asked again
-		want       string // the output
+		want       string                              // the output
 		wantErr    string
 	}{
 		{name: "quorum kept", members: three(), statuses: up(idB, idA, idB, idC),

@@ -61,14 +61,16 @@ type Node struct {
 	Describe func(ctx context.Context, path string) (snapshot.Status, error)
 	// ClockSkews are the members whose clock is status.SkewLimit or more from this node's.
 	ClockSkews func(ctx context.Context, ms []membership.Member, self uint64) []status.Skew
-	Now        func() time.Time
+	// Clock is this node's time synchronisation; nil leaves it out of the status.
+	Clock func(ctx context.Context) *status.Clock
+	Now   func() time.Time
 	// Console gets the agent's lines (journal and console through its unit).
 	Console io.Writer
 }
 
 // New is the node for s with the real machine: etcd over TLS, systemd, statfs, etcdutl.
 func New(s nodestate.State, runDir string) *Node {
-	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews,
+	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: clockSync,
 		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
 	n.Dial = func(endpoints ...string) (Cluster, error) {
 		c, err := n.State.Client(endpoints...)

@@ -25,6 +25,9 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	st := &status.Status{Time: now, Member: s.Member, Cluster: s.Cluster, Quota: s.Quota, Image: s.Image,
 		EtcdVersion: s.EtcdVersion, Role: status.Down, Members: []status.Member{}, Alarms: []status.Alarm{}}
 	defer func() { st.Summary = st.Line() }()
+	if n.Clock != nil {
+		st.Clock = n.Clock(ctx)
+	}
 	if na, err := certNotAfter(s.ServerCert); err == nil {
 		st.CertNotAfter = na
 	} else {
@@ -148,6 +151,9 @@ func Report(w io.Writer, st *status.Status, asJSON bool) error {
 		return enc.Encode(st)
 	}
 	fmt.Fprintln(w, st.Summary)
+	if st.Clock != nil {
+		fmt.Fprintln(w, "  "+st.Clock.Line())
+	}
 	for _, e := range st.Errors {
 		fmt.Fprintln(w, "  "+e)
 	}
@@ -165,6 +171,7 @@ func changeKey(st *status.Status) string {
 	for _, k := range st.ClockSkew {
 		skewed = append(skewed, k.Member)
 	}
-	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
-		st.CertNotAfter.Before(st.Time), strings.Join(skewed, ","), st.VolumeFull())
+	synced := st.Clock == nil || st.Clock.Synchronized
+	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
+		st.CertNotAfter.Before(st.Time), strings.Join(skewed, ","), st.VolumeFull(), synced)
 }

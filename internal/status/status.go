@@ -71,10 +71,35 @@ type Status struct {
 	VolumeSize   int64     `json:"volume_size,omitempty"`
 	VolumeFree   int64     `json:"volume_free,omitempty"`
 	ClockSkew    []Skew    `json:"clock_skew,omitempty"` // members whose clock is SkewLimit or more from this one
+	Clock        *Clock    `json:"clock,omitempty"`      // this node's time synchronisation; nil: not known
 	Image        string    `json:"image"`
 	EtcdVersion  string    `json:"etcd_version,omitempty"`
 	Errors       []string  `json:"errors,omitempty"`
 	Summary      string    `json:"summary"`
+}
+
+// Clock is this node's time synchronisation, as systemd-timesyncd reports it.
+type Clock struct {
+	Synchronized bool     `json:"synchronized"`
+	Source       string   `json:"source,omitempty"`  // the NTP server last contacted
+	Servers      []string `json:"servers,omitempty"` // the servers firstboot and DHCP gave
+}
+
+// Line is the clock's report line.
+func (c *Clock) Line() string {
+	servers := "none configured: no NTP server from DHCP, the platform or time.servers"
+	if len(c.Servers) > 0 {
+		servers = strings.Join(c.Servers, " ")
+	}
+	switch {
+	case c.Synchronized && c.Source != "":
+		return "clock: synchronised, from " + c.Source
+	case c.Synchronized:
+		return "clock: synchronised"
+	case c.Source != "":
+		return "clock: NOT synchronised (last server contacted " + c.Source + "; servers " + servers + ")"
+	}
+	return "clock: NOT synchronised (servers " + servers + ")"
 }
 
 // Quorum is how many healthy voters the cluster needs.
@@ -105,6 +130,9 @@ func (s *Status) Line() string {
 			ps = append(ps, fmt.Sprintf("%s %s %s", k.Member, d.Round(time.Second), dir))
 		}
 		parts = append(parts, "CLOCK SKEW vs this node: "+strings.Join(ps, ", "))
+	}
+	if c := s.Clock; c != nil && !c.Synchronized && len(c.Servers) > 0 {
+		parts = append(parts, "CLOCK NOT SYNCHRONISED")
 	}
 	role := s.Role
 	if s.Role == Down {

@@ -27,6 +27,9 @@ func TestLine(t *testing.T) {
 		{"clock skew", func(s *Status) {
 			s.ClockSkew = []Skew{{Member: "etcd-b", Offset: -2 * time.Hour}, {Member: "etcd-c", Offset: 6 * time.Second}}
 		}, "CLOCK SKEW vs this node: etcd-b 2h0m0s behind, etcd-c 6s ahead · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"clock synchronised", func(s *Status) { s.Clock = &Clock{Synchronized: true, Servers: []string{"10.77.0.1"}} }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"clock without servers", func(s *Status) { s.Clock = &Clock{} }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"clock not synchronised", func(s *Status) { s.Clock = &Clock{Servers: []string{"10.77.0.1"}} }, "CLOCK NOT SYNCHRONISED · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"etcd down", func(s *Status) { s.Role, s.Voters, s.Healthy, s.DBSize = Down, 0, 0, 0 }, "etcd-a: etcd DOWN here · certificates valid 364 days · image 1.2.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,6 +39,22 @@ func TestLine(t *testing.T) {
 				t.Errorf("Line() =\n %s\nwant\n %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestClockLine(t *testing.T) {
+	for _, tc := range []struct {
+		c    Clock
+		want string
+	}{
+		{Clock{Synchronized: true, Source: "10.77.0.1:123 (ntp.etcd.test)", Servers: []string{"ntp.etcd.test"}}, "clock: synchronised, from 10.77.0.1:123 (ntp.etcd.test)"},
+		{Clock{Synchronized: true}, "clock: synchronised"},
+		{Clock{Source: "169.254.169.123:123 (169.254.169.123)", Servers: []string{"169.254.169.123"}}, "clock: NOT synchronised (last server contacted 169.254.169.123:123 (169.254.169.123); servers 169.254.169.123)"},
+		{Clock{}, "clock: NOT synchronised (servers none configured: no NTP server from DHCP, the platform or time.servers)"},
+	} {
+		if got := tc.c.Line(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
+		}
 	}
 }
 

@@ -93,3 +93,20 @@ func SourceFromJournal(journal string) string {
 	}
 	return src
 }
+
+// LeaseDir is where systemd-networkd keeps its DHCP leases.
+const LeaseDir = "/run/systemd/netif/leases"
+
+// ConfiguredServers are the servers in the drop-in firstboot wrote this boot.
+func ConfiguredServers() []string {
+	b, err := os.ReadFile("/" + DropIn)
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NTP="); ok {
+			return strings.Fields(v)
+		}
+	}
+	return nil
+}
