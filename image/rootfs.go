@@ -52,6 +52,7 @@ var pruneDirs = []string{
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
 var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service",
+	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
@@ -88,7 +89,6 @@ var maskedUnits = []string{
 	"systemd-hwdb-update.service",          // no hwdb sources are shipped
 	"getty.target",                         // no passwords exist, so no console logins
 	"systemd-networkd-wait-online.service", // firstboot decides what it waits for
-	"systemd-network-generator.service",    // network settings come from firstboot, not ip= arguments
 	"systemd-sysusers.service",             // the users are made at build time (configureRoot)
 	"systemd-random-seed.service",          // no seed survives a boot: /var is a tmpfs
 	"systemd-journal-flush.service",        // /var/log is a tmpfs too: the journal stays in /run

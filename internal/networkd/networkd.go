@@ -1,7 +1,7 @@
 // Package networkd renders a platform's network configuration (platform.Network) as
 // systemd-networkd files. firstboot writes them to /run/systemd/network (Write), which networkd
 // reads before /usr/lib/systemd/network, and runs `networkctl reload`. Links the platform does not
-// describe keep the image's catch-all 80-appliance-dhcp.network (DHCP on en* and eth*), and
+// describe keep the image's catch-all 99-appliance-dhcp.network (DHCP on en* and eth*), and
 // so does every link when the platform describes none: Render(nil) is no files.
 //
 // Decisions, each for a reason:

@@ -11,7 +11,7 @@ import (
 )
 
 // ours matches the names of files Render writes (its tiers only: a runtime copy of the
-// image's 80-appliance-dhcp.network is not ours), so Write can clear out an earlier set.
+// image's 99-appliance-dhcp.network is not ours), so Write can clear out an earlier set.
 var ours = regexp.MustCompile(`^(10|20|30)-appliance-.*\.(network|netdev)$`)
 
 // Write puts files into dir (firstboot: /run/systemd/network), creating it, and removes

@@ -17,7 +17,7 @@ func TestWrite(t *testing.T) {
 		"10-appliance-eth0.network": "stale: replaced",
 		"50-admin.network":          "someone else's: kept",
 		"10-appliance-notes.txt":    "not a networkd file: kept",
-		"80-appliance-dhcp.network": "a runtime override of the image's catch-all: kept",
+		"99-appliance-dhcp.network": "a runtime override of the image's catch-all: kept",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
@@ -36,7 +36,7 @@ func TestWrite(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := []string{"10-appliance-eth0.network", "10-appliance-notes.txt", "20-appliance-eth1.network", "50-admin.network", "80-appliance-dhcp.network"}
+	want := []string{"10-appliance-eth0.network", "10-appliance-notes.txt", "20-appliance-eth1.network", "50-admin.network", "99-appliance-dhcp.network"}
 	if !slices.Equal(names, want) {
 		t.Errorf("directory holds %q, want %q", names, want)
 	}
