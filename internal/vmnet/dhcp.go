@@ -1,20 +1,14 @@
 package vmnet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"sync"
-	"syscall"
-	"time"
 )
 
 // Host is a static DHCP assignment.
@@ -27,26 +21,11 @@ type Host struct {
 // dnsmasqBinary is a variable so a test can point it at a missing file.
 var dnsmasqBinary = "/usr/sbin/dnsmasq"
 
-// Bounds for dnsmasq's start and stop. Generous: the host may be busy running qemu under
-// TCG, and neither is slept: both wait for the event and only fail at the bound.
-const (
-	dhcpStartTimeout = 30 * time.Second
-	dhcpStopTimeout  = 10 * time.Second
-)
-
 // readyMarker is the first thing dnsmasq logs about DHCP; it does so after its DHCP
 // socket is bound, so a VM's DISCOVER can no longer be lost.
 const readyMarker = "DHCP, "
 
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-
-// dnsmasq is a running DHCP server.
-type dnsmasq struct {
-	cmd  *exec.Cmd
-	log  *logBuffer
-	dir  string
-	done chan struct{} // closed once dnsmasq is reaped
-}
 
 // StartDHCP runs dnsmasq on the bridge, answering only the given hosts (static leases: a
 // VM's address is known before it boots). No DNS is served. The default route is offered
@@ -70,9 +49,8 @@ func (n *Net) StartDHCP(hosts []Host) error {
 		os.RemoveAll(dir)
 		return fmt.Errorf("vmnet: dhcp: %w", err)
 	}
-	d, err := startDnsmasq(n.Command(dnsmasqBinary, args...), dir)
+	d, err := startDaemon("dnsmasq", n.Command(dnsmasqBinary, args...), dir, logReady(readyMarker))
 	if err != nil {
-		os.RemoveAll(dir)
 		return fmt.Errorf("vmnet: dhcp in %s: %w", n.name, err)
 	}
 	n.dhcp = d
@@ -173,118 +151,4 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		a[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(a)
-}
-
-// startDnsmasq starts cmd and waits until dnsmasq says DHCP is up, or it exits, or the
-// start bound passes.
-func startDnsmasq(cmd *exec.Cmd, dir string) (*dnsmasq, error) {
-	d := &dnsmasq{cmd: cmd, dir: dir, log: newLogBuffer(), done: make(chan struct{})}
-	cmd.Stdout = d.log
-	cmd.Stderr = d.log
-	// Own process group so stop reaches anything it forks; SIGKILL if we die first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the forking thread exits, not the process: keep this
-		// goroutine on that thread until dnsmasq is reaped.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(d.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start dnsmasq: %w", err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), dhcpStartTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-d.done:
-			cancel() // no point waiting for a dead process
-		case <-ctx.Done():
-		}
-	}()
-	if err := d.log.wait(ctx, readyMarker); err != nil {
-		select {
-		case <-d.done:
-			return nil, fmt.Errorf("dnsmasq exited (%v) before DHCP was up; output:\n%s", cmd.ProcessState, d.log)
-		default:
-		}
-		d.stop()
-		return nil, fmt.Errorf("dnsmasq did not start DHCP within %s; output:\n%s", dhcpStartTimeout, d.log)
-	}
-	return d, nil
-}
-
-// stop ends dnsmasq's process group politely, then forcibly, and waits until it is reaped.
-func (d *dnsmasq) stop() error {
-	defer os.RemoveAll(d.dir)
-	pgid := d.cmd.Process.Pid
-	select {
-	case <-d.done:
-		return nil // died on its own; DHCPLog shows why
-	default:
-	}
-	syscall.Kill(-pgid, syscall.SIGTERM)
-	timer := time.NewTimer(dhcpStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-d.done:
-		return nil
-	case <-timer.C:
-	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	<-d.done
-	return fmt.Errorf("dnsmasq ignored SIGTERM for %s, killed", dhcpStopTimeout)
-}
-
-// logBuffer collects output and lets readers wait for a piece of it.
-type logBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newLogBuffer() *logBuffer {
-	return &logBuffer{changed: make(chan struct{})}
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// wait returns nil once the output contains substr, or ctx's error if it ends first.
-func (l *logBuffer) wait(ctx context.Context, substr string) error {
-	for {
-		l.mu.Lock()
-		found := bytes.Contains(l.buf.Bytes(), []byte(substr))
-		changed := l.changed
-		l.mu.Unlock()
-		if found {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }

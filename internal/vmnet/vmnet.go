@@ -80,7 +80,7 @@ type Net struct {
 
 	mu     sync.Mutex
 	closed bool
-	dhcp   *dnsmasq
+	dhcp   *daemon
 }
 
 var errClosed = errors.New("vmnet: network is closed")
