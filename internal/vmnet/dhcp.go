@@ -25,12 +25,16 @@ var dnsmasqBinary = "/usr/sbin/dnsmasq"
 // socket is bound, so a VM's DISCOVER can no longer be lost.
 const readyMarker = "DHCP, "
 
+// dnsHostsFile, in dnsmasq's directory, holds the names DNS answers with.
+const dnsHostsFile = "hosts"
+
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
 // StartDHCP runs dnsmasq on the bridge, answering only the given hosts (static leases: a
-// VM's address is known before it boots). No DNS is served. The default route is offered
-// only with Options.Router; even then VMs cannot get out, as the namespace has no uplink
-// and routes nowhere. Close stops the server.
+// VM's address is known before it boots). The default route is offered only with
+// Options.Router; even then VMs cannot get out, as the namespace has no uplink and routes
+// nowhere. DNS is served too when Options.Domain is set (see there). Close stops the
+// server.
 func (n *Net) StartDHCP(hosts []Host) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -45,6 +49,12 @@ func (n *Net) StartDHCP(hosts []Host) error {
 		return fmt.Errorf("vmnet: dhcp: %w", err)
 	}
 	args, err := dnsmasqArgs(n.opts, n.gw, dir, hosts)
+	if err == nil && n.opts.Domain != "" {
+		var zone []byte
+		if zone, err = dnsHosts(n.opts, hosts); err == nil {
+			err = os.WriteFile(filepath.Join(dir, dnsHostsFile), zone, 0o644)
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return fmt.Errorf("vmnet: dhcp: %w", err)
@@ -57,7 +67,8 @@ func (n *Net) StartDHCP(hosts []Host) error {
 	return nil
 }
 
-// DHCPLog is dnsmasq's output so far (every DHCP exchange is logged), for test failures.
+// DHCPLog is dnsmasq's output so far (every DHCP exchange is logged, and with
+// Options.Domain every DNS query), for test failures.
 func (n *Net) DHCPLog() string {
 	n.mu.Lock()
 	d := n.dhcp
@@ -79,9 +90,8 @@ func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]strin
 	args := []string{
 		"--keep-in-foreground",
 		"--conf-file=/dev/null", // never pick up the host's /etc/dnsmasq.conf
-		"--port=0",              // no DNS
-		"--no-resolv",
-		"--no-hosts",
+		"--no-resolv",           // no upstream DNS servers: nothing is forwarded
+		"--no-hosts",            // nor the host's /etc/hosts served
 		"--bind-interfaces",
 		"--interface=" + BridgeName,
 		"--except-interface=lo",
@@ -100,6 +110,19 @@ func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]strin
 	if !opts.Router {
 		// An empty option suppresses dnsmasq's default of offering itself as router.
 		args = append(args, "--dhcp-option=option:router")
+	}
+	if opts.Domain == "" {
+		args = append(args, "--port=0") // no DNS
+	} else {
+		args = append(args,
+			"--addn-hosts="+filepath.Join(dir, dnsHostsFile), // from dnsHosts
+			"--domain="+opts.Domain,                          // DHCP option 15; qualifies lease names
+			"--dhcp-option=option:domain-search,"+opts.Domain,
+			"--dhcp-option=option:dns-server,"+gw.String(),
+			"--local=/"+opts.Domain+"/", // the domain is ours alone: never asked upstream
+			"--address=/#/",             // every name not in the hosts file: NXDOMAIN
+			"--log-queries",
+		)
 	}
 	seenMAC := map[string]bool{}
 	seenIP := map[netip.Addr]bool{}

@@ -45,6 +45,18 @@ type Options struct {
 	ExtraAddrs []netip.Prefix
 	// Router makes the DHCP server offer the gateway as default route.
 	Router bool
+
+	// Domain, e.g. "etcd.test", turns on DNS: StartDHCP's dnsmasq then also answers DNS on
+	// port 53 of the bridge's addresses, and offers itself (the gateway) by DHCP as the DNS
+	// server, with Domain as the domain name and search list. Every Host with a Hostname
+	// resolves as hostname.Domain and as the bare hostname, from the start (not only once
+	// it has its lease). Only local names are answered: there is no upstream, and any
+	// other name is NXDOMAIN at once. Without Domain no DNS is served.
+	Domain string
+	// DNSRecords are further names for the DNS server to answer (A and AAAA records), e.g.
+	// "restore.etcd.test": {gateway}. A name without a dot is qualified with Domain like a
+	// hostname. Needs Domain.
+	DNSRecords map[string][]netip.Addr
 }
 
 // normalize applies defaults and checks the options.
@@ -67,7 +79,7 @@ func (o Options) normalize() (Options, error) {
 			return o, fmt.Errorf("extra address %s: invalid", p)
 		}
 	}
-	return o, nil
+	return normalizeDNS(o)
 }
 
 // Net is a network namespace with a bridge. Methods are safe for concurrent use.
