@@ -57,6 +57,11 @@ type Options struct {
 	// "restore.etcd.test": {gateway}. A name without a dot is qualified with Domain like a
 	// hostname. Needs Domain.
 	DNSRecords map[string][]netip.Addr
+
+	// NTP runs an NTP server (chronyd) on the gateway, UDP port 123, serving the host's
+	// clock at stratum 8 to Subnet (and Subnet6); the host's clock itself is never
+	// adjusted. The DHCP server offers it (option 42).
+	NTP bool
 }
 
 // normalize applies defaults and checks the options.
@@ -93,6 +98,7 @@ type Net struct {
 	mu     sync.Mutex
 	closed bool
 	dhcp   *daemon
+	ntp    *daemon
 }
 
 var errClosed = errors.New("vmnet: network is closed")
@@ -129,7 +135,7 @@ func New(opts Options) (_ *Net, err error) {
 	}
 	defer func() {
 		if err != nil {
-			deleteNamed(n.name)
+			n.Close() // stops whatever was started, deletes the namespace
 		}
 	}()
 
@@ -140,6 +146,11 @@ func New(opts Options) (_ *Net, err error) {
 	addrs = append(addrs, opts.ExtraAddrs...)
 	if err := n.do(func() error { return setup(addrs) }); err != nil {
 		return nil, fmt.Errorf("vmnet: set up %s: %w", n.name, err)
+	}
+	if opts.NTP {
+		if err := n.startNTP(); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -325,18 +336,18 @@ func (n *Net) SetLinkUp(name string, up bool) error {
 	return nil
 }
 
-// Close stops the DHCP server and deletes the namespace, which removes the bridge and the
-// taps. Stop processes started with Command and close sockets from Dial and Listen
-// first: each keeps the namespace (and its links) alive after its name is gone. Close is
-// idempotent.
+// Close stops the servers, waiting until their processes are reaped, and deletes the
+// namespace, which removes the bridge and the taps. Stop processes started with Command and
+// close sockets from Dial and Listen first: each keeps the namespace (and its links) alive
+// after its name is gone. Close is idempotent.
 func (n *Net) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		d := n.dhcp
+		daemons := []*daemon{n.ntp, n.dhcp}
 		n.mu.Unlock()
 		var errs []error
-		if d != nil {
+		for _, d := range daemons {
 			errs = append(errs, d.stop())
 		}
 		if err := deleteNamed(n.name); err != nil {
