@@ -217,8 +217,11 @@ func TestDNS(t *testing.T) {
 			}
 		})
 	}
-	if log := n.DHCPLog(); !strings.Contains(log, "query[A] example.com from") {
-		t.Errorf("DNS queries are not logged:\n%s", log)
+	// dnsmasq may log a query after answering it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitDHCPLog(ctx, "query[A] example.com from"); err != nil {
+		t.Errorf("DNS queries are not logged: %v", err)
 	}
 }
 
