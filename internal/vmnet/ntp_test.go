@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -143,23 +144,42 @@ func TestNTP(t *testing.T) {
 	}
 }
 
-func TestNTPFailsClearly(t *testing.T) {
+// TestServersFailClearly makes each server of New fail to start: New must say which, and
+// leave no namespace, resolver files or process behind.
+func TestServersFailClearly(t *testing.T) {
 	needRoot(t)
-	old := chronydBinary
-	chronydBinary = "/nonexistent/chronyd"
-	t.Cleanup(func() { chronydBinary = old })
-	before := ownNamespaces(t)
-	n, err := New(Options{Subnet: freeSubnet(t), NTP: true})
-	if err == nil {
-		n.Close()
-		t.Fatal("New with a missing chronyd succeeded")
-	}
-	if !strings.Contains(err.Error(), "chronyd") {
-		t.Errorf("error does not name chronyd: %v", err)
-	}
-	// The namespace made before the failure is gone again.
-	if left := ownNamespaces(t); len(left) != len(before) {
-		t.Errorf("namespaces %q after the failed New, before %q", left, before)
+	for _, tc := range []struct {
+		binary *string
+		opts   Options
+	}{
+		{&chronydBinary, Options{NTP: true}},
+		{&tinyproxyBinary, Options{Proxy: true, NTP: true}}, // chronyd started, then stopped
+	} {
+		name := filepath.Base(*tc.binary)
+		t.Run(name, func(t *testing.T) {
+			old := *tc.binary
+			*tc.binary = "/nonexistent/" + name
+			t.Cleanup(func() { *tc.binary = old })
+			before := ownNamespaces(t)
+			tc.opts.Subnet = freeSubnet(t)
+			n, err := New(tc.opts)
+			if err == nil {
+				n.Close()
+				t.Fatalf("New with a missing %s succeeded", name)
+			}
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("error does not name %s: %v", name, err)
+			}
+			if left := ownNamespaces(t); len(left) != len(before) {
+				t.Errorf("namespaces %q after the failed New, before %q", left, before)
+			}
+			etc, _ := os.ReadDir(etcNetnsDir)
+			for _, e := range etc {
+				if strings.HasPrefix(e.Name(), fmt.Sprintf("%s%d-", namePrefix, os.Getpid())) {
+					t.Errorf("resolver files %s left by the failed New", e.Name())
+				}
+			}
+		})
 	}
 }
 

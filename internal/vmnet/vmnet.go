@@ -62,6 +62,11 @@ type Options struct {
 	// clock at stratum 8 to Subnet (and Subnet6); the host's clock itself is never
 	// adjusted. The DHCP server offers it (option 42).
 	NTP bool
+	// Proxy runs an HTTP(S) forward proxy (tinyproxy) on the gateway, port ProxyPort, for
+	// Subnet (and Subnet6); CONNECT is allowed to port 443 only. See ProxyURL and
+	// ProxyLog. It resolves names through the namespace's DNS server (Options.Domain), so
+	// it reaches only servers inside the namespace.
+	Proxy bool
 }
 
 // normalize applies defaults and checks the options.
@@ -99,6 +104,7 @@ type Net struct {
 	closed bool
 	dhcp   *daemon
 	ntp    *daemon
+	proxy  *daemon
 }
 
 var errClosed = errors.New("vmnet: network is closed")
@@ -147,8 +153,18 @@ func New(opts Options) (_ *Net, err error) {
 	if err := n.do(func() error { return setup(addrs) }); err != nil {
 		return nil, fmt.Errorf("vmnet: set up %s: %w", n.name, err)
 	}
+	if opts.Domain != "" || opts.Proxy {
+		if err := writeEtc(n.name, opts, n.gw); err != nil {
+			return nil, fmt.Errorf("vmnet: %s: %w", n.name, err)
+		}
+	}
 	if opts.NTP {
 		if err := n.startNTP(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Proxy {
+		if err := n.startProxy(); err != nil {
 			return nil, err
 		}
 	}
@@ -344,12 +360,13 @@ func (n *Net) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		daemons := []*daemon{n.ntp, n.dhcp}
+		daemons := []*daemon{n.proxy, n.ntp, n.dhcp}
 		n.mu.Unlock()
 		var errs []error
 		for _, d := range daemons {
 			errs = append(errs, d.stop())
 		}
+		errs = append(errs, removeEtc(n.name))
 		if err := deleteNamed(n.name); err != nil {
 			errs = append(errs, err)
 		}
@@ -361,32 +378,36 @@ func (n *Net) Close() error {
 }
 
 // Sweep deletes namespaces left by earlier processes that died without Close: those named
-// etcdapp-<pid>-<n> whose pid no longer exists. Processes still inside such a namespace
-// (a qemu or dnsmasq that outlived its parent) are killed, as they would otherwise keep it
-// alive. Namespaces of live processes, including other concurrent test binaries, are left
-// alone.
+// etcdapp-<pid>-<n> whose pid no longer exists, with their files in /etc/netns. Processes
+// still inside such a namespace (a qemu or dnsmasq that outlived its parent) are killed, as
+// they would otherwise keep it alive. Namespaces of live processes, including other
+// concurrent test binaries, are left alone.
 func Sweep() error {
-	entries, err := os.ReadDir(runDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("vmnet: sweep: %w", err)
-	}
 	var errs []error
-	for _, e := range entries {
-		m := nameRE.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		pid, err := strconv.Atoi(m[1])
-		if err != nil || pidAlive(pid) {
-			continue
-		}
-		if err := killInside(filepath.Join(runDir, e.Name())); err != nil {
+	stale := map[string]bool{}
+	for _, dir := range []string{runDir, etcNetnsDir} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
-		if err := deleteNamed(e.Name()); err != nil {
+		for _, e := range entries {
+			m := nameRE.FindStringSubmatch(e.Name())
+			if m == nil {
+				continue
+			}
+			if pid, err := strconv.Atoi(m[1]); err == nil && !pidAlive(pid) {
+				stale[e.Name()] = true
+			}
+		}
+	}
+	for name := range stale {
+		if err := killInside(filepath.Join(runDir, name)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := deleteNamed(name); err != nil {
+			errs = append(errs, err)
+		}
+		if err := removeEtc(name); err != nil {
 			errs = append(errs, err)
 		}
 	}
