@@ -1,7 +1,23 @@
 // Package vmnet builds a private network for test VMs: a network namespace holding a bridge,
-// tap devices for qemu, an optional DHCP server, and dial/listen helpers that put sockets
-// inside it. The namespace has no uplink, so nothing a VM or a test sends through it can
-// reach the host's networks or the outside world.
+// tap devices for qemu, and dial/listen helpers that put sockets inside it. The namespace has
+// no uplink, so nothing a VM or a test sends through it can reach the host's networks or the
+// outside world.
+//
+// Real servers, each a host program run inside the namespace from its own configuration in
+// a temporary directory, make it look like a real network to a VM; all listen on the
+// gateway (the bridge's first address) and are reaped by Close:
+//
+//   - DHCP (dnsmasq, StartDHCP): static leases with hostnames; the gateway as router with
+//     Options.Router.
+//   - DNS (the same dnsmasq, with Options.Domain): hostname.domain for every host, the
+//     test's Options.DNSRecords, NXDOMAIN for anything else; offered by DHCP with the
+//     domain as search list.
+//   - NTP (chronyd, Options.NTP): the host's clock at stratum 8, never adjusting it;
+//     offered by DHCP.
+//   - An HTTP(S) proxy (tinyproxy, Options.Proxy) at ProxyURL, logging every request
+//     (ProxyLog), resolving names through the namespace's DNS.
+//
+// Without those options a Net is the bridge and, after StartDHCP, DHCP alone.
 package vmnet
 
 import (
