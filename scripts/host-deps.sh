@@ -16,8 +16,15 @@ pkgs=(
   qemu-system-x86 qemu-system-arm qemu-system-ppc ovmf qemu-efi-aarch64
   # tests: network namespaces, bridges and tap devices; ssh into the nodes
   iproute2 openssh-client
-  # tests: DHCP for the VMs on the test bridge (binary only: no system service), NoCloud seed ISOs
+  # tests: DHCP and DNS for the VMs on the test bridge (binary only: no system service), NoCloud
+  # seed ISOs
   dnsmasq-base xorriso
+  # tests: an NTP server and an HTTP(S) proxy on the test bridge, each run by internal/vmnet with
+  # its own configuration inside the test namespace. tinyproxy-bin is the binary alone; chrony
+  # brings a system service, kept from starting below. On a systemd host chrony also replaces
+  # systemd-timesyncd (both provide time-daemon) and, being enabled, keeps the clock from the
+  # next boot on with Debian's pool servers, as timesyncd did.
+  chrony tinyproxy-bin
   # tests: data volumes (ext4 images; the foreign filesystems the probe must recognise)
   e2fsprogs xfsprogs btrfs-progs
 )
@@ -34,6 +41,31 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "host-deps: installing ${missing[*]}"
+
+# No package may start a service during the install: a host chronyd would steer the host's clock
+# (and serve on port 123) from now on. A policy-rc.d answering 101 makes the maintainer scripts
+# (invoke-rc.d, deb-systemd-invoke) skip every start. An existing one is left alone; ours carries
+# a marker, so a run killed before removing it is recognised and cleans it up the next time.
+policy=/usr/sbin/policy-rc.d
+marker="written by etcd-appliance scripts/host-deps.sh"
+if [ ! -e "$policy" ] || grep -qF "$marker" "$policy"; then
+  printf '#!/bin/sh\n# %s for the duration of an install\nexit 101\n' "$marker" >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+# Debian's chronyd writes this pidfile; the tests' chronyds write theirs into temporary
+# directories, so it tells the system daemon from theirs.
+chrony_pidfile=/run/chrony/chronyd.pid
+had_chronyd=false
+[ -e "$chrony_pidfile" ] && had_chronyd=true
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Belt and braces: stop a system chronyd that appeared despite the policy.
+if ! $had_chronyd && [ -e "$chrony_pidfile" ]; then
+  pid=$(cat "$chrony_pidfile")
+  echo "host-deps: stopping the chronyd ($pid) the chrony package started" >&2
+  kill "$pid" 2>/dev/null || true
+fi

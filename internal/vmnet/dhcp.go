@@ -1,20 +1,14 @@
 package vmnet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"sync"
-	"syscall"
-	"time"
 )
 
 // Host is a static DHCP assignment.
@@ -27,31 +21,20 @@ type Host struct {
 // dnsmasqBinary is a variable so a test can point it at a missing file.
 var dnsmasqBinary = "/usr/sbin/dnsmasq"
 
-// Bounds for dnsmasq's start and stop. Generous: the host may be busy running qemu under
-// TCG, and neither is slept: both wait for the event and only fail at the bound.
-const (
-	dhcpStartTimeout = 30 * time.Second
-	dhcpStopTimeout  = 10 * time.Second
-)
-
 // readyMarker is the first thing dnsmasq logs about DHCP; it does so after its DHCP
 // socket is bound, so a VM's DISCOVER can no longer be lost.
 const readyMarker = "DHCP, "
 
+// dnsHostsFile, in dnsmasq's directory, holds the names DNS answers with.
+const dnsHostsFile = "hosts"
+
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
-// dnsmasq is a running DHCP server.
-type dnsmasq struct {
-	cmd  *exec.Cmd
-	log  *logBuffer
-	dir  string
-	done chan struct{} // closed once dnsmasq is reaped
-}
-
 // StartDHCP runs dnsmasq on the bridge, answering only the given hosts (static leases: a
-// VM's address is known before it boots). No DNS is served. The default route is offered
-// only with Options.Router; even then VMs cannot get out, as the namespace has no uplink
-// and routes nowhere. Close stops the server.
+// VM's address is known before it boots). The default route is offered only with
+// Options.Router; even then VMs cannot get out, as the namespace has no uplink and routes
+// nowhere. DNS is served too when Options.Domain is set (see there). Close stops the
+// server.
 func (n *Net) StartDHCP(hosts []Host) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -66,20 +49,26 @@ func (n *Net) StartDHCP(hosts []Host) error {
 		return fmt.Errorf("vmnet: dhcp: %w", err)
 	}
 	args, err := dnsmasqArgs(n.opts, n.gw, dir, hosts)
+	if err == nil && n.opts.Domain != "" {
+		var zone []byte
+		if zone, err = dnsHosts(n.opts, hosts); err == nil {
+			err = os.WriteFile(filepath.Join(dir, dnsHostsFile), zone, 0o644)
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return fmt.Errorf("vmnet: dhcp: %w", err)
 	}
-	d, err := startDnsmasq(n.Command(dnsmasqBinary, args...), dir)
+	d, err := startDaemon("dnsmasq", n.Command(dnsmasqBinary, args...), dir, logReady(readyMarker))
 	if err != nil {
-		os.RemoveAll(dir)
 		return fmt.Errorf("vmnet: dhcp in %s: %w", n.name, err)
 	}
 	n.dhcp = d
 	return nil
 }
 
-// DHCPLog is dnsmasq's output so far (every DHCP exchange is logged), for test failures.
+// DHCPLog is dnsmasq's output so far (every DHCP exchange is logged, and with
+// Options.Domain every DNS query), for test failures.
 func (n *Net) DHCPLog() string {
 	n.mu.Lock()
 	d := n.dhcp
@@ -101,9 +90,8 @@ func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]strin
 	args := []string{
 		"--keep-in-foreground",
 		"--conf-file=/dev/null", // never pick up the host's /etc/dnsmasq.conf
-		"--port=0",              // no DNS
-		"--no-resolv",
-		"--no-hosts",
+		"--no-resolv",           // no upstream DNS servers: nothing is forwarded
+		"--no-hosts",            // nor the host's /etc/hosts served
 		"--bind-interfaces",
 		"--interface=" + BridgeName,
 		"--except-interface=lo",
@@ -122,6 +110,22 @@ func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]strin
 	if !opts.Router {
 		// An empty option suppresses dnsmasq's default of offering itself as router.
 		args = append(args, "--dhcp-option=option:router")
+	}
+	if opts.NTP {
+		args = append(args, "--dhcp-option=option:ntp-server,"+gw.String())
+	}
+	if opts.Domain == "" {
+		args = append(args, "--port=0") // no DNS
+	} else {
+		args = append(args,
+			"--addn-hosts="+filepath.Join(dir, dnsHostsFile), // from dnsHosts
+			"--domain="+opts.Domain,                          // DHCP option 15; qualifies lease names
+			"--dhcp-option=option:domain-search,"+opts.Domain,
+			"--dhcp-option=option:dns-server,"+gw.String(),
+			"--local=/"+opts.Domain+"/", // the domain is ours alone: never asked upstream
+			"--address=/#/",             // every name not in the hosts file: NXDOMAIN
+			"--log-queries",
+		)
 	}
 	seenMAC := map[string]bool{}
 	seenIP := map[netip.Addr]bool{}
@@ -173,118 +177,4 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		a[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(a)
-}
-
-// startDnsmasq starts cmd and waits until dnsmasq says DHCP is up, or it exits, or the
-// start bound passes.
-func startDnsmasq(cmd *exec.Cmd, dir string) (*dnsmasq, error) {
-	d := &dnsmasq{cmd: cmd, dir: dir, log: newLogBuffer(), done: make(chan struct{})}
-	cmd.Stdout = d.log
-	cmd.Stderr = d.log
-	// Own process group so stop reaches anything it forks; SIGKILL if we die first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the forking thread exits, not the process: keep this
-		// goroutine on that thread until dnsmasq is reaped.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(d.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start dnsmasq: %w", err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), dhcpStartTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-d.done:
-			cancel() // no point waiting for a dead process
-		case <-ctx.Done():
-		}
-	}()
-	if err := d.log.wait(ctx, readyMarker); err != nil {
-		select {
-		case <-d.done:
-			return nil, fmt.Errorf("dnsmasq exited (%v) before DHCP was up; output:\n%s", cmd.ProcessState, d.log)
-		default:
-		}
-		d.stop()
-		return nil, fmt.Errorf("dnsmasq did not start DHCP within %s; output:\n%s", dhcpStartTimeout, d.log)
-	}
-	return d, nil
-}
-
-// stop ends dnsmasq's process group politely, then forcibly, and waits until it is reaped.
-func (d *dnsmasq) stop() error {
-	defer os.RemoveAll(d.dir)
-	pgid := d.cmd.Process.Pid
-	select {
-	case <-d.done:
-		return nil // died on its own; DHCPLog shows why
-	default:
-	}
-	syscall.Kill(-pgid, syscall.SIGTERM)
-	timer := time.NewTimer(dhcpStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-d.done:
-		return nil
-	case <-timer.C:
-	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	<-d.done
-	return fmt.Errorf("dnsmasq ignored SIGTERM for %s, killed", dhcpStopTimeout)
-}
-
-// logBuffer collects output and lets readers wait for a piece of it.
-type logBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newLogBuffer() *logBuffer {
-	return &logBuffer{changed: make(chan struct{})}
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// wait returns nil once the output contains substr, or ctx's error if it ends first.
-func (l *logBuffer) wait(ctx context.Context, substr string) error {
-	for {
-		l.mu.Lock()
-		found := bytes.Contains(l.buf.Bytes(), []byte(substr))
-		changed := l.changed
-		l.mu.Unlock()
-		if found {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }

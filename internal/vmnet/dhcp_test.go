@@ -265,9 +265,9 @@ func discoverPacket(xid uint32, mac net.HardwareAddr) []byte {
 	binary.BigEndian.PutUint32(p[4:], xid)
 	binary.BigEndian.PutUint16(p[10:], 0x8000) // broadcast flag
 	copy(p[28:], mac)
-	copy(p[236:], []byte{99, 130, 83, 99}) // magic cookie
-	p = append(p, 53, 1, 1)                // message type DISCOVER
-	p = append(p, 55, 4, 1, 3, 6, 12)      // want netmask, router, DNS, hostname
+	copy(p[236:], []byte{99, 130, 83, 99})         // magic cookie
+	p = append(p, 53, 1, 1)                        // message type DISCOVER
+	p = append(p, 55, 7, 1, 3, 6, 12, 15, 42, 119) // netmask, router, DNS, hostname, domain, NTP, search
 	p = append(p, 255)
 	return append(p, make([]byte, 300-len(p))...) // BOOTP minimum size
 }

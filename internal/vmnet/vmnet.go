@@ -1,7 +1,23 @@
 // Package vmnet builds a private network for test VMs: a network namespace holding a bridge,
-// tap devices for qemu, an optional DHCP server, and dial/listen helpers that put sockets
-// inside it. The namespace has no uplink, so nothing a VM or a test sends through it can
-// reach the host's networks or the outside world.
+// tap devices for qemu, and dial/listen helpers that put sockets inside it. The namespace has
+// no uplink, so nothing a VM or a test sends through it can reach the host's networks or the
+// outside world.
+//
+// Real servers, each a host program run inside the namespace from its own configuration in
+// a temporary directory, make it look like a real network to a VM; all listen on the
+// gateway (the bridge's first address) and are reaped by Close:
+//
+//   - DHCP (dnsmasq, StartDHCP): static leases with hostnames; the gateway as router with
+//     Options.Router.
+//   - DNS (the same dnsmasq, with Options.Domain): hostname.domain for every host, the
+//     test's Options.DNSRecords, NXDOMAIN for anything else; offered by DHCP with the
+//     domain as search list.
+//   - NTP (chronyd, Options.NTP): the host's clock at stratum 8, never adjusting it;
+//     offered by DHCP.
+//   - An HTTP(S) proxy (tinyproxy, Options.Proxy) at ProxyURL, logging every request
+//     (ProxyLog), resolving names through the namespace's DNS.
+//
+// Without those options a Net is the bridge and, after StartDHCP, DHCP alone.
 package vmnet
 
 import (
@@ -45,6 +61,28 @@ type Options struct {
 	ExtraAddrs []netip.Prefix
 	// Router makes the DHCP server offer the gateway as default route.
 	Router bool
+
+	// Domain, e.g. "etcd.test", turns on DNS: StartDHCP's dnsmasq then also answers DNS on
+	// port 53 of the bridge's addresses, and offers itself (the gateway) by DHCP as the DNS
+	// server, with Domain as the domain name and search list. Every Host with a Hostname
+	// resolves as hostname.Domain and as the bare hostname, from the start (not only once
+	// it has its lease). Only local names are answered: there is no upstream, and any
+	// other name is NXDOMAIN at once. Without Domain no DNS is served.
+	Domain string
+	// DNSRecords are further names for the DNS server to answer (A and AAAA records), e.g.
+	// "restore.etcd.test": {gateway}. A name without a dot is qualified with Domain like a
+	// hostname. Needs Domain.
+	DNSRecords map[string][]netip.Addr
+
+	// NTP runs an NTP server (chronyd) on the gateway, UDP port 123, serving the host's
+	// clock at stratum 8 to Subnet (and Subnet6); the host's clock itself is never
+	// adjusted. The DHCP server offers it (option 42).
+	NTP bool
+	// Proxy runs an HTTP(S) forward proxy (tinyproxy) on the gateway, port ProxyPort, for
+	// Subnet (and Subnet6); CONNECT is allowed to port 443 only. See ProxyURL and
+	// ProxyLog. It resolves names through the namespace's DNS server (Options.Domain), so
+	// it reaches only servers inside the namespace.
+	Proxy bool
 }
 
 // normalize applies defaults and checks the options.
@@ -67,7 +105,7 @@ func (o Options) normalize() (Options, error) {
 			return o, fmt.Errorf("extra address %s: invalid", p)
 		}
 	}
-	return o, nil
+	return normalizeDNS(o)
 }
 
 // Net is a network namespace with a bridge. Methods are safe for concurrent use.
@@ -80,7 +118,9 @@ type Net struct {
 
 	mu     sync.Mutex
 	closed bool
-	dhcp   *dnsmasq
+	dhcp   *daemon
+	ntp    *daemon
+	proxy  *daemon
 }
 
 var errClosed = errors.New("vmnet: network is closed")
@@ -117,7 +157,7 @@ func New(opts Options) (_ *Net, err error) {
 	}
 	defer func() {
 		if err != nil {
-			deleteNamed(n.name)
+			n.Close() // stops whatever was started, deletes the namespace
 		}
 	}()
 
@@ -128,6 +168,21 @@ func New(opts Options) (_ *Net, err error) {
 	addrs = append(addrs, opts.ExtraAddrs...)
 	if err := n.do(func() error { return setup(addrs) }); err != nil {
 		return nil, fmt.Errorf("vmnet: set up %s: %w", n.name, err)
+	}
+	if opts.Domain != "" || opts.Proxy {
+		if err := writeEtc(n.name, opts, n.gw); err != nil {
+			return nil, fmt.Errorf("vmnet: %s: %w", n.name, err)
+		}
+	}
+	if opts.NTP {
+		if err := n.startNTP(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Proxy {
+		if err := n.startProxy(); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -313,20 +368,21 @@ func (n *Net) SetLinkUp(name string, up bool) error {
 	return nil
 }
 
-// Close stops the DHCP server and deletes the namespace, which removes the bridge and the
-// taps. Stop processes started with Command and close sockets from Dial and Listen
-// first: each keeps the namespace (and its links) alive after its name is gone. Close is
-// idempotent.
+// Close stops the servers, waiting until their processes are reaped, and deletes the
+// namespace, which removes the bridge and the taps. Stop processes started with Command and
+// close sockets from Dial and Listen first: each keeps the namespace (and its links) alive
+// after its name is gone. Close is idempotent.
 func (n *Net) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		d := n.dhcp
+		daemons := []*daemon{n.proxy, n.ntp, n.dhcp}
 		n.mu.Unlock()
 		var errs []error
-		if d != nil {
+		for _, d := range daemons {
 			errs = append(errs, d.stop())
 		}
+		errs = append(errs, removeEtc(n.name))
 		if err := deleteNamed(n.name); err != nil {
 			errs = append(errs, err)
 		}
@@ -338,32 +394,36 @@ func (n *Net) Close() error {
 }
 
 // Sweep deletes namespaces left by earlier processes that died without Close: those named
-// etcdapp-<pid>-<n> whose pid no longer exists. Processes still inside such a namespace
-// (a qemu or dnsmasq that outlived its parent) are killed, as they would otherwise keep it
-// alive. Namespaces of live processes, including other concurrent test binaries, are left
-// alone.
+// etcdapp-<pid>-<n> whose pid no longer exists, with their files in /etc/netns. Processes
+// still inside such a namespace (a qemu or dnsmasq that outlived its parent) are killed, as
+// they would otherwise keep it alive. Namespaces of live processes, including other
+// concurrent test binaries, are left alone.
 func Sweep() error {
-	entries, err := os.ReadDir(runDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("vmnet: sweep: %w", err)
-	}
 	var errs []error
-	for _, e := range entries {
-		m := nameRE.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		pid, err := strconv.Atoi(m[1])
-		if err != nil || pidAlive(pid) {
-			continue
-		}
-		if err := killInside(filepath.Join(runDir, e.Name())); err != nil {
+	stale := map[string]bool{}
+	for _, dir := range []string{runDir, etcNetnsDir} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
-		if err := deleteNamed(e.Name()); err != nil {
+		for _, e := range entries {
+			m := nameRE.FindStringSubmatch(e.Name())
+			if m == nil {
+				continue
+			}
+			if pid, err := strconv.Atoi(m[1]); err == nil && !pidAlive(pid) {
+				stale[e.Name()] = true
+			}
+		}
+	}
+	for name := range stale {
+		if err := killInside(filepath.Join(runDir, name)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := deleteNamed(name); err != nil {
+			errs = append(errs, err)
+		}
+		if err := removeEtc(name); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -64,6 +64,9 @@ func newNet(t *testing.T, opts Options) *Net {
 		if _, err := os.Lstat(filepath.Join(runDir, n.Name())); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s still pinned after Close: %v", n.Name(), err)
 		}
+		if _, err := os.Lstat(filepath.Join(etcNetnsDir, n.Name())); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s's resolver files still there after Close: %v", n.Name(), err)
+		}
 	})
 	return n
 }
@@ -435,7 +438,8 @@ func anonNS(t *testing.T) netns.NsHandle {
 }
 
 func TestSweep(t *testing.T) {
-	live := newNet(t, Options{Subnet: freeSubnet(t)})
+	// With a Domain, so that it has resolver files in /etc/netns too.
+	live := newNet(t, Options{Subnet: freeSubnet(t), Domain: "etcd.test"})
 
 	// A pid that no longer exists: a child that has been reaped.
 	dead := exec.Command("true")
@@ -450,6 +454,14 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteNamed(stale) })
+	// Its resolver files, and those of a namespace already gone (a crash during Close).
+	orphan := fmt.Sprintf("%s%d-1", namePrefix, dead.Process.Pid)
+	for _, name := range []string{stale, orphan} {
+		if err := writeEtc(name, Options{}, netip.MustParseAddr("10.77.0.1")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { removeEtc(name) })
+	}
 
 	// A leftover process inside it, as a crashed run would leave; Sweep must end it. It
 	// prints once `ip netns exec` has moved it into the namespace.
@@ -484,8 +496,15 @@ func TestSweep(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("process in the stale namespace survived Sweep")
 	}
-	if _, err := os.Lstat(filepath.Join(runDir, live.Name())); err != nil {
-		t.Errorf("Sweep removed live %s: %v", live.Name(), err)
+	for _, name := range []string{stale, orphan} {
+		if _, err := os.Lstat(filepath.Join(etcNetnsDir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s's resolver files survived Sweep: %v", name, err)
+		}
+	}
+	for _, dir := range []string{runDir, etcNetnsDir} {
+		if _, err := os.Lstat(filepath.Join(dir, live.Name())); err != nil {
+			t.Errorf("Sweep removed live %s from %s: %v", live.Name(), dir, err)
+		}
 	}
 }
 
@@ -496,14 +515,22 @@ func TestRestoreFailureDiscardsThread(t *testing.T) {
 	restoreNS = func(netns.NsHandle) error { return errors.New("injected") }
 	t.Cleanup(func() { restoreNS = netns.Set })
 	var tid int
-	err := onThread(func() error {
-		tid = unix.Gettid()
-		return unix.Unshare(unix.CLONE_NEWNET)
-	})
-	restoreNS = netns.Set
-	if err == nil {
-		t.Fatal("onThread hid the restore failure")
+	// The goroutine may run on the process's main thread, which the runtime cannot end: it
+	// parks that one for good instead (never reusing it either). Then try again, which
+	// lands elsewhere, the main thread being parked.
+	for attempt := 0; tid == 0 || tid == os.Getpid(); attempt++ {
+		if attempt == 3 {
+			t.Fatal("onThread keeps running on the main thread")
+		}
+		err := onThread(func() error {
+			tid = unix.Gettid()
+			return unix.Unshare(unix.CLONE_NEWNET)
+		})
+		if err == nil {
+			t.Fatal("onThread hid the restore failure")
+		}
 	}
+	restoreNS = netns.Set
 	// The kernel gives no event for a thread's end; poll, bounded.
 	task := fmt.Sprintf("/proc/self/task/%d", tid)
 	for deadline := time.Now().Add(10 * time.Second); ; {
