@@ -53,3 +53,13 @@ func (r *Resolved) reached(local []netip.Addr, addr string) bool {
 	ip, err := netip.ParseAddr(addr)
 	return err == nil && len(local) > 0 && slices.Contains(r.Metadata.PublicAddresses, ip.Unmap())
 }
+
+// publicReason says so when the member was identified by a public address: member.Identify
+// sees only a list of addresses and would call it one "on this machine".
+func (r *Resolved) publicReason(local []netip.Addr) {
+	ip, err := netip.ParseAddr(r.Member.Address)
+	if err != nil || slices.Contains(local, ip.Unmap()) || !slices.Contains(r.Metadata.PublicAddresses, ip.Unmap()) {
+		return
+	}
+	r.Member.Reason = "public address " + ip.Unmap().String() + " is NATed to this machine (" + r.Platform + " metadata)"
+}

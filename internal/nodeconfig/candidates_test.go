@@ -122,6 +122,10 @@ func TestIdentifyByPublicAddress(t *testing.T) {
 			if r.Member.Name != tc.wantMember || r.Member.Address != tc.wantAddress {
 				t.Errorf("member %s at %q, want %s at %q", r.Member.Name, r.Member.Address, tc.wantMember, tc.wantAddress)
 			}
+			// a member found by a public address says so, not "on this machine"
+			if public := strings.HasPrefix(tc.wantAddress, "203.0.113."); public != strings.HasPrefix(r.Member.Reason, "public address "+tc.wantAddress+" is NATed to this machine") {
+				t.Errorf("reason %q for member address %s", r.Member.Reason, tc.wantAddress)
+			}
 			if !slices.Equal(r.Addresses, tc.wantAddrs) {
 				t.Errorf("addresses %v, want %v", r.Addresses, tc.wantAddrs)
 			}

@@ -288,6 +288,7 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	if r.Member, err = member.Identify(c, r.candidates(local), resolved, r.Hostname); err != nil {
 		return err
 	}
+	r.publicReason(local)
 	return nil
 }
 

@@ -69,11 +69,19 @@ func chronyConf(opts Options, gw, gw6 netip.Addr, dir string) string {
 	lines := []string{
 		fmt.Sprintf("local stratum %d", ntpStratum),
 		"port 123",
-		"bindaddress " + gw.String(),
 		"allow " + opts.Subnet.String(),
 	}
+	// chronyd binds one address per family; with ExtraAddrs (a cloud's link-local NTP
+	// service, 169.254.169.123) it listens on every address of the namespace instead, which
+	// holds only the bridge's
+	if len(opts.ExtraAddrs) == 0 {
+		lines = append(lines, "bindaddress "+gw.String())
+	}
 	if gw6.IsValid() {
-		lines = append(lines, "bindaddress "+gw6.String(), "allow "+opts.Subnet6.String())
+		if len(opts.ExtraAddrs) == 0 {
+			lines = append(lines, "bindaddress "+gw6.String())
+		}
+		lines = append(lines, "allow "+opts.Subnet6.String())
 	}
 	lines = append(lines,
 		"cmdport 0",        // no chronyc over UDP,
