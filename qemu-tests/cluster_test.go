@@ -28,6 +28,7 @@ import (
 type clusterNode struct {
 	name string
 	ip   netip.Addr
+	addr string // the member's address in cluster.members: ip, or a DNS name
 	mac  string
 	tap  string
 	disk string
@@ -70,18 +71,62 @@ func needNetns(t *testing.T) {
 
 func newTestCluster(t *testing.T, names ...string) *testCluster {
 	t.Helper()
+	return newTestClusterOn(t, clusterNet{}, names...)
+}
+
+// clusterNet is what a test cluster's network offers besides DHCP.
+type clusterNet struct {
+	// Domain, when set, is served by the network's DNS server (handed out by DHCP), and the
+	// members are listed by name: NAME.Domain.
+	Domain string
+	// DHCPNames are the nodes whose DHCP lease names them (all of them without a Domain);
+	// the others' names are DNS records only.
+	DHCPNames map[string]bool
+	// Records are more DNS names (a backup server's, say).
+	Records map[string][]netip.Addr
+	// Proxy runs an HTTP(S) proxy on the gateway (vmnet.Options.Proxy).
+	Proxy bool
+}
+
+// clusterGateway is the test network's gateway: the first address of vmnet's default subnet.
+var clusterGateway = vmnet.DefaultSubnet.Addr().Next()
+
+func newTestClusterOn(t *testing.T, cn clusterNet, names ...string) *testCluster {
+	t.Helper()
 	needNetns(t)
 	imgs := loadImages(t)
 	c := &testCluster{t: t}
 	c.loadKernel(t, imgs)
 
+	ips := make([]netip.Addr, len(names))
+	ip := clusterGateway
+	records := map[string][]netip.Addr{}
+	for name, a := range cn.Records {
+		records[name] = a
+	}
+	for i, name := range names {
+		for range 10 {
+			ip = ip.Next()
+		}
+		ips[i] = ip
+		if cn.Domain != "" && !cn.DHCPNames[name] {
+			records[name] = []netip.Addr{ip}
+		}
+	}
+	opts := vmnet.Options{Domain: cn.Domain, Proxy: cn.Proxy}
+	if cn.Domain != "" {
+		opts.DNSRecords = records
+	}
 	var err error
-	if c.net, err = vmnet.New(vmnet.Options{}); err != nil {
+	if c.net, err = vmnet.New(opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("dnsmasq log:\n%s", c.net.DHCPLog())
+			if cn.Proxy {
+				t.Logf("proxy log:\n%s", c.net.ProxyLog())
+			}
 		}
 		if err := c.net.Close(); err != nil {
 			t.Error(err)
@@ -89,14 +134,17 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 	})
 	var hosts []vmnet.Host
 	dir := workDir(t)
-	ip := c.net.Gateway()
 	for i, name := range names {
-		for range 10 {
-			ip = ip.Next()
-		}
-		n := c.addNode(name, ip, fmt.Sprintf("52:54:00:77:00:%02x", i+1), filepath.Join(dir, name+"-data.qcow2"))
+		n := c.addNode(name, ips[i], fmt.Sprintf("52:54:00:77:00:%02x", i+1), filepath.Join(dir, name+"-data.qcow2"))
 		hw, _ := net.ParseMAC(n.mac)
-		hosts = append(hosts, vmnet.Host{MAC: hw, IP: n.ip, Hostname: name})
+		h := vmnet.Host{MAC: hw, IP: n.ip}
+		if cn.Domain == "" || cn.DHCPNames[name] {
+			h.Hostname = name
+		}
+		if cn.Domain != "" {
+			n.addr = name + "." + cn.Domain
+		}
+		hosts = append(hosts, h)
 	}
 	if err := c.net.StartDHCP(hosts); err != nil {
 		t.Fatal(err)
@@ -159,9 +207,17 @@ const tcgTuning = "etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000}
 func (c *testCluster) members() string {
 	s := "  members:\n"
 	for _, n := range c.nodes {
-		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.ip)
+		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.memberAddr())
 	}
 	return s
+}
+
+// memberAddr is the node's address in cluster.members.
+func (n *clusterNode) memberAddr() string {
+	if n.addr != "" {
+		return n.addr
+	}
+	return n.ip.String()
 }
 
 // start boots node i on its data disk with the cluster's user-data (or userData when given;
@@ -287,12 +343,15 @@ func all(n int) []int {
 }
 
 // TestCluster: three VMs with identical user-data and their own blank data disks form one
-// TLS-only cluster; it keeps every key across reboots of one and of all nodes.
+// TLS-only cluster whose members are DNS names, served by the test network's DNS server and
+// handed out by its DHCP; it keeps every key across reboots of one and of all nodes, and a
+// member is replaced on a blank disk.
 func TestCluster(t *testing.T) {
 	if !archSelected("amd64") {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
 	}
-	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c")
+	// etcd-a and etcd-b are names in DNS only; etcd-c's DHCP lease names it too
+	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", DHCPNames: map[string]bool{"etcd-c": true}}, "etcd-a", "etcd-b", "etcd-c")
 	ca := newTestCA(t, "qemu-tests cluster CA")
 	c.userData = "version: 1\ncluster:\n  name: qemu-tests\n" + c.members() + ca.tlsYAML() + tcgTuning
 	ctx, cancel := context.WithTimeout(t.Context(), 3*vmTimeout(t))
@@ -307,10 +366,16 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("power-on to a healthy 3-node cluster: %s", time.Since(start).Round(100*time.Millisecond))
-	for _, n := range c.nodes {
-		if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: member `+n.name+` \(address `+regexp.QuoteMeta(n.ip.String())+` is on this machine\) of cluster qemu-tests`)); err != nil {
+	for _, n := range c.nodes[:2] {
+		// the node resolved the member names and found its own address among them
+		if _, err := n.v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: member `+n.name+` \(name `+regexp.QuoteMeta(n.addr)+
+			` resolves to `+regexp.QuoteMeta(n.ip.String())+`, on this machine\) of cluster qemu-tests`)); err != nil {
 			t.Errorf("%s: %v", n.name, err)
 		}
+	}
+	// the hostname DHCP gave is applied (networkd alone would need D-Bus for it)
+	if _, err := c.nodes[2].v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=etcd-c member=etcd-c `)); err != nil {
+		t.Error(err)
 	}
 
 	good := ca.clientTLS(t, "qemu-tests")
@@ -321,6 +386,11 @@ func TestCluster(t *testing.T) {
 	}
 	if len(members.Members) != 3 {
 		t.Fatalf("member list %v, want 3 members", members.Members)
+	}
+	for _, m := range members.Members {
+		if len(m.PeerURLs) != 1 || m.PeerURLs[0] != "https://"+m.Name+".etcd.test:2380" {
+			t.Errorf("member %s has peer URLs %v, want its DNS name", m.Name, m.PeerURLs)
+		}
 	}
 	putThenGet(ctx, t, a, cc, "/cluster/first", "written through etcd-a")
 
@@ -389,7 +459,7 @@ func TestCluster(t *testing.T) {
 	}) {
 		return
 	}
-	t.Run("volume of another cluster refused", func(t *testing.T) {
+	if !t.Run("volume of another cluster refused", func(t *testing.T) {
 		n := c.nodes[0]
 		n.v.Close()
 		other := newTestCA(t, "other cluster CA")
@@ -399,6 +469,26 @@ func TestCluster(t *testing.T) {
 		v.Close()
 		if after := fileSHA256(t, n.disk); after != before {
 			t.Error("the refused data disk was changed")
+		}
+	}) {
+		return
+	}
+	t.Run("replace on a blank disk", func(t *testing.T) {
+		// etcd-a's machine is gone with its disk: a new one, blank, takes its name
+		if err := vm.CreateBlankDisk(ctx, c.nodes[0].disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		cli := c.client(1, good)
+		putThenGet(ctx, t, cli, c.client(2, good), "/cluster/while-a-gone", "a was replaced")
+		v := c.start(0, "")
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: cluster: removed the stale member etcd-a`)); err != nil {
+			t.Fatal(err)
+		}
+		c.waitBooted(ctx, 0)
+		waitVoters(ctx, t, cli, "etcd-a", "etcd-b", "etcd-c")
+		ac := c.client(0, good)
+		for _, k := range []string{"/cluster/first", "/cluster/while-a-gone"} {
+			waitKey(ctx, t, ac, k, clientv3.WithSerializable())
 		}
 	})
 }

@@ -26,7 +26,7 @@ func (c *testCluster) membersOf(idx ...int) string {
 	s := "  members:\n"
 	for _, i := range idx {
 		n := c.nodes[i]
-		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.ip)
+		s += fmt.Sprintf("    - {name: %s, address: %s}\n", n.name, n.memberAddr())
 	}
 	return s
 }

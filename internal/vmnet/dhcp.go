@@ -111,7 +111,7 @@ func dnsmasqArgs(opts Options, gw netip.Addr, dir string, hosts []Host) ([]strin
 		// An empty option suppresses dnsmasq's default of offering itself as router.
 		args = append(args, "--dhcp-option=option:router")
 	}
-	if opts.NTP {
+	if opts.NTP && !opts.NTPNotOffered {
 		args = append(args, "--dhcp-option=option:ntp-server,"+gw.String())
 	}
 	if opts.Domain == "" {

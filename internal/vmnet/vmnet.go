@@ -76,8 +76,11 @@ type Options struct {
 
 	// NTP runs an NTP server (chronyd) on the gateway, UDP port 123, serving the host's
 	// clock at stratum 8 to Subnet (and Subnet6); the host's clock itself is never
-	// adjusted. The DHCP server offers it (option 42).
+	// adjusted. The DHCP server offers it (option 42) unless NTPNotOffered.
 	NTP bool
+	// NTPNotOffered keeps the NTP server out of DHCP, as on clouds whose NTP service is
+	// at a fixed address nobody announces (AWS's 169.254.169.123, put in ExtraAddrs).
+	NTPNotOffered bool
 	// Proxy runs an HTTP(S) forward proxy (tinyproxy) on the gateway, port ProxyPort, for
 	// Subnet (and Subnet6); CONNECT is allowed to port 443 only. See ProxyURL and
 	// ProxyLog. It resolves names through the namespace's DNS server (Options.Domain), so
