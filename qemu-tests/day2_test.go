@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcd-appliance/appliance/internal/tlstest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -147,7 +150,10 @@ func TestDayTwo(t *testing.T) {
 	if !archSelected("amd64") {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
 	}
-	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e")
+	names := []string{"etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e"}
+	// members by IP address here (TestCluster lists them by name); the network's DNS names a
+	// backup server, reached through its proxy
+	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", Records: map[string][]netip.Addr{"backups": {clusterGateway}}, Proxy: true}, names...)
 	ca := newTestCA(t, "qemu-tests day-2 CA")
 	key := newSSHKey(t)
 	config := func(idx ...int) string {
@@ -317,49 +323,67 @@ func TestDayTwo(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// serve it inside the namespace, as a backup server would
-		l, err := c.net.Listen("tcp", c.net.Gateway().String()+":8080")
+		// serve it inside the namespace as a backup server would: https, by name, with a
+		// certificate from a private CA, behind the proxy
+		l, err := c.net.Listen("tcp", c.net.Gateway().String()+":443")
 		if err != nil {
 			t.Fatal(err)
 		}
+		backupCA := tlstest.NewCA(t, "qemu-tests backup server CA")
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write(db)
-		})}
-		go srv.Serve(l)
+		}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{backupCA.Leaf(t, []string{"backups.etcd.test"})}}}
+		go srv.ServeTLS(l, "", "")
 		t.Cleanup(func() { srv.Close() })
-		url := fmt.Sprintf("http://%s:8080/day2.db", c.net.Gateway())
+		url := "https://backups.etcd.test/day2.db"
+		fetchVia := "network: {proxy: '" + c.net.ProxyURL() + "'}\n"
+		trust := "trust:\n  ca_certs: [" + strconv.Quote(backupCA.PEM) + "]\n"
 
 		for _, n := range c.nodes {
 			if n.v != nil {
 				n.v.Close()
 			}
 		}
-		restore := func(sha string, idx ...int) string {
-			return "version: 1\ncluster:\n  name: restored\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning +
-				"ssh_authorized_keys: ['" + key.public + "']\nrestore: {source: '" + url + "', sha256: '" + sha + "'}\n"
+		restore := func(extra string, idx ...int) string {
+			return "version: 1\ncluster:\n  name: restored\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning + fetchVia + extra +
+				"ssh_authorized_keys: ['" + key.public + "']\nrestore: {source: '" + url + "', sha256: '" + sc.SHA256 + "'}\n"
 		}
-		// a wrong checksum stops the node before its blank disk is touched
+		// without the server's CA the node refuses, naming the URL and the TLS error, before
+		// its blank disk is touched
 		if err := vm.CreateBlankDisk(ctx, c.nodes[0].disk, dataDiskSize); err != nil {
 			t.Fatal(err)
 		}
 		before := fileSHA256(t, c.nodes[0].disk)
-		v := c.start(0, restore(strings.Repeat("0", 64), 0))
-		waitRefused(ctx, t, v, regexp.MustCompile(`etcd-appliance: restore: restore.sha256: the snapshot at .* has sha256 `+sc.SHA256+`, not 0+`))
+		v := c.start(0, restore("", 0))
+		waitRefused(ctx, t, v, regexp.MustCompile(`etcd-appliance: restore: restore.source `+regexp.QuoteMeta(url)+`: tls: failed to verify certificate: x509: certificate signed by unknown authority`))
 		v.Close()
 		if fileSHA256(t, c.nodes[0].disk) != before {
 			t.Error("the refused restore changed the data disk")
 		}
+
+		// etcd-e comes back on a network without DHCP (a MAC the DHCP server does not know),
+		// addressed by ip= on the kernel command line, with the DNS server given there too
+		e := c.nodes[4]
+		e.mac = "52:54:00:77:00:ee"
+		gw := c.net.Gateway()
+		e.kargs = fmt.Sprintf("ip=%s::%s:255.255.255.0:%s::off nameserver=%s", e.ip, gw, e.name, gw)
 
 		// a new three-member cluster from the snapshot
 		for _, i := range []int{2, 3, 4} {
 			if err := vm.CreateBlankDisk(ctx, c.nodes[i].disk, dataDiskSize); err != nil {
 				t.Fatal(err)
 			}
-			c.start(i, restore(sc.SHA256, 2, 3, 4))
+			c.start(i, restore(trust, 2, 3, 4))
 		}
 		c.waitBooted(ctx, 2, 3, 4)
-		e := c.client(4, good)
-		waitVoters(ctx, t, e, "etcd-c", "etcd-d", "etcd-e")
+		if err := c.net.WaitProxyLog(ctx, "CONNECT backups.etcd.test:443"); err != nil {
+			t.Errorf("the restore did not go through the proxy: %v\n%s", err, c.net.ProxyLog())
+		}
+		if strings.Contains(c.net.DHCPLog(), "DHCPACK(br0) "+e.ip.String()+" "+e.mac) {
+			t.Errorf("%s got a DHCP lease: the ip= path was not tested", e.name)
+		}
+		ec := c.client(4, good)
+		waitVoters(ctx, t, ec, "etcd-c", "etcd-d", "etcd-e")
 		for _, i := range []int{2, 3, 4} {
 			cli := c.client(i, good)
 			got, err := cli.Get(shortCtx(ctx), "/day2/", clientv3.WithPrefix(), clientv3.WithSerializable())
@@ -375,10 +399,10 @@ func TestDayTwo(t *testing.T) {
 				}
 			}
 		}
-		putThenGet(ctx, t, e, c.client(2, good), "/restored/writable", "yes")
+		putThenGet(ctx, t, ec, c.client(2, good), "/restored/writable", "yes")
 		// a reboot keeps the restored data (restore: stays in the user-data)
 		c.nodes[3].v.Close()
-		c.start(3, restore(sc.SHA256, 2, 3, 4))
+		c.start(3, restore(trust, 2, 3, 4))
 		c.waitBooted(ctx, 3)
 		c.checkKeys(ctx, t, 3, good, "/day2/in-snapshot", "/restored/writable")
 	})

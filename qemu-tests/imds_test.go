@@ -2,14 +2,18 @@ package qemutests
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/etcd-appliance/appliance/internal/vmnet"
 )
@@ -86,7 +90,10 @@ func TestAWSMetadata(t *testing.T) {
 	imgs := loadImages(t)
 	c := &testCluster{t: t}
 	c.loadKernel(t, imgs)
-	n, err := vmnet.New(vmnet.Options{ExtraAddrs: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/16")}, Router: true})
+	// the Amazon Time Sync Service's link-local address is served by the network's NTP server,
+	// which DHCP does not announce (nor does AWS's): the node must know it from the platform
+	n, err := vmnet.New(vmnet.Options{ExtraAddrs: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/16"), netip.MustParsePrefix("169.254.169.123/32")},
+		Router: true, NTP: true, NTPNotOffered: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +109,9 @@ func TestAWSMetadata(t *testing.T) {
 	imds := &fakeIMDS{byIP: map[netip.Addr]imdsInstance{}, tokens: map[string]bool{}}
 	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"),
 		publicIP: netip.MustParseAddr("203.0.113.21"), sshKey: key.public,
-		userData: "version: 1\nnode: {name: aws-a}\n" + ca.tlsYAML()}
+		// listed by its public (elastic) IP, which is on no interface: only the metadata says it
+		// is this machine
+		userData: "version: 1\ncluster:\n  name: aws\n  members:\n    - {name: aws-a, address: 203.0.113.21}\n" + ca.tlsYAML()}
 	bad := imdsInstance{id: "i-0bad", hostname: "ip-10-77-0-22.ec2.internal", ip: netip.MustParseAddr("10.77.0.22"), sshKey: key.public,
 		userData: "version: 1\nnode: {name: aws-b}\nsnapshot_count: 5\n"}
 	var hosts []vmnet.Host
@@ -126,6 +135,9 @@ func TestAWSMetadata(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 	defer cancel()
 	c.cmdline += " etcd.platform=aws"
+	// the good instance's RTC is five hours slow: NTP must set the clock before certificates
+	// are issued (the CA is not valid yet by the RTC's time)
+	c.nodes[0].qemuArgs = []string{"-rtc", "base=" + time.Now().UTC().Add(-5*time.Hour).Format("2006-01-02T15:04:05")}
 	for i := range c.nodes {
 		c.start(i, "-") // no fw_cfg: the metadata server is the only source
 	}
@@ -135,8 +147,14 @@ func TestAWSMetadata(t *testing.T) {
 		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: platform aws \(`)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=ip-10-77-0-21\.ec2\.internal member=aws-a ssh_keys=1 `)); err != nil {
-			t.Fatal(err)
+		for _, line := range []string{
+			`etcd-appliance: configured: hostname=ip-10-77-0-21\.ec2\.internal member=aws-a ssh_keys=1 `,
+			`etcd-appliance: clock: synchronised \(NTP: 169\.254\.169\.123\) after `,
+			`etcd-appliance: member aws-a \(public address 203\.0\.113\.21 is NATed to this machine \(aws metadata\)\) of cluster aws`,
+		} {
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(line)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		waitBootedNamed(ctx, t, v, "good")
 		if err := c.waitHealthy(ctx, 0); err != nil {
@@ -147,8 +165,27 @@ func TestAWSMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(members.Members) != 1 || members.Members[0].Name != "aws-a" {
-			t.Errorf("members %v, want aws-a from the user-data", members.Members)
+		if len(members.Members) != 1 || members.Members[0].Name != "aws-a" || members.Members[0].PeerURLs[0] != "https://203.0.113.21:2380" {
+			t.Errorf("members %v, want aws-a at its public address from the user-data", members.Members)
+		}
+		// issued after the clock was set: valid from an hour before now, not six
+		addr := net.JoinHostPort(good.ip.String(), strconv.Itoa(etcdClientPort))
+		raw, err := c.net.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := ca.clientTLS(t, "qemu-tests").Clone()
+		tc.ServerName = good.ip.String()
+		conn := tls.Client(raw, tc)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			t.Fatalf("TLS to %s: %v", addr, err)
+		}
+		conn.Close()
+		if nb := conn.ConnectionState().PeerCertificates[0].NotBefore; time.Since(nb) > 2*time.Hour || time.Until(nb) > 5*time.Minute {
+			t.Errorf("server certificate valid from %s, %s before now: issued with the RTC's time, not NTP's", nb, time.Since(nb).Round(time.Minute))
+		}
+		if out, err := c.ssh(ctx, key, 0, "firstboot status"); err != nil || !strings.Contains(out, "clock: synchronised, from 169.254.169.123:123") {
+			t.Errorf("firstboot status (%v):\n%s\nwant the clock synchronised from 169.254.169.123", err, out)
 		}
 		putThenGet(ctx, t, cli, cli, "/aws/key", "from IMDS user-data")
 		c.checkSSH(ctx, t, 0, key, "ip-10-77-0-21.ec2.internal")
