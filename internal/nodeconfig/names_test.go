@@ -133,3 +133,22 @@ func TestDHCPHostname(t *testing.T) {
 		t.Errorf("got %q, want the lowest interface's etcd-a.etcd.test", got)
 	}
 }
+
+// A single member is named after the metadata's hostname, never DHCP's: its name is on its
+// data volume, and images before DHCP hostnames were read named it "etcd".
+func TestSingleMemberIgnoresDHCPHostname(t *testing.T) {
+	opts := nodetest.Options(t.TempDir())
+	opts.DHCPHostname = func() string { return "dhcp-name" }
+	opts.Addrs = func(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error) {
+		a := []netip.Addr{nodetest.Addr}
+		done(a)
+		return a, nil
+	}
+	r, err := nodeconfig.Resolve(context.Background(), nodetest.QemuEnv(t, "", nil), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Hostname != "dhcp-name" || r.HostnameFrom != "dhcp" || r.Member.Name != "etcd" {
+		t.Errorf("hostname %q from %q, member %q: want the DHCP hostname applied and the member still etcd", r.Hostname, r.HostnameFrom, r.Member.Name)
+	}
+}

@@ -270,7 +270,7 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 		}
 		var failed []string
 		resolved, failed = lookupNames(wctx, opts.Lookup, names)
-		self, err := member.Identify(c, r.candidates(a), resolved, r.Hostname)
+		self, err := member.Identify(c, r.candidates(a), resolved, r.memberHostname())
 		// a cluster member waits for its own address, a single member for any to advertise
 		if err == nil && r.reached(a, self.Address) {
 			return true
@@ -285,11 +285,21 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 		return err
 	}
 	r.Addresses = local
-	if r.Member, err = member.Identify(c, r.candidates(local), resolved, r.Hostname); err != nil {
+	if r.Member, err = member.Identify(c, r.candidates(local), resolved, r.memberHostname()); err != nil {
 		return err
 	}
 	r.publicReason(local)
 	return nil
+}
+
+// memberHostname is the hostname members are matched by. A single member without node.name
+// is named after the hostname, and that name is recorded on its data volume: the DHCP
+// hostname, which older images did not read, must not rename it on a reimage.
+func (r *Resolved) memberHostname() string {
+	if r.HostnameFrom == "dhcp" && len(r.Config.Cluster.Members) == 0 {
+		return ""
+	}
+	return r.Hostname
 }
 
 // nameLogEvery spaces the console lines about member names that do not resolve yet.
