@@ -25,9 +25,10 @@ $(IMAGEBUILD):
 image: host-deps $(IMAGEBUILD)
 	$(IMAGEBUILD) build --arch amd64 --format raw,qcow2 --out $(OUT) --version $(VERSION)
 
-## images: every arch, with the direct-boot files the VM tests use
+## images: every arch in every format, with the direct-boot files: the VM tests boot each disk
+## format (amd64: vhd, vmdk and the gce tarball's disk.raw besides raw and qcow2)
 images: host-deps $(IMAGEBUILD)
-	$(IMAGEBUILD) build --arch $(ARCHES) --format raw,qcow2,kernel --out $(OUT) --version $(VERSION)
+	$(IMAGEBUILD) build --arch $(ARCHES) --format raw,qcow2,vhd,vmdk,gce,kernel --out $(OUT) --version $(VERSION)
 
 ## lock: re-resolve packages.lock against the Debian mirror (then commit it)
 lock: host-deps $(IMAGEBUILD)

@@ -26,6 +26,19 @@ var Formats = map[string]string{
 	"kernel": "kernel",
 }
 
+// QEMUFormat is the qemu block driver that opens an output format as a disk ("vpc" reads
+// the VHD), or "" for outputs qemu cannot attach: gce is a tarball (its disk.raw is raw once
+// unpacked) and kernel is the direct-boot files.
+func QEMUFormat(format string) string {
+	switch format {
+	case "raw", "qcow2", "vmdk":
+		return format
+	case "vhd":
+		return "vpc"
+	}
+	return ""
+}
+
 // convert writes one output format from the raw image.
 func convert(ctx context.Context, format, raw, out, buildID string, epoch int64) error {
 	qemuImg := func(args ...string) error {

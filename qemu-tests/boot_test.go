@@ -101,7 +101,12 @@ func waitRefused(ctx context.Context, t *testing.T, v *vm.VM, why *regexp.Regexp
 func TestFirmwareBoot(t *testing.T) {
 	imgs := loadImages(t)
 	forEachArch(t, arch.Names(), func(t *testing.T, a arch.Arch) {
-		img, format := imgs.need(t, a.Name, "qcow2", "raw")
+		// amd64 boots Azure's fixed VHD (qemu's vpc driver) through OVMF, the others qcow2
+		formats := []string{"qcow2", "raw"}
+		if a.Name == "amd64" {
+			formats = []string{"vhd"}
+		}
+		img, format := imgs.osDisk(t, a.Name, formats...)
 		ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 		defer cancel()
 		// read-only: the appliance must boot without ever writing its OS disk
@@ -156,7 +161,8 @@ func checkClientPortRefuses(ctx context.Context, t *testing.T, addr string) {
 func TestDirectKernelBoot(t *testing.T) {
 	im := loadImages(t)
 	forEachArch(t, []string{"amd64"}, func(t *testing.T, a arch.Arch) {
-		img, format := im.need(t, a.Name, "qcow2", "raw")
+		// the disk is vSphere's streamOptimized VMDK, read by qemu's vmdk driver
+		img, format := im.osDisk(t, a.Name, "vmdk")
 		kernel, _ := im.need(t, a.Name, "kernel")
 		initrd, _ := im.need(t, a.Name, "initrd")
 		cmdlinePath, _ := im.need(t, a.Name, "cmdline")
@@ -171,9 +177,17 @@ func TestDirectKernelBoot(t *testing.T) {
 			Kernel:  kernel,
 			Initrd:  initrd,
 			Cmdline: strings.TrimSpace(string(cmdline)),
-			Disks:   []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
+			// Snapshot: a streamOptimized VMDK takes no random writes, its qcow2 overlay does
+			Disks:        []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
+			HostForwards: []vm.Forward{{GuestPort: etcdMetricsPort}},
 		})
 		waitBooted(ctx, t, v)
+		if t.Failed() {
+			return
+		}
+		if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 

@@ -54,7 +54,12 @@ func withUnits(t *testing.T, ign []byte, units ...map[string]any) []byte {
 func TestQemuIgnition(t *testing.T) {
 	imgs := loadImages(t)
 	forEachArch(t, arch.Names(), func(t *testing.T, a arch.Arch) {
-		img, format := imgs.need(t, a.Name, "qcow2", "raw")
+		// amd64 boots the disk.raw unpacked from the GCE tarball through OVMF, the others qcow2
+		formats := []string{"qcow2", "raw"}
+		if a.Name == "amd64" {
+			formats = []string{"gce"}
+		}
+		img, format := imgs.osDisk(t, a.Name, formats...)
 		boot := func(t *testing.T, ign []byte) *vm.VM {
 			cfg := vm.Config{
 				Arch:         a,

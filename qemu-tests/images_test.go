@@ -1,13 +1,18 @@
 package qemutests
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/etcd-appliance/appliance/image"
 	"github.com/etcd-appliance/appliance/internal/testenv"
 )
 
@@ -103,4 +108,90 @@ func (im *images) need(t testing.TB, archName string, formats ...string) (path, 
 		missing(t, "no %v image for %s in %s: run `make images` or set IMAGE_DIR", formats, archName, im.dir)
 	}
 	return p, f
+}
+
+// osDisk is need for the disk a VM boots: the path of the first of formats built for arch and
+// qemu's name for its format (vm.Disk.Format). A gce tarball is unpacked first, as GCE's
+// image import does: its disk.raw, in a work dir that lives as long as t.
+func (im *images) osDisk(t testing.TB, archName string, formats ...string) (path, qemuFormat string) {
+	t.Helper()
+	p, f := im.need(t, archName, formats...)
+	if f == "gce" {
+		raw, err := unpackGCE(p, workDir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("OS disk: disk.raw from %s", filepath.Base(p))
+		return raw, "raw"
+	}
+	qf := image.QEMUFormat(f)
+	if qf == "" {
+		t.Fatalf("%s: qemu cannot boot the %s format", p, f)
+	}
+	t.Logf("OS disk: %s (qemu format %s)", filepath.Base(p), qf)
+	return p, qf
+}
+
+// unpackGCE writes the disk.raw of a GCE image tarball into dir, sparse (runs of zeros are
+// skipped, not written), and checks the tarball is what GCE's import takes: disk.raw alone,
+// a regular file of whole GiB.
+func unpackGCE(tarball, dir string) (string, error) {
+	f, err := os.Open(tarball)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", tarball, err)
+	}
+	tr := tar.NewReader(zr)
+	hdr, err := tr.Next()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", tarball, err)
+	}
+	if hdr.Name != "disk.raw" || hdr.Typeflag != tar.TypeReg {
+		return "", fmt.Errorf("%s: first entry %q (type %q), GCE wants the regular file disk.raw", tarball, hdr.Name, hdr.Typeflag)
+	}
+	if hdr.Size == 0 || hdr.Size%(1<<30) != 0 {
+		return "", fmt.Errorf("%s: disk.raw is %d bytes, GCE wants a whole number of GiB", tarball, hdr.Size)
+	}
+	raw := filepath.Join(dir, "disk.raw")
+	if err := writeSparse(raw, tr, hdr.Size); err != nil {
+		return "", fmt.Errorf("%s: disk.raw: %w", tarball, err)
+	}
+	if hdr, err := tr.Next(); err != io.EOF {
+		return "", fmt.Errorf("%s: an entry after disk.raw (%v, %v): GCE wants disk.raw alone", tarball, hdr, err)
+	}
+	return raw, nil
+}
+
+// writeSparse copies size bytes from r to a new file at path, seeking over zero blocks.
+func writeSparse(path string, r io.Reader, size int64) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	buf := make([]byte, 64<<10)
+	zero := make([]byte, len(buf))
+	for off := int64(0); off < size; {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-off)])
+		if err != nil {
+			return fmt.Errorf("at byte %d: %w", off, err)
+		}
+		if bytes.Equal(buf[:n], zero[:n]) {
+			_, err = out.Seek(int64(n), io.SeekCurrent)
+		} else {
+			_, err = out.Write(buf[:n])
+		}
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	if err := out.Truncate(size); err != nil { // a disk that ends in zeros
+		return err
+	}
+	return out.Close()
 }

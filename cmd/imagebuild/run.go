@@ -23,7 +23,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	archName := fs.String("arch", "amd64", "architecture of the image to boot")
 	dir := fs.String("dir", "out", "directory holding manifest.json and the images")
-	format := fs.String("format", "qcow2", "image format to boot: qcow2 or raw")
+	format := fs.String("format", "qcow2", "image format to boot: qcow2, raw, vhd or vmdk")
 	direct := fs.Bool("direct", false, "direct kernel boot (needs a build with --format kernel) instead of firmware")
 	data := fs.String("data", "", "data disk (qcow2; created, 4 GiB, if missing; kept across runs). Default: DIR/<arch>-data.qcow2")
 	memory := fs.Int("memory", 1024, "guest memory in MiB")
@@ -47,6 +47,10 @@ func run(ctx context.Context, args []string) error {
 		}
 		return "", fmt.Errorf("%s/manifest.json lists no %s %s artifact: build it with 'imagebuild build --arch %s --format %s'",
 			*dir, a.Name, format, a.Name, format)
+	}
+	qemuFormat := image.QEMUFormat(*format)
+	if qemuFormat == "" {
+		return fmt.Errorf("--format %s: qemu boots qcow2, raw, vhd or vmdk", *format)
 	}
 	img, err := find(*format)
 	if err != nil {
@@ -96,7 +100,7 @@ func run(ctx context.Context, args []string) error {
 	cfg := vm.Config{
 		Arch: a, MemoryMiB: *memory,
 		Disks: []vm.Disk{
-			{Path: img, Format: *format, Snapshot: true},
+			{Path: img, Format: qemuFormat, Snapshot: true},
 			{Path: *data, Format: "qcow2", Serial: "etcd-data"},
 		},
 		HostForwards: []vm.Forward{{GuestPort: 2379}, {GuestPort: 2381}},

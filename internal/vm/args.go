@@ -35,6 +35,10 @@ type step struct {
 	run   func(ctx context.Context) error
 }
 
+// diskFormats are the qemu block drivers a Disk may name: vpc reads VHD files (fixed or
+// dynamic), vmdk every VMDK subformat, streamOptimized included.
+var diskFormats = []string{"raw", "qcow2", "vpc", "vmdk"}
+
 // plan decides the files qemu needs in dir. It only reads (stat); the returned steps
 // create the files.
 func plan(cfg Config, dir string, forwards map[int]int) (layout, error) {
@@ -77,8 +81,8 @@ func plan(cfg Config, dir string, forwards map[int]int) (layout, error) {
 		if format == "" {
 			format = "raw"
 		}
-		if format != "raw" && format != "qcow2" {
-			return layout{}, fmt.Errorf("disk %s: unsupported format %q (want raw or qcow2)", d.Path, format)
+		if !slices.Contains(diskFormats, format) {
+			return layout{}, fmt.Errorf("disk %s: unsupported format %q (want %s)", d.Path, format, strings.Join(diskFormats, ", "))
 		}
 		abs, err := filepath.Abs(d.Path)
 		if err != nil {

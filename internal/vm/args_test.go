@@ -153,6 +153,36 @@ func TestQemuArgs(t *testing.T) {
 	}
 }
 
+// TestQemuArgsCloudFormats: a VHD is attached with qemu's vpc driver as it is, and a
+// streamOptimized VMDK (which takes no random writes) under a qcow2 overlay naming it.
+func TestQemuArgsCloudFormats(t *testing.T) {
+	dir := t.TempDir()
+	vhd, vmdk := filepath.Join(dir, "os.vhd"), filepath.Join(dir, "os.vmdk")
+	for _, f := range []string{vhd, vmdk} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vmdir := filepath.Join(dir, "vm")
+	cfg := Config{Arch: mustArch(t, "amd64"), Disks: []Disk{{Path: vhd, Format: "vpc", ReadOnly: true}, {Path: vmdk, Format: "vmdk", Snapshot: true}}}
+	l, err := plan(cfg, vmdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "qemu-img create -q -f qcow2 -F vmdk -b " + vmdk + " " + vmdir + "/disk1-overlay.qcow2"; len(l.steps) < 1 || l.steps[len(l.steps)-1].shell != want {
+		t.Errorf("steps %v, want the last %s", l.steps, want)
+	}
+	argv := qemuArgs(cfg, l)
+	for _, p := range [][2]string{
+		{"-drive", "if=none,id=disk0,format=vpc,file=" + vhd + ",readonly=on"},
+		{"-drive", "if=none,id=disk1,format=qcow2,file=" + vmdir + "/disk1-overlay.qcow2,cache=unsafe"},
+	} {
+		if !hasPair(argv, p[0], p[1]) {
+			t.Errorf("missing %s %s in\n%s", p[0], p[1], strings.Join(argv, "\n"))
+		}
+	}
+}
+
 func count(argv []string, s string) int {
 	n := 0
 	for _, a := range argv {

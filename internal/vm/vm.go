@@ -24,8 +24,10 @@ const DefaultMemoryMiB = 1024
 
 // Disk is a block device attached as virtio-blk, in Config order (the first is booted).
 type Disk struct {
-	Path   string
-	Format string // "raw" (default) or "qcow2"
+	Path string
+	// Format is qemu's name for the file's format: "raw" (default), "qcow2", "vpc" (VHD) or
+	// "vmdk". A streamOptimized VMDK cannot take random writes: attach it ReadOnly or Snapshot.
+	Format string
 	// Size, with an empty Path, makes a blank sparse qcow2 disk of Size bytes in the VM's
 	// temp dir (a scratch data disk, gone after Close).
 	Size int64

@@ -215,7 +215,7 @@ func TestStartErrors(t *testing.T) {
 		{"tap with forwards", Config{Arch: a, Network: Network{Tap: "tap0"}, HostForwards: []Forward{{GuestPort: 22}}}, "user-mode"},
 		{"missing disk", Config{Arch: a, Disks: []Disk{{Path: "/nonexistent.raw"}}}, "nonexistent.raw"},
 		{"disk without path or size", Config{Arch: a, Disks: []Disk{{Serial: "x"}}}, "neither a path nor a size"},
-		{"bad format", Config{Arch: a, Disks: []Disk{{Path: "/dev/null", Format: "vmdk"}}}, "unsupported format"},
+		{"bad format", Config{Arch: a, Disks: []Disk{{Path: "/dev/null", Format: "vhd"}}}, "unsupported format"},
 		{"cmdline without kernel", Config{Arch: a, Cmdline: "x"}, "without kernel"},
 		{"duplicate forward", Config{Arch: a, HostForwards: []Forward{{GuestPort: 1}, {GuestPort: 1}}}, "twice"},
 		{"binary not found", Config{Arch: arch.Arch{QEMU: arch.QEMU{Binary: "/nonexistent/qemu"}}}, "start"},
