@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -121,9 +122,26 @@ func (n *Node) view(ctx context.Context) (*view, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (the cluster needs a quorum to answer)", err)
 	}
-	v := &view{members: ms, health: membership.HealthOf(statuses(ctx, cli, ms))}
+	v := &view{members: ms}
 	v.self, v.inList = membership.Find(ms, n.State.Self())
+	v.health = membership.HealthOf(statuses(ctx, cli, askSelfLocally(ms, v.self.ID, n.State.Local)))
 	return v, nil
+}
+
+// askSelfLocally is ms with this member's client URLs replaced by local (loopback): a member
+// advertised at a public address its platform NATs to it may not reach itself there (clouds
+// rarely hairpin), and its own status must not depend on that.
+func askSelfLocally(ms []membership.Member, self uint64, local string) []membership.Member {
+	if self == 0 || local == "" {
+		return ms
+	}
+	out := slices.Clone(ms)
+	for i := range out {
+		if out[i].ID == self {
+			out[i].ClientURLs = []string{local}
+		}
+	}
+	return out
 }
 
 // statusTimeout bounds a member's first answer to a status request. Each request opens a new

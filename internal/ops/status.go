@@ -60,7 +60,7 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	self, ok := membership.Find(ms, s.Self())
 	skews := make(chan []status.Skew, 1)
 	go func() { skews <- n.ClockSkews(ctx, ms, self.ID) }() // alongside Statuses: both wait on the network
-	statuses := cli.Statuses(ctx, ms, 3*time.Second)
+	statuses := cli.Statuses(ctx, askSelfLocally(ms, self.ID, s.Local), 3*time.Second)
 	st.ClockSkew = <-skews
 	health := membership.HealthOf(statuses)
 	names := map[uint64]string{}

@@ -202,3 +202,32 @@ func TestChangeKey(t *testing.T) {
 		}
 	}
 }
+
+// A member advertised at a public address is asked for its own status through loopback; the
+// others at what they advertise, and the member list itself is left as it was.
+func TestAskSelfLocally(t *testing.T) {
+	ms := []membership.Member{
+		{ID: 1, Name: "a", ClientURLs: []string{"https://203.0.113.21:2379"}},
+		{ID: 2, Name: "b", ClientURLs: []string{"https://10.0.0.2:2379"}},
+	}
+	for _, tc := range []struct {
+		name  string
+		self  uint64
+		local string
+		want  []string // each member's first client URL
+	}{
+		{"self by loopback", 1, "https://127.0.0.1:2379", []string{"https://127.0.0.1:2379", "https://10.0.0.2:2379"}},
+		{"not a member", 0, "https://127.0.0.1:2379", []string{"https://203.0.113.21:2379", "https://10.0.0.2:2379"}},
+		{"no local endpoint", 1, "", []string{"https://203.0.113.21:2379", "https://10.0.0.2:2379"}},
+	} {
+		got := askSelfLocally(ms, tc.self, tc.local)
+		for i, m := range got {
+			if m.ClientURLs[0] != tc.want[i] {
+				t.Errorf("%s: member %s asked at %v, want %s", tc.name, m.Name, m.ClientURLs, tc.want[i])
+			}
+		}
+	}
+	if ms[0].ClientURLs[0] != "https://203.0.113.21:2379" {
+		t.Error("the member list was changed")
+	}
+}
