@@ -384,7 +384,7 @@ func (r *Resolved) Apply(root string) error {
 func (r *Resolved) hosts() []byte {
 	b := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	h := r.Hostname
-	if h == "" || h == "localhost" {
+	if h == "" || h == "localhost" || !validHostname(h) { // metadata is not trusted to be a name
 		return b
 	}
 	addr := "127.0.1.1"
