@@ -1,8 +1,10 @@
 // Package node is the boot of an etcd appliance node: named steps, from resolving the
 // configuration to etcd's environment file, over a small Machine interface so that a unit test
 // runs a whole boot against a temp dir. Everything that depends on input is checked before
-// anything is written: bad input leaves the machine and its disks as they were, prints every
-// problem on the console, and fails, so etcd.service (which requires firstboot) stays stopped.
+// anything is written: bad input leaves the disks as they were, prints every problem on the
+// console, and fails, so etcd.service (which requires firstboot) stays stopped. The one thing
+// applied early is a parsed config's DNS and NTP servers (drop-ins in the tmpfs /etc), which
+// the rest of the checks need to look names up.
 package node
 
 import (
@@ -99,14 +101,13 @@ func (b *boot) steps() []step {
 	return []step{
 		{"image", b.image},
 		{"resolve", b.resolve},
-		{"network-services", b.networkServices},
+		{"clock", b.clock},
 		{"check-volume", b.checkVolume},
 		{"fetch-restore", b.fetchRestoreEarly},
 		{"apply-config", b.applyConfig},
 		{"before-volume", b.pauseAt("before-volume")},
 		{"prepare-volume", b.prepareVolume},
 		{"before-tls", b.pauseAt("before-tls")},
-		{"clock", b.clock},
 		{"tls", b.tls},
 		{"after-tls", b.pauseAt("after-tls")},
 		{"record", b.record},
@@ -169,6 +170,9 @@ func (b *boot) resolve(ctx context.Context) error {
 	opts := b.Resolve
 	if opts.Log == nil {
 		opts.Log = b.say
+	}
+	if opts.Services == nil {
+		opts.Services = b.networkServices
 	}
 	r, err := nodeconfig.Resolve(fetchCtx, b.Env, opts)
 	if err != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -9,24 +10,18 @@ import (
 )
 
 // networkServices gives systemd-resolved and systemd-timesyncd what the config and the
-// platform add to DHCP's servers, before anything is fetched by name.
-func (b *boot) networkServices(ctx context.Context) error {
-	files := b.r.ServiceFiles()
-	if len(files) == 0 {
-		return nil
-	}
+// platform add to DHCP's servers. Resolve calls it as soon as the config is read, before it
+// looks anything up by name.
+func (b *boot) networkServices(ctx context.Context, files []nodeconfig.ServiceFile) error {
 	units, err := nodeconfig.WriteServiceFiles(b.Paths.Root, files)
 	if err == nil {
 		err = b.m.RestartUnits(ctx, units)
 	}
 	if err != nil {
-		return b.refuse("network services", err.Error())
+		return fmt.Errorf("network services: %w", err)
 	}
-	if d := b.c.Network.DNS; len(d.Servers)+len(d.Search) > 0 {
-		b.say("dns: servers %s, search %s (network.dns, beside DHCP's)", orNone(strings.Join(d.Servers, " ")), orNone(strings.Join(d.Search, " ")))
-	}
-	if s := b.r.TimeServers(); len(s) > 0 {
-		b.say("ntp: %s (time.servers and the platform's, beside DHCP's)", strings.Join(s, " "))
+	for _, f := range files {
+		b.say("%s: %s", f.Unit, f.Summary)
 	}
 	return nil
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // network.dns and time.servers reach resolved and timesyncd as drop-ins, which are restarted
-// to read them; the clock step waits for (here: finds) a synchronised clock.
+// to read them before anything is looked up; the clock step waits for (here: finds) a
+// synchronised clock before the data volume and certificates.
 func TestBootNetworkServices(t *testing.T) {
 	m := &fakeMachine{}
 	n, console := testNode(t, []byte("version: 1\nnetwork: {dns: {servers: [192.0.2.53], search: [etcd.example]}}\ntime: {servers: [ntp.example]}\n"), t.TempDir(), m)
@@ -30,8 +31,8 @@ func TestBootNetworkServices(t *testing.T) {
 		t.Errorf("restarted %v", m.restarted)
 	}
 	for _, want := range []string{
-		"dns: servers 192.0.2.53, search etcd.example",
-		"ntp: ntp.example",
+		"systemd-resolved.service: DNS servers 192.0.2.53, search etcd.example (network.dns",
+		"systemd-timesyncd.service: NTP servers ntp.example (time.servers",
 		"clock: synchronised (NTP: ntp.example)",
 	} {
 		if !strings.Contains(console.String(), want) {

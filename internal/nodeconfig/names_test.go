@@ -152,3 +152,35 @@ func TestSingleMemberIgnoresDHCPHostname(t *testing.T) {
 		t.Errorf("hostname %q from %q, member %q: want the DHCP hostname applied and the member still etcd", r.Hostname, r.HostnameFrom, r.Member.Name)
 	}
 }
+
+// network.dns is in effect before the member names are looked up: they may be served only by
+// the servers it names.
+func TestServicesBeforeLookups(t *testing.T) {
+	cfg := strings.Replace(string(namedCluster(t)), "version: 1\n", "version: 1\nnetwork: {dns: {servers: [192.0.2.53]}}\n", 1)
+	opts := nodetest.Options(t.TempDir())
+	applied := false
+	opts.Services = func(_ context.Context, files []nodeconfig.ServiceFile) error {
+		applied = len(files) == 1 && strings.Contains(string(files[0].Data), "DNS=192.0.2.53")
+		return nil
+	}
+	opts.Lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		if !applied {
+			t.Errorf("%s looked up before network.dns was applied", host)
+		}
+		if host == "etcd-a.etcd.test" {
+			return []netip.Addr{nodetest.Addr}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("192.0.2.99")}, nil
+	}
+	opts.Addrs = func(ctx context.Context, done func([]netip.Addr) bool) ([]netip.Addr, error) {
+		return []netip.Addr{nodetest.Addr}, nil // never calls done: as inspect on the node
+	}
+	r, err := nodeconfig.Resolve(context.Background(), nodetest.QemuEnv(t, "", []byte(cfg)), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// found by name although the address source never asked: the names are looked up once more
+	if r.Member.Name != "etcd-a" || !strings.HasPrefix(r.Member.Reason, "name etcd-a.etcd.test resolves to") {
+		t.Errorf("member %+v", r.Member)
+	}
+}

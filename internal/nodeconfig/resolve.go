@@ -79,6 +79,10 @@ type Options struct {
 	DHCPHostname func() string
 	// Log prints a console line while Resolve waits; nil prints nothing.
 	Log func(format string, args ...any)
+	// Services, if set, applies the configuration's DNS and NTP servers (ServiceFiles) as
+	// soon as the configuration is read: member names, Ignition sources and the restore are
+	// looked up through them.
+	Services func(ctx context.Context, files []ServiceFile) error
 	// AddrsFromMetadata takes the addresses the member is identified by from the metadata
 	// (Metadata.Addresses) instead of from Addrs: for firstboot inspect --endpoint or --dir,
 	// run off the node, where the host's addresses would say which member the host is.
@@ -110,7 +114,9 @@ func LookOptions(platformName string) Options {
 	opts.Root = ""
 	opts.Addrs = func(context.Context, func([]netip.Addr) bool) ([]netip.Addr, error) { return LocalAddrs() }
 	opts.Network = nil
-	opts.DHCPHostname = nil // look at the hostname the boot applied, not a lease
+	opts.Services = nil
+	// the hostname the boot applied (from the lease, when nothing else named one)
+	opts.DHCPHostname = appliedHostname
 	return opts
 }
 
@@ -192,10 +198,24 @@ func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, erro
 	if r.Trust, err = fetchTrust(r.Config, r.extras); err != nil {
 		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 	}
+	if files := r.ServiceFiles(); opts.Services != nil && len(files) > 0 {
+		if err := opts.Services(ctx, files); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.plan(ctx, opts); err != nil {
 		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 	}
 	return r, nil
+}
+
+// appliedHostname is the kernel's hostname, "" while none was set.
+func appliedHostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "(none)" || h == "localhost" || !validHostname(h) {
+		return ""
+	}
+	return h
 }
 
 // addrWait bounds waiting for the addresses that tell which member this node is: a
@@ -262,14 +282,18 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	names := memberNames(c)
 	var resolved map[string][]netip.Addr
 	var lastLog time.Time
-	local, err := r.addrSource(opts)(wctx, func(a []netip.Addr) bool {
+	// look (again) for the DHCP hostname and the members' addresses
+	observe := func(ctx context.Context) (failed []string) {
 		if r.Hostname == "" && opts.DHCPHostname != nil {
 			if h := opts.DHCPHostname(); h != "" {
 				r.Hostname, r.HostnameFrom = h, "dhcp"
 			}
 		}
-		var failed []string
-		resolved, failed = lookupNames(wctx, opts.Lookup, names)
+		resolved, failed = lookupNames(ctx, opts.Lookup, names)
+		return failed
+	}
+	local, err := r.addrSource(opts)(wctx, func(a []netip.Addr) bool {
+		failed := observe(wctx)
 		self, err := member.Identify(c, r.candidates(a), resolved, r.memberHostname())
 		// a cluster member waits for its own address, a single member for any to advertise
 		if err == nil && r.reached(a, self.Address) {
@@ -284,6 +308,9 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// once more with the final addresses: the wait may have ended (or, looking off the node,
+	// never asked) before the lease or DNS answered
+	observe(ctx)
 	r.Addresses = local
 	if r.Member, err = member.Identify(c, r.candidates(local), resolved, r.memberHostname()); err != nil {
 		return err
@@ -461,7 +488,9 @@ func (r *Resolved) CertIdentity() pki.Identity {
 	} else if r.Member.Address != "" {
 		id.Hostnames = append(id.Hostnames, r.Member.Address)
 	}
-	if h := r.Hostname; h != "" && !slices.Contains(id.Hostnames, h) {
+	// not DHCP's hostname: whoever answers DHCP on the link would choose a name in a
+	// certificate the cluster CA signs
+	if h := r.Hostname; h != "" && r.HostnameFrom != "dhcp" && !slices.Contains(id.Hostnames, h) {
 		id.Hostnames = append(id.Hostnames, h)
 	}
 	return id

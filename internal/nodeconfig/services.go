@@ -18,6 +18,8 @@ type ServiceFile struct {
 	Path string // under the root
 	Unit string // the service that reads it: restarted once it is written
 	Data []byte
+	// Summary says what it adds, for the console.
+	Summary string
 }
 
 // ServiceFiles are what network.dns, time.servers and the platform's NTP service add to what
@@ -33,10 +35,12 @@ func (r *Resolved) ServiceFiles() []ServiceFile {
 		if len(d.Search) > 0 {
 			text += "Domains=" + strings.Join(d.Search, " ") + "\n"
 		}
-		out = append(out, ServiceFile{resolvedDropIn, "systemd-resolved.service", []byte(text)})
+		out = append(out, ServiceFile{resolvedDropIn, "systemd-resolved.service", []byte(text),
+			fmt.Sprintf("DNS servers %s, search %s (network.dns, beside DHCP's)", orNone(d.Servers), orNone(d.Search))})
 	}
 	if s := r.TimeServers(); len(s) > 0 {
-		out = append(out, ServiceFile{timesync.DropIn, timesync.Unit, timesync.DropInText(s)})
+		out = append(out, ServiceFile{timesync.DropIn, timesync.Unit, timesync.DropInText(s),
+			"NTP servers " + strings.Join(s, " ") + " (time.servers and the platform's, beside DHCP's)"})
 	}
 	return out
 }
@@ -56,4 +60,11 @@ func WriteServiceFiles(root string, files []ServiceFile) (units []string, err er
 		units = append(units, f.Unit)
 	}
 	return units, nil
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, " ")
 }

@@ -94,3 +94,25 @@ func clockSync(ctx context.Context) *status.Clock {
 	}
 	return c
 }
+
+// clockCacheFor is how long the agent reuses what it read of timesyncd: it asks for a status
+// every few seconds, and reading the journal each time would cost more than the rest.
+const clockCacheFor = time.Minute
+
+// cachedClock reads through read at most once per d.
+func cachedClock(read func(context.Context) *status.Clock, d time.Duration) func(context.Context) *status.Clock {
+	var (
+		mu   sync.Mutex
+		last *status.Clock
+		at   time.Time
+	)
+	return func(ctx context.Context) *status.Clock {
+		mu.Lock()
+		defer mu.Unlock()
+		if last == nil || time.Since(at) >= d {
+			last, at = read(ctx), time.Now()
+		}
+		c := *last
+		return &c
+	}
+}

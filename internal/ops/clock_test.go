@@ -1,10 +1,13 @@
 package ops
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/status"
 )
 
 func TestClockOffset(t *testing.T) {
@@ -30,5 +33,18 @@ func TestClockOffset(t *testing.T) {
 				t.Errorf("offset %s, want %s ± 1s", got, tc.shift)
 			}
 		})
+	}
+}
+
+func TestCachedClock(t *testing.T) {
+	reads := 0
+	read := func(context.Context) *status.Clock { reads++; return &status.Clock{Synchronized: reads > 1} }
+	c := cachedClock(read, time.Hour)
+	if a, b := c(context.Background()), c(context.Background()); reads != 1 || a.Synchronized || b.Synchronized {
+		t.Errorf("within the hour: %d reads (%v, %v), want 1", reads, a, b)
+	}
+	c = cachedClock(read, 0)
+	if c(context.Background()); !c(context.Background()).Synchronized || reads != 3 {
+		t.Errorf("with no cache: %d reads, want every call to read", reads)
 	}
 }

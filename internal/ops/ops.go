@@ -71,7 +71,7 @@ type Node struct {
 
 // New is the node for s with the real machine: etcd over TLS, systemd, statfs, etcdutl.
 func New(s nodestate.State, runDir string) *Node {
-	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: clockSync,
+	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: cachedClock(clockSync, clockCacheFor),
 		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
 	n.Dial = func(endpoints ...string) (Cluster, error) {
 		c, err := n.State.Client(endpoints...)
@@ -128,9 +128,10 @@ func (n *Node) view(ctx context.Context) (*view, error) {
 	return v, nil
 }
 
-// askSelfLocally is ms with this member's client URLs replaced by local (loopback): a member
-// advertised at a public address its platform NATs to it may not reach itself there (clouds
-// rarely hairpin), and its own status must not depend on that.
+// askSelfLocally is ms with this member asked at local (loopback) first: a member advertised
+// at a public address its platform NATs to it may not reach itself there (clouds rarely
+// hairpin), and its own status must not depend on that. The advertised URLs stay, for a
+// pre-issued certificate that does not name 127.0.0.1.
 func askSelfLocally(ms []membership.Member, self uint64, local string) []membership.Member {
 	if self == 0 || local == "" {
 		return ms
@@ -138,7 +139,7 @@ func askSelfLocally(ms []membership.Member, self uint64, local string) []members
 	out := slices.Clone(ms)
 	for i := range out {
 		if out[i].ID == self {
-			out[i].ClientURLs = []string{local}
+			out[i].ClientURLs = append([]string{local}, out[i].ClientURLs...)
 		}
 	}
 	return out

@@ -214,7 +214,7 @@ func TestAskSelfLocally(t *testing.T) {
 		name  string
 		self  uint64
 		local string
-		want  []string // each member's first client URL
+		want  []string // each member's first client URL (self keeps its own after it)
 	}{
 		{"self by loopback", 1, "https://127.0.0.1:2379", []string{"https://127.0.0.1:2379", "https://10.0.0.2:2379"}},
 		{"not a member", 0, "https://127.0.0.1:2379", []string{"https://203.0.113.21:2379", "https://10.0.0.2:2379"}},

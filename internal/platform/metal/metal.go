@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/fetch"
@@ -64,6 +65,11 @@ func (o Options) Fetch(ctx context.Context, rawURL string) (*platform.Metadata, 
 		pin, err := ParseCAPin(o.CASHA256)
 		if err != nil {
 			return nil, err
+		}
+		// a pin on a plain-http or file URL would verify nothing: the config (with the CA
+		// key, perhaps) would come in unauthenticated while the command line says otherwise
+		if u, err := url.Parse(rawURL); err != nil || u.Scheme != "https" {
+			return nil, fmt.Errorf("%s= pins the CA of an https server, but %s=%s is not https: use an https:// URL, or drop the pin", CAArg, KernelArg, rawURL)
 		}
 		t := pinnedTransport(pin)
 		defer t.CloseIdleConnections()

@@ -270,3 +270,14 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("err = %v: want an error without the password", err)
 	}
 }
+
+// A pinned CA on a URL that is not https would verify nothing: refused before any fetch.
+func TestPinNeedsHTTPS(t *testing.T) {
+	pin := strings.Repeat("ab", 32)
+	for _, u := range []string{"http://192.0.2.1/config.yaml", "file:///etc/etcd.yaml"} {
+		_, err := Options{CASHA256: pin}.Fetch(context.Background(), u)
+		if err == nil || !strings.Contains(err.Error(), "is not https") {
+			t.Errorf("%s with a pin: %v, want a refusal saying it is not https", u, err)
+		}
+	}
+}
