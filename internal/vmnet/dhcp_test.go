@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -294,4 +295,30 @@ func parseOffer(p []byte, xid uint32, mac net.HardwareAddr) (dhcpReply, bool) {
 		return dhcpReply{}, false
 	}
 	return r, true
+}
+
+// The NTP server is announced by DHCP unless NTPNotOffered (a cloud's unannounced service).
+func TestDnsmasqArgsNTP(t *testing.T) {
+	hosts := []Host{{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, IP: netip.MustParseAddr("10.77.0.10")}}
+	gw := netip.MustParseAddr("10.77.0.1")
+	for _, tc := range []struct {
+		opts  Options
+		offer bool
+	}{
+		{Options{}, false},
+		{Options{NTP: true}, true},
+		{Options{NTP: true, NTPNotOffered: true}, false},
+	} {
+		opts, err := tc.opts.normalize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args, err := dnsmasqArgs(opts, gw, t.TempDir(), hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(args, "--dhcp-option=option:ntp-server,10.77.0.1"); got != tc.offer {
+			t.Errorf("%+v: ntp-server offered %v, want %v", tc.opts, got, tc.offer)
+		}
+	}
 }

@@ -37,6 +37,12 @@ func TestChronyConf(t *testing.T) {
 			t.Errorf("chrony.conf has %s:\n%s", bad, conf)
 		}
 	}
+	// with extra addresses (a cloud's link-local NTP address) it listens on all of them
+	withExtra := opts
+	withExtra.ExtraAddrs = []netip.Prefix{netip.MustParsePrefix("169.254.169.123/32")}
+	if conf := chronyConf(withExtra, netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("fd77::1"), "/tmp/d"); strings.Contains(conf, "bindaddress") || !strings.Contains(conf, "allow 10.77.0.0/24") {
+		t.Errorf("with ExtraAddrs, chrony.conf binds or does not allow the subnet:\n%s", conf)
+	}
 	args := strings.Join(chronydArgs("/tmp/d/chrony.conf"), " ")
 	if !strings.Contains(args, "-x") || !strings.Contains(args, "-f /tmp/d/chrony.conf") || !strings.Contains(args, "-d") {
 		t.Errorf("chronyd %s: want -x (clock untouched), -d (foreground) and -f (own config)", args)
