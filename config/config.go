@@ -95,6 +95,12 @@ type Network struct {
 	// Proxy is an http:// or https:// proxy URL for every fetch the node makes after its
 	// configuration is read (Ignition remote sources, restores); empty: no proxy.
 	Proxy string `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+	// Who may reach the node's ports besides the members (addresses or CIDRs). ClientsFrom
+	// (2379, TLS still required) and SSHFrom (22, only with SSH keys) default to anywhere;
+	// MetricsFrom (2381, 2382) to nobody.
+	ClientsFrom []string `yaml:"clients_from,omitempty" json:"clients_from,omitempty"`
+	MetricsFrom []string `yaml:"metrics_from,omitempty" json:"metrics_from,omitempty"`
+	SSHFrom     []string `yaml:"ssh_from,omitempty" json:"ssh_from,omitempty"`
 }
 
 // DNS adds resolvers and search domains to those DHCP and the platform hand out.

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/etcd-appliance/appliance/internal/firewall"
 )
 
 // nameRE is the charset for member and cluster names: a DNS label in lower case. etcd itself
@@ -278,6 +280,20 @@ func (c *Config) validateNetwork(errs *problems) {
 	for i, s := range d.Search {
 		if !isHostname(strings.TrimSuffix(s, ".")) {
 			errs.add(index("network.dns.search", i), "%q is not a DNS domain: expected dot-separated labels such as etcd.example", s)
+		}
+	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"network.clients_from", c.Network.ClientsFrom}, {"network.metrics_from", c.Network.MetricsFrom}, {"network.ssh_from", c.Network.SSHFrom}} {
+		if len(l.list) > maxListed {
+			errs.add(l.field, "%d entries: at most %d are used; give wider CIDRs", len(l.list), maxListed)
+			continue
+		}
+		for i, s := range l.list {
+			if _, err := firewall.ParsePrefixes(index(l.field, i), []string{s}); err != nil {
+				errs.add(index(l.field, i), "%q is not an address or CIDR: e.g. 192.0.2.0/24, 2001:db8::/32, or 0.0.0.0/0 and ::/0 for anywhere", s)
+			}
 		}
 	}
 	if p := c.Network.Proxy; p != "" {

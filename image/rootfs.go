@@ -29,6 +29,9 @@ var rootModules = []string{
 	// first-boot configuration sources: qemu's fw_cfg, NoCloud seeds and config drives on
 	// CD-ROM (iso9660) or FAT
 	"qemu_fw_cfg", "isofs", "sr_mod", "cdrom", "nls_utf8",
+	// the packet filter (internal/firewall): nftables, connection tracking for "established",
+	// and TCP resets for users other than root who try the metadata service
+	"nf_tables", "nft_ct", "nft_reject_inet",
 }
 
 // initramfsModules are loaded by the initramfs to reach the root partition: disk drivers for

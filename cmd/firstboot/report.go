@@ -27,4 +27,3 @@ func report(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w, bootline.Format(state, failed))
 	return nil
 }
-

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/datavol"
@@ -89,6 +91,7 @@ type boot struct {
 	files    pkiFiles
 	ca       *caMaterial
 	spec     member.Spec
+	filterOn firewall.Settings
 }
 
 // step is one named stage of a boot; the power-cut tests pause between some of them.
@@ -104,6 +107,7 @@ func (b *boot) steps() []step {
 		{"clock", b.clock},
 		{"check-volume", b.checkVolume},
 		{"fetch-restore", b.fetchRestoreEarly},
+		{"filter", b.filter},
 		{"apply-config", b.applyConfig},
 		{"before-volume", b.pauseAt("before-volume")},
 		{"prepare-volume", b.prepareVolume},
@@ -338,6 +342,7 @@ func (b *boot) state() nodestate.State {
 		Quota: spec.Config.Etcd.QuotaBackendBytes, Volume: b.Paths.DataDir, DataDir: spec.Files.DataDir,
 		Image: imageVersion(b.rel), EtcdVersion: osReleaseFields(b.rel)["ETCD_VERSION"],
 		SnapshotMinutes: spec.Config.Snapshots.IntervalMinutes, SnapshotKeep: spec.Config.Snapshots.Keep,
+		Filter: b.filterOn,
 	}
 }
 

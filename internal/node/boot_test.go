@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/etcd-appliance/appliance/internal/firewall"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig/nodetest"
@@ -20,6 +23,7 @@ import (
 
 // fakeMachine is a machine with one blank data disk whose "filesystem" is a directory.
 type fakeMachine struct {
+	filters   []firewall.Policy // every policy installed, in order
 	t         *testing.T
 	cmdline   string
 	hostname  string
@@ -90,6 +94,10 @@ func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 	return os.WriteFile(filepath.Join(dir, "ed25519_host_key"), []byte("key"), 0o600)
 }
 func (m *fakeMachine) ReportReady(context.Context, string) error { return nil }
+func (m *fakeMachine) Filter(p firewall.Policy) error {
+	m.filters = append(m.filters, p)
+	return nil
+}
 
 // testNode is a node in a temp dir with userData over qemu's fw_cfg; its data volume
 // directory is kept across boots by passing the same dataDir.
@@ -132,6 +140,7 @@ func TestBootSingleMember(t *testing.T) {
 		"etcd-appliance: member etcd (",
 		"member etcd (hostname (single-member cluster)) of a single-member cluster; clients: https://127.0.0.1:2379",
 		"this single member made its own CA",
+		"etcd-appliance: packet filter: inbound denied except: 2380 from ",
 	} {
 		if !strings.Contains(console.String(), want) {
 			t.Errorf("console lacks %q:\n%s", want, console)
@@ -161,6 +170,12 @@ func TestBootSingleMember(t *testing.T) {
 	st, err := nodestate.Read(n.Paths.RunDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(m.filters) != 1 || len(m.filters[0].SSH) != 0 || !slices.Equal(m.filters[0].Clients, firewall.Anywhere) || len(m.filters[0].Metrics) != 0 {
+		t.Errorf("installed filters %+v, want one: clients from anywhere, no metrics scrapers, SSH closed", m.filters)
+	}
+	if !slices.Equal(st.Filter.Clients, firewall.Anywhere) {
+		t.Errorf("node state's filter settings %+v do not reach the agent", st.Filter)
 	}
 	if st.Member != "etcd" || st.Volume != data || st.EtcdVersion != "v3.6.16" || st.Image != "1.0 b1" {
 		t.Errorf("node state %+v", st)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
@@ -47,6 +49,8 @@ type Machine interface {
 	// SSHHostKey makes the SSH server's host key in dir once and links it where the server
 	// looks for it.
 	SSHHostKey(ctx context.Context, dir, link string) error
+	// Filter installs the packet filter (replacing the one before).
+	Filter(p firewall.Policy) error
 	// ReportReady tells the platform that provisioning finished, where it waits for that.
 	ReportReady(ctx context.Context, platformName string) error
 }
@@ -131,6 +135,8 @@ func (Host) SSHHostKey(ctx context.Context, dir, link string) error {
 	_ = os.Remove(link)
 	return os.Symlink(key, link)
 }
+
+func (Host) Filter(p firewall.Policy) error { return firewall.Install(p) }
 
 // ReportReady reports to Azure, which otherwise ends the VM as OSProvisioningTimedOut.
 func (Host) ReportReady(ctx context.Context, platformName string) error {

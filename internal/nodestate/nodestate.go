@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/membership"
 )
@@ -39,6 +41,8 @@ type State struct {
 	// scheduled snapshots (snapshots: in the config); 0 minutes: none
 	SnapshotMinutes int `json:"snapshot_minutes,omitempty"`
 	SnapshotKeep    int `json:"snapshot_keep,omitempty"`
+	// Filter is the packet filter's configuration; the agent adds etcd's member list to it.
+	Filter firewall.Settings `json:"filter"`
 }
 
 // Write records s in runDir, readable by root only (it names key files).

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/datavol"
 	"github.com/etcd-appliance/appliance/internal/membership"
@@ -29,6 +31,10 @@ type agent struct {
 	lastPrint time.Time // when it was printed
 	// snapshotFailed is when the last scheduled snapshot failed: the next try waits snapshotRetry.
 	snapshotFailed time.Time
+	// the packet filter installed last, and the member hosts it came from
+	filter      firewall.Policy
+	filterSet   bool
+	filterHosts []string
 }
 
 // Agent is etcd-agent.service: it watches this node's member until ctx ends. It promotes this
@@ -62,6 +68,7 @@ func (a *agent) round(ctx context.Context) time.Duration {
 		}
 	}
 	n.recordIDs(st)
+	a.filterRound(ctx, st)
 	if st.Role == status.Leader || st.Role == status.Follower {
 		a.scheduledSnapshot(ctx, now)
 	}

@@ -13,6 +13,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	clientsnap "go.etcd.io/etcd/client/v3/snapshot"
 	"go.uber.org/zap"
@@ -65,6 +68,10 @@ type Node struct {
 	// Clock is this node's time synchronisation; nil leaves it out of the status.
 	Clock func(ctx context.Context) *status.Clock
 	Now   func() time.Time
+	// Filter installs the packet filter and Lookup resolves members' names for it; a nil
+	// Filter leaves the filter alone.
+	Filter func(firewall.Policy) error
+	Lookup firewall.LookupFunc
 	// Console gets the agent's lines (journal and console through its unit).
 	Console io.Writer
 }
@@ -72,6 +79,7 @@ type Node struct {
 // New is the node for s with the real machine: etcd over TLS, systemd, statfs, etcdutl.
 func New(s nodestate.State, runDir string) *Node {
 	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: cachedClock(clockSync, clockCacheFor),
+		Filter: firewall.Install, Lookup: nodeconfig.LookupHost,
 		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
 	n.Dial = func(endpoints ...string) (Cluster, error) {
 		c, err := n.State.Client(endpoints...)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/firewall"
+
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/etcd-appliance/appliance/internal/membership"
@@ -27,6 +29,9 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	defer func() { st.Summary = st.Line() }()
 	if n.Clock != nil {
 		st.Clock = n.Clock(ctx)
+	}
+	if b, err := os.ReadFile(filepath.Join(n.RunDir, FilterFile)); err == nil {
+		st.Filter = strings.TrimSpace(string(b))
 	}
 	if na, err := certNotAfter(s.ServerCert); err == nil {
 		st.CertNotAfter = na
@@ -56,6 +61,9 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	if err != nil {
 		st.Errors = append(st.Errors, err.Error())
 		return st
+	}
+	for _, m := range ms {
+		st.MemberHosts = append(st.MemberHosts, firewall.URLHosts(append(slices.Clone(m.PeerURLs), m.ClientURLs...))...)
 	}
 	self, ok := membership.Find(ms, s.Self())
 	skews := make(chan []status.Skew, 1)
@@ -153,6 +161,9 @@ func Report(w io.Writer, st *status.Status, asJSON bool) error {
 	fmt.Fprintln(w, st.Summary)
 	if st.Clock != nil {
 		fmt.Fprintln(w, "  "+st.Clock.Line())
+	}
+	if st.Filter != "" {
+		fmt.Fprintln(w, "  packet filter: "+st.Filter)
 	}
 	for _, e := range st.Errors {
 		fmt.Fprintln(w, "  "+e)

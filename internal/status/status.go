@@ -75,7 +75,10 @@ type Status struct {
 	Image        string    `json:"image"`
 	EtcdVersion  string    `json:"etcd_version,omitempty"`
 	Errors       []string  `json:"errors,omitempty"`
-	Summary      string    `json:"summary"`
+	Filter       string    `json:"filter,omitempty"` // the packet filter in force, in one line
+	// MemberHosts are the hosts of every member's URLs in etcd's member list (for the filter).
+	MemberHosts []string `json:"-"`
+	Summary     string   `json:"summary"`
 }
 
 // Clock is this node's time synchronisation, as systemd-timesyncd reports it.

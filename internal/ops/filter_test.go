@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/etcd-appliance/appliance/internal/firewall"
+	"github.com/etcd-appliance/appliance/internal/status"
+)
+
+// The agent follows etcd's member list: a new member is let in, an unchanged list installs
+// nothing, and a round without the list (etcd down) keeps every member allowed before.
+func TestFilterRoundFollowsMembership(t *testing.T) {
+	n, _, console := testNode(t, nil)
+	var installed []firewall.Policy
+	n.Filter = func(p firewall.Policy) error { installed = append(installed, p); return nil }
+	n.State.Filter = firewall.Settings{Hosts: []string{"192.0.2.10", "192.0.2.11"}, Clients: firewall.Anywhere}
+	a := &agent{n: n}
+	round := func(hosts ...string) {
+		a.filterRound(t.Context(), &status.Status{MemberHosts: hosts})
+	}
+	members := func(p firewall.Policy) string {
+		var s []string
+		for _, m := range p.Members {
+			s = append(s, m.String())
+		}
+		return strings.Join(s, " ")
+	}
+
+	round("192.0.2.10", "192.0.2.11")
+	round("192.0.2.10", "192.0.2.11")
+	if len(installed) != 1 || members(installed[0]) != "192.0.2.10 192.0.2.11" {
+		t.Fatalf("installed %v, want one policy for the two members", installed)
+	}
+	round("192.0.2.10", "192.0.2.11", "192.0.2.12") // scale-up: member add lists the new peer URL
+	if len(installed) != 2 || members(installed[1]) != "192.0.2.10 192.0.2.11 192.0.2.12" {
+		t.Fatalf("after a member add, installed %v", installed)
+	}
+	round() // etcd down: nothing learnt, nothing removed
+	if len(installed) != 2 {
+		t.Errorf("a round without the member list changed the filter: %v", installed[len(installed)-1])
+	}
+	b, err := os.ReadFile(filepath.Join(n.RunDir, FilterFile))
+	if err != nil || !strings.Contains(string(b), "2380 from 3 members") {
+		t.Errorf("%s: %q, %v", FilterFile, b, err)
+	}
+	if !strings.Contains(console.String(), "etcd-appliance: packet filter: inbound denied except: 2380 from 3 members") {
+		t.Errorf("the change is not on the console:\n%s", console)
+	}
+	if !slices.Equal(installed[1].Clients, firewall.Anywhere) {
+		t.Errorf("clients %v", installed[1].Clients)
+	}
+}
