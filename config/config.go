@@ -106,7 +106,7 @@ type Network struct {
 // DNS adds resolvers and search domains to those DHCP and the platform hand out.
 type DNS struct {
 	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty"` // IP addresses
-	Search  []string `yaml:"search,omitempty" json:"search,omitempty"`  // domains
+	Search  []string `yaml:"search,omitempty" json:"search,omitempty"`   // domains
 }
 
 // Trust adds certificate authorities to the image's public roots for the node's fetches.
