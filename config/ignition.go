@@ -389,6 +389,9 @@ func (r *ignitionReader) checkNode(p []any, n types.Node) bool {
 	case clean == "/var/lib/etcd" || strings.HasPrefix(clean, "/var/lib/etcd/"):
 		r.add(append(p, "path"), "%q is on the etcd data volume, which only the node agent writes", n.Path)
 		ok = false
+	case applianceUnit(clean) != "":
+		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance (its TLS and flags are managed): tune etcd in the appliance config's etcd section", n.Path, applianceUnit(clean))
+		ok = false
 	}
 	if !isRoot(n.User.ID, n.User.Name) {
 		r.add(append(p, "user"), "only root can own files written by Ignition on the appliance: leave user out")
@@ -493,6 +496,17 @@ func ignitionPath(p []any) string {
 		}
 	}
 	return b.String()
+}
+
+// applianceUnit is the appliance's own unit a clean path would replace or add a drop-in to,
+// or "": a drop-in could otherwise undo what etcd.service is given (TLS 1.3 only, its flags).
+func applianceUnit(clean string) string {
+	for _, u := range []string{"etcd.service", "firstboot.service"} {
+		if p := "/etc/systemd/system/" + u; clean == p || clean == p+".d" || strings.HasPrefix(clean, p+".d/") {
+			return u
+		}
+	}
+	return ""
 }
 
 func underWritable(p string) bool {

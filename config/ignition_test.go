@@ -169,6 +169,12 @@ func TestFromIgnitionRejects(t *testing.T) {
 			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.files[2].user", "storage.links[0].target"}, "outside /etc and /var"},
 		{"appliance units", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "a.service", "mask": true}, map[string]any{"name": "etcd.service", "dropins": []any{map[string]any{"name": "x.conf", "contents": "[Service]\n"}}}}}},
 			[]string{"systemd.units[1]"}, "etcd.service belongs to the appliance"},
+		{"appliance unit files", "3.2.0", map[string]any{"storage": map[string]any{
+			"files":       []any{map[string]any{"path": "/etc/systemd/system/etcd.service.d/tls.conf"}, map[string]any{"path": "/etc/systemd/system/firstboot.service"}},
+			"directories": []any{map[string]any{"path": "/etc/systemd/system/etcd.service.d"}},
+			"links":       []any{map[string]any{"path": "/etc/systemd/system/etcd.service", "target": "/dev/null"}}}},
+			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.links[0].path"},
+			`"/etc/systemd/system/etcd.service.d" would change etcd.service, which belongs to the appliance`},
 		{"kernel arguments", "3.3.0", map[string]any{"kernelArguments": map[string]any{"shouldExist": []string{"quiet"}}},
 			[]string{"kernelArguments"}, "kernel arguments are fixed in the image"},
 		{"remote configs and proxies", "3.5.0", map[string]any{"ignition": map[string]any{"version": "3.5.0",

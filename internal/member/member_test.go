@@ -117,7 +117,7 @@ func TestEnv(t *testing.T) {
 				"ETCD_PEER_CERT_FILE":              "/p/peer.crt",
 				"ETCD_KEY_FILE":                    "/p/node.key",
 				"ETCD_PEER_KEY_FILE":               "/p/node.key",
-				"ETCD_TLS_MIN_VERSION":             "TLS1.2",
+				"ETCD_TLS_MIN_VERSION":             "TLS1.3",
 				"ETCD_HEARTBEAT_INTERVAL":          "100",
 			}},
 		{"single IPv6 member", Spec{Self: Self{Name: "solo", Address: "2001:db8::5"}, Config: mustConfig(t, "version: 1\n"), Files: files, State: "new"},
@@ -157,5 +157,17 @@ func TestEtcdctlEnv(t *testing.T) {
 	text := string(Render(env))
 	if !strings.Contains(text, "\nETCDCTL_CACERT=/p/ca.crt\nETCDCTL_CERT=/p/etcdctl.crt\n") {
 		t.Errorf("not sorted or incomplete:\n%s", text)
+	}
+}
+
+// The TLS floor is the appliance's: nothing in the config's etcd section reaches it.
+func TestEnvTLSOnly13(t *testing.T) {
+	c := mustConfig(t, "version: 1\netcd: {heartbeat_interval_ms: 50, election_timeout_ms: 5000, quota_backend_bytes: 8589934592, snapshot_count: 5}\n")
+	env := Env(Spec{Self: Self{Name: "etcd"}, Config: c})
+	if got := env["ETCD_TLS_MIN_VERSION"]; got != "TLS1.3" {
+		t.Errorf("ETCD_TLS_MIN_VERSION=%q, want TLS1.3", got)
+	}
+	if _, ok := env["ETCD_CIPHER_SUITES"]; ok {
+		t.Error("ETCD_CIPHER_SUITES set: etcd refuses it with TLS 1.3")
 	}
 }
