@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/etcd-appliance/appliance/config"
 )
@@ -143,8 +145,12 @@ func EtcdctlEnv(s Spec, cert, key string) map[string]string {
 	}
 }
 
-// Render writes an environment file in a stable order.
-func Render(env map[string]string) []byte {
+// Render writes an environment file in a stable order. It is read by systemd
+// (EnvironmentFile=) and by sh (etcdctl.env), so a value that either would read differently
+// from what it says is refused rather than written: a line break or NUL (a second variable),
+// quotes, a backslash, '$' or '`'. Config and metadata are checked long before this; it is the
+// last line of defence.
+func Render(env map[string]string) ([]byte, error) {
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -153,7 +159,19 @@ func Render(env map[string]string) []byte {
 	var b strings.Builder
 	b.WriteString("# written by firstboot at every boot; edits are lost\n")
 	for _, k := range keys {
+		if !envKey.MatchString(k) {
+			return nil, fmt.Errorf("environment variable name %q: expected upper-case letters, digits and '_'", k)
+		}
+		if i := strings.IndexFunc(env[k], unsafeEnvRune); i >= 0 {
+			return nil, fmt.Errorf("environment variable %s=%q: %q at byte %d would change what systemd or sh reads: refusing to write it", k, env[k], env[k][i], i)
+		}
 		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
 	}
-	return []byte(b.String())
+	return []byte(b.String()), nil
+}
+
+var envKey = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+func unsafeEnvRune(r rune) bool {
+	return unicode.IsControl(r) || strings.ContainsRune("\"'\\$`", r)
 }
