@@ -468,6 +468,11 @@ func (r *ignitionReader) content(p []any, res types.Resource) IgnitionContent {
 		}
 		return IgnitionContent{Inline: data}
 	case "http", "https":
+		if u.Scheme == "http" && hash == "" {
+			// plain http is only as good as the hash that checks what arrives
+			r.add(append(p, "source"), "%s is plain http without verification.hash: add verification.hash (sha512-<hex> or sha256-<hex> of the contents), or use https", u.Redacted())
+			return IgnitionContent{}
+		}
 		return IgnitionContent{Remote: &IgnitionRemote{URL: src, Compression: compression, Hash: hash}}
 	case "s3", "gs", "arn":
 		r.add(append(p, "source"), "%s sources need cloud credentials this image does not have: use https with a verification hash", u.Scheme)

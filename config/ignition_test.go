@@ -186,6 +186,13 @@ func TestFromIgnitionRejects(t *testing.T) {
 			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "https://x.example/b", "httpHeaders": []any{map[string]any{"name": "Authorization", "value": "x"}}}},
 			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": base64URL("c"), "verification": map[string]any{"hash": "sha256-" + strings.Repeat("0", 64)}}}}}},
 			[]string{"storage.files[0].contents.source", "storage.files[1].contents.httpHeaders", "storage.files[2].contents.source"}, "tftp URLs are not supported"},
+		{"plain http without a hash", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
+			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "http://x.example/a"}},
+			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "http://x.example/b", "verification": map[string]any{"hash": "sha512-" + strings.Repeat("0", 128)}}},
+			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": "https://x.example/c"}},
+			map[string]any{"path": "/etc/d", "append": []any{map[string]any{"source": "http://user:pw@x.example/d"}}}}}},
+			[]string{"storage.files[0].contents.source", "storage.files[3].append[0].source"},
+			"http://x.example/a is plain http without verification.hash: add verification.hash (sha512-<hex> or sha256-<hex> of the contents), or use https"},
 		{"cloud sources", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
 			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "s3://bucket/a"}},
 			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "gs://bucket/b"}},

@@ -98,7 +98,8 @@ func NodeOptions(platformName string) Options {
 		Root:     "/",
 		Fetch: func(ctx context.Context, trust fetch.Trust, src string) ([]byte, error) {
 			// metadata's timeout per request, but the config's roots and proxy
-			client := &http.Client{Timeout: platform.DefaultClient().Timeout, Transport: trust.Transport()}
+			client := &http.Client{Timeout: platform.DefaultClient().Timeout, Transport: trust.Transport(),
+				CheckRedirect: fetch.CheckRedirect} // never from https down to http
 			return platform.HTTPGetter{Client: client}.Get(ctx, src, nil)
 		},
 		Addrs:        WaitAddrs,
