@@ -61,7 +61,9 @@
 //	restore:                    optional: seed a NEW cluster from an etcd snapshot
 //	  source: https://backups.example/etcd.db   an http, https or file (file:///path) URL;
 //	                            requires sha256. No s3/gs: the image has no cloud credentials
-//	                            (a presigned https URL works)
+//	                            (a presigned https URL works). The snapshot must fit in the
+//	                            tmpfs it is fetched into (75% of RAM); a server silent for
+//	                            2 minutes is given up on
 //	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
 //
 //	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
@@ -97,8 +99,11 @@
 //   - passwd.users: only root and core, which both mean the appliance's one SSH login (root);
 //     only sshAuthorizedKeys may be given. Passwords and every other account field are errors.
 //   - storage.files, storage.directories, storage.links: paths under /etc or /var, owned by
-//     root, not under /var/lib/etcd (the data volume). Contents are inline data: URLs, or http
-//     or https URLs that the node agent fetches and checks against verification.hash.
+//     root, not under /var/lib/etcd (the data volume), not etcd.service or firstboot.service
+//     or their drop-in directories under /etc/systemd/system. Contents are inline data: URLs,
+//     https URLs, or http URLs with a verification.hash (plain http without one is refused),
+//     that the node agent fetches (never following a redirect from https to http) and checks
+//     against verification.hash.
 //   - systemd.units with contents, dropins, enabled and mask. Unit and drop-in names are plain
 //     file names. An enabled unit given with contents needs an [Install] section with WantedBy=
 //     or RequiredBy=; one given without contents must be in the image (the node checks).

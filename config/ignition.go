@@ -389,6 +389,9 @@ func (r *ignitionReader) checkNode(p []any, n types.Node) bool {
 	case clean == "/var/lib/etcd" || strings.HasPrefix(clean, "/var/lib/etcd/"):
 		r.add(append(p, "path"), "%q is on the etcd data volume, which only the node agent writes", n.Path)
 		ok = false
+	case applianceUnit(clean) != "":
+		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance (its TLS and flags are managed): tune etcd in the appliance config's etcd section", n.Path, applianceUnit(clean))
+		ok = false
 	}
 	if !isRoot(n.User.ID, n.User.Name) {
 		r.add(append(p, "user"), "only root can own files written by Ignition on the appliance: leave user out")
@@ -465,6 +468,11 @@ func (r *ignitionReader) content(p []any, res types.Resource) IgnitionContent {
 		}
 		return IgnitionContent{Inline: data}
 	case "http", "https":
+		if u.Scheme == "http" && hash == "" {
+			// plain http is only as good as the hash that checks what arrives
+			r.add(append(p, "source"), "%s is plain http without verification.hash: add verification.hash (sha512-<hex> or sha256-<hex> of the contents), or use https", u.Redacted())
+			return IgnitionContent{}
+		}
 		return IgnitionContent{Remote: &IgnitionRemote{URL: src, Compression: compression, Hash: hash}}
 	case "s3", "gs", "arn":
 		r.add(append(p, "source"), "%s sources need cloud credentials this image does not have: use https with a verification hash", u.Scheme)
@@ -493,6 +501,17 @@ func ignitionPath(p []any) string {
 		}
 	}
 	return b.String()
+}
+
+// applianceUnit is the appliance's own unit a clean path would replace or add a drop-in to,
+// or "": a drop-in could otherwise undo what etcd.service is given (TLS 1.3 only, its flags).
+func applianceUnit(clean string) string {
+	for _, u := range []string{"etcd.service", "firstboot.service"} {
+		if p := "/etc/systemd/system/" + u; clean == p || clean == p+".d" || strings.HasPrefix(clean, p+".d/") {
+			return u
+		}
+	}
+	return ""
 }
 
 func underWritable(p string) bool {

@@ -169,6 +169,12 @@ func TestFromIgnitionRejects(t *testing.T) {
 			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.files[2].user", "storage.links[0].target"}, "outside /etc and /var"},
 		{"appliance units", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "a.service", "mask": true}, map[string]any{"name": "etcd.service", "dropins": []any{map[string]any{"name": "x.conf", "contents": "[Service]\n"}}}}}},
 			[]string{"systemd.units[1]"}, "etcd.service belongs to the appliance"},
+		{"appliance unit files", "3.2.0", map[string]any{"storage": map[string]any{
+			"files":       []any{map[string]any{"path": "/etc/systemd/system/etcd.service.d/tls.conf"}, map[string]any{"path": "/etc/systemd/system/firstboot.service"}},
+			"directories": []any{map[string]any{"path": "/etc/systemd/system/etcd.service.d"}},
+			"links":       []any{map[string]any{"path": "/etc/systemd/system/etcd.service", "target": "/dev/null"}}}},
+			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.links[0].path"},
+			`"/etc/systemd/system/etcd.service.d" would change etcd.service, which belongs to the appliance`},
 		{"kernel arguments", "3.3.0", map[string]any{"kernelArguments": map[string]any{"shouldExist": []string{"quiet"}}},
 			[]string{"kernelArguments"}, "kernel arguments are fixed in the image"},
 		{"remote configs and proxies", "3.5.0", map[string]any{"ignition": map[string]any{"version": "3.5.0",
@@ -180,6 +186,13 @@ func TestFromIgnitionRejects(t *testing.T) {
 			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "https://x.example/b", "httpHeaders": []any{map[string]any{"name": "Authorization", "value": "x"}}}},
 			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": base64URL("c"), "verification": map[string]any{"hash": "sha256-" + strings.Repeat("0", 64)}}}}}},
 			[]string{"storage.files[0].contents.source", "storage.files[1].contents.httpHeaders", "storage.files[2].contents.source"}, "tftp URLs are not supported"},
+		{"plain http without a hash", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
+			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "http://x.example/a"}},
+			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "http://x.example/b", "verification": map[string]any{"hash": "sha512-" + strings.Repeat("0", 128)}}},
+			map[string]any{"path": "/etc/c", "contents": map[string]any{"source": "https://x.example/c"}},
+			map[string]any{"path": "/etc/d", "append": []any{map[string]any{"source": "http://user:pw@x.example/d"}}}}}},
+			[]string{"storage.files[0].contents.source", "storage.files[3].append[0].source"},
+			"http://x.example/a is plain http without verification.hash: add verification.hash (sha512-<hex> or sha256-<hex> of the contents), or use https"},
 		{"cloud sources", "3.5.0", map[string]any{"storage": map[string]any{"files": []any{
 			map[string]any{"path": "/etc/a", "contents": map[string]any{"source": "s3://bucket/a"}},
 			map[string]any{"path": "/etc/b", "contents": map[string]any{"source": "gs://bucket/b"}},

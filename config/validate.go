@@ -245,21 +245,42 @@ func checkAddress(a string) (string, error) {
 // isHostname checks RFC 1123 host name syntax; an all-numeric last label is refused, so that
 // a mistyped IPv4 address such as 192.0.2.300 is not taken for a name.
 func isHostname(s string) bool {
-	if len(s) == 0 || len(s) > 253 {
+	if CheckHostname(s) != nil {
 		return false
 	}
 	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+// HostnameRule says what CheckHostname accepts, for error messages.
+const HostnameRule = "a host name is dot-separated labels of letters, digits and '-' (RFC 1123), each 1 to 63 characters and not starting or ending with '-', 253 characters in all"
+
+// CheckHostname checks RFC 1123 host name syntax. It is the one check for every host name
+// that reaches a file the node writes (/etc/hostname, /etc/hosts, certificates), wherever it
+// came from: the config, the platform's metadata, Ignition or DHCP. The error leaves the name
+// out: callers say where it came from and quote it.
+func CheckHostname(h string) error {
+	switch {
+	case h == "":
+		return errors.New("empty: " + HostnameRule)
+	case strings.IndexFunc(h, unicode.IsControl) >= 0:
+		return errors.New("contains a control character (a newline or tab, say): " + HostnameRule)
+	case len(h) > 253:
+		return fmt.Errorf("%d characters long: %s", len(h), HostnameRule)
+	}
+	for _, l := range strings.Split(h, ".") {
+		switch {
+		case l == "":
+			return errors.New("has an empty label (two dots in a row, or a dot at either end): " + HostnameRule)
+		case len(l) > 63:
+			return fmt.Errorf("label %.20q… is %d characters long: %s", l, len(l), HostnameRule)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Errorf("label %q starts or ends with '-': %s", l, HostnameRule)
+		case strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "":
+			return fmt.Errorf("label %q has characters other than letters, digits and '-': %s", l, HostnameRule)
 		}
 	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+	return nil
 }
 
 const maxListed = 16 // entries in network.dns.*, time.servers and trust.ca_certs: far above real use

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	getter "github.com/hashicorp/go-getter/v2"
 )
@@ -29,8 +30,12 @@ type Options struct {
 	// Trust is the roots and proxy of http and https fetches.
 	Trust Trust
 	// MaxBytes is the largest file accepted; 0: no limit. An HTTP body is not read much
-	// beyond it (one byte); a larger file is a *TooLargeError.
+	// beyond it (one byte), a file source is not read at all; a larger file is a
+	// *TooLargeError.
 	MaxBytes int64
+	// IdleTimeout ends an HTTP fetch whose response has not started or has sent nothing for
+	// this long, with an *IdleError; 0: only the context bounds it.
+	IdleTimeout time.Duration
 }
 
 // Client fetches files. It is safe for concurrent use.
@@ -41,9 +46,19 @@ type Client struct {
 
 // New returns a Client that fetches only from http, https and file URLs.
 func New(o Options) *Client {
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: o.Trust.Transport()}
+	hc := &http.Client{Transport: o.Trust.Transport()}
+	if o.HTTPClient != nil {
+		*hc = *o.HTTPClient // a copy: the caller's client is not changed
+	}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = CheckRedirect
+	}
+	if o.IdleTimeout > 0 {
+		next := hc.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		hc.Transport = &idleTransport{next: next, idle: o.IdleTimeout}
 	}
 	hg := &getter.HttpGetter{Client: hc, DoNotCheckHeadFirst: true, XTerraformGetDisabled: true}
 	if o.MaxBytes > 0 {
@@ -52,7 +67,7 @@ func New(o Options) *Client {
 	}
 	return &Client{
 		g: &getter.Client{
-			Getters:         []getter.Getter{hg, &fileGetter{}},
+			Getters:         []getter.Getter{hg, &fileGetter{maxBytes: o.MaxBytes}},
 			Decompressors:   map[string]getter.Decompressor{}, // nil would mean all of go-getter's
 			DisableSymlinks: true,
 		},
@@ -148,8 +163,11 @@ func (e *TooLargeError) Error() string {
 
 // fileGetter is go-getter's FileGetter without symlinks: its GetFile follows a symlinked
 // source even with DisableSymlinks (v2.2.5 checks only when copying directories), and its
-// Get links a directory into place.
-type fileGetter struct{ getter.FileGetter }
+// Get links a directory into place. A file larger than maxBytes (when > 0) is not copied.
+type fileGetter struct {
+	getter.FileGetter
+	maxBytes int64
+}
 
 func (g *fileGetter) GetFile(ctx context.Context, req *getter.Request) error {
 	u := req.URL()
@@ -164,9 +182,89 @@ func (g *fileGetter) GetFile(ctx context.Context, req *getter.Request) error {
 	if fi.Mode()&os.ModeSymlink != 0 {
 		return fmt.Errorf("%s: %w", path, ErrSymlink)
 	}
+	if g.maxBytes > 0 && fi.Size() > g.maxBytes {
+		return &TooLargeError{Max: g.maxBytes}
+	}
 	return g.FileGetter.GetFile(ctx, req)
 }
 
 func (*fileGetter) Get(context.Context, *getter.Request) error {
 	return errors.New("a directory is not a file: fetch takes single files only")
+}
+
+// ErrDowngrade is a redirect from https to plain http, which CheckRedirect refuses.
+var ErrDowngrade = errors.New("a redirect from https to plain http is refused: it would drop the TLS the URL asked for")
+
+// CheckRedirect is the redirect policy of every fetch of a URL a user gave (Ignition sources,
+// etcd.config.url=, restore.source): net/http's ten-redirect limit, and never from https to
+// http. The metadata services are plain http on link-local addresses and do not use it.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	for _, v := range via {
+		if v.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("redirected from %s to %s: %w: fix the server's redirect, or give the final URL", v.URL.Redacted(), req.URL.Redacted(), ErrDowngrade)
+		}
+	}
+	return nil
+}
+
+// IdleError is an HTTP fetch that received nothing for Idle.
+type IdleError struct{ Idle time.Duration }
+
+func (e *IdleError) Error() string {
+	return fmt.Sprintf("the server sent nothing for %s: is it overloaded, or the network down?", e.Idle)
+}
+
+// idleTransport cancels a request whose response stalls for idle: a server that stops
+// sending would otherwise hold the boot until the overall deadline.
+type idleTransport struct {
+	next http.RoundTripper
+	idle time.Duration
+}
+
+func (t *idleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.idle, func() { cancel(&IdleError{Idle: t.idle}) })
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		timer.Stop()
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			err = c
+		}
+		cancel(nil)
+		return nil, err
+	}
+	timer.Reset(t.idle)
+	resp.Body = &idleBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: t.idle}
+	return resp, nil
+}
+
+type idleBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		var ie *IdleError
+		if errors.As(context.Cause(b.ctx), &ie) {
+			err = ie
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel(nil)
+	return b.ReadCloser.Close()
 }

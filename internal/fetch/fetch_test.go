@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/etcd-appliance/appliance/internal/tlstest"
 
@@ -279,4 +280,104 @@ func TestTrustIgnoresEnvironment(t *testing.T) {
 	if tr := (Trust{}).Transport(); tr.TLSClientConfig != nil && tr.TLSClientConfig.RootCAs != nil {
 		t.Error("a Trust without RootCAs does not use the system's roots")
 	}
+}
+
+// A redirect may not take an https URL to plain http; http to https, and https to https, are
+// fine.
+func TestRedirects(t *testing.T) {
+	plain, _ := server(t, map[string][]byte{"/c": []byte("plain")})
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-http":
+			http.Redirect(w, r, plain.URL+"/c", http.StatusFound)
+		case "/to-https":
+			http.Redirect(w, r, "/c", http.StatusMovedPermanently)
+		case "/c":
+			w.Write([]byte("secure"))
+		}
+	}))
+	defer secure.Close()
+	up := httptest.NewServer(http.RedirectHandler(secure.URL+"/c", http.StatusFound))
+	defer up.Close()
+	for _, tc := range []struct {
+		name, src, want string
+		wantErr         error
+	}{
+		{"https to http", secure.URL + "/to-http", "", ErrDowngrade},
+		{"https to https", secure.URL + "/to-https", "secure", nil},
+		{"http to https", up.URL + "/x", "secure", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "out")
+			// the test server's client trusts its certificate; New must still add the policy
+			err := New(Options{HTTPClient: secure.Client()}).File(context.Background(), tc.src, dst)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), "redirected from "+secure.URL+"/to-http to "+plain.URL+"/c") {
+					t.Fatalf("err = %v, want %v naming both URLs", err, tc.wantErr)
+				}
+				if _, serr := os.Lstat(dst); serr == nil {
+					t.Error("the plain-http file was written")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(dst); string(b) != tc.want {
+				t.Errorf("got %q, want %q", b, tc.want)
+			}
+		})
+	}
+}
+
+// A server that stops sending is given up on after IdleTimeout, not at the overall deadline;
+// one that keeps sending slowly is not.
+func TestIdleTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stall-body":
+			w.Write([]byte("some"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/stall-headers":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/slow":
+			for range 5 {
+				w.Write([]byte("x"))
+				w.(http.Flusher).Flush()
+				time.Sleep(60 * time.Millisecond)
+			}
+		}
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/stall-body", "/stall-headers"} {
+		t.Run(path, func(t *testing.T) {
+			start := time.Now()
+			err := New(Options{IdleTimeout: 200 * time.Millisecond}).File(context.Background(), srv.URL+path, filepath.Join(t.TempDir(), "out"))
+			var ie *IdleError
+			if !errors.As(err, &ie) || !strings.Contains(err.Error(), "sent nothing for 200ms") {
+				t.Fatalf("err = %v (%T), want an *IdleError", err, err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %s", took)
+			}
+		})
+	}
+	t.Run("slow but steady", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "out")
+		if err := New(Options{IdleTimeout: 200 * time.Millisecond}).File(context.Background(), srv.URL+"/slow", dst); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(dst); string(b) != "xxxxx" {
+			t.Errorf("got %q", b)
+		}
+	})
 }

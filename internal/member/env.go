@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/etcd-appliance/appliance/config"
 )
@@ -75,8 +77,14 @@ func (s Spec) listenHost() string {
 	return "0.0.0.0"
 }
 
-// Env is etcd.service's environment. Every etcd port but metrics requires TLS with a
-// certificate from the cluster CA; the metrics port serves only health and metrics.
+// TLSMinVersion is the only TLS version etcd's client and peer ports accept: every etcd,
+// Kubernetes and Go client in use speaks 1.3, and it leaves no CBC or non-ECDHE suites to
+// choose from (etcd refuses --cipher-suites with it, so there is no list to get wrong).
+const TLSMinVersion = "TLS1.3"
+
+// Env is etcd.service's environment. Every etcd port but metrics requires TLS 1.3 with a
+// certificate from the cluster CA; the metrics port serves only health and metrics. Every
+// variable is the appliance's: the config's etcd section tunes only the values it names.
 func Env(s Spec) map[string]string {
 	c, f := s.Config, s.Files
 	host, listen := s.advertiseHost(), s.listenHost()
@@ -102,7 +110,7 @@ func Env(s Spec) map[string]string {
 		"ETCD_PEER_KEY_FILE":               f.Key,
 		"ETCD_PEER_TRUSTED_CA_FILE":        f.CA,
 		"ETCD_PEER_CLIENT_CERT_AUTH":       "true",
-		"ETCD_TLS_MIN_VERSION":             "TLS1.2",
+		"ETCD_TLS_MIN_VERSION":             TLSMinVersion,
 		"ETCD_HEARTBEAT_INTERVAL":          strconv.Itoa(c.Etcd.HeartbeatIntervalMS),
 		"ETCD_ELECTION_TIMEOUT":            strconv.Itoa(c.Etcd.ElectionTimeoutMS),
 		"ETCD_QUOTA_BACKEND_BYTES":         strconv.FormatInt(c.Etcd.QuotaBackendBytes, 10),
@@ -137,8 +145,12 @@ func EtcdctlEnv(s Spec, cert, key string) map[string]string {
 	}
 }
 
-// Render writes an environment file in a stable order.
-func Render(env map[string]string) []byte {
+// Render writes an environment file in a stable order. It is read by systemd
+// (EnvironmentFile=) and by sh (etcdctl.env), so a value that either would read differently
+// from what it says is refused rather than written: a line break or NUL (a second variable),
+// quotes, a backslash, '$' or '`'. Config and metadata are checked long before this; it is the
+// last line of defence.
+func Render(env map[string]string) ([]byte, error) {
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -147,7 +159,19 @@ func Render(env map[string]string) []byte {
 	var b strings.Builder
 	b.WriteString("# written by firstboot at every boot; edits are lost\n")
 	for _, k := range keys {
+		if !envKey.MatchString(k) {
+			return nil, fmt.Errorf("environment variable name %q: expected upper-case letters, digits and '_'", k)
+		}
+		if i := strings.IndexFunc(env[k], unsafeEnvRune); i >= 0 {
+			return nil, fmt.Errorf("environment variable %s=%q: %q at byte %d would change what systemd or sh reads: refusing to write it", k, env[k], env[k][i], i)
+		}
 		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
 	}
-	return []byte(b.String())
+	return []byte(b.String()), nil
+}
+
+var envKey = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+func unsafeEnvRune(r rune) bool {
+	return unicode.IsControl(r) || strings.ContainsRune("\"'\\$`", r)
 }

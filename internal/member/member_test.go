@@ -117,7 +117,7 @@ func TestEnv(t *testing.T) {
 				"ETCD_PEER_CERT_FILE":              "/p/peer.crt",
 				"ETCD_KEY_FILE":                    "/p/node.key",
 				"ETCD_PEER_KEY_FILE":               "/p/node.key",
-				"ETCD_TLS_MIN_VERSION":             "TLS1.2",
+				"ETCD_TLS_MIN_VERSION":             "TLS1.3",
 				"ETCD_HEARTBEAT_INTERVAL":          "100",
 			}},
 		{"single IPv6 member", Spec{Self: Self{Name: "solo", Address: "2001:db8::5"}, Config: mustConfig(t, "version: 1\n"), Files: files, State: "new"},
@@ -154,8 +154,55 @@ func TestEtcdctlEnv(t *testing.T) {
 	if got, want := env["ETCDCTL_ENDPOINTS"], "https://10.77.0.11:2379,https://10.77.0.12:2379,https://etcd-c.example.net:2379"; got != want {
 		t.Errorf("endpoints %q, want %q", got, want)
 	}
-	text := string(Render(env))
+	b, err := Render(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
 	if !strings.Contains(text, "\nETCDCTL_CACERT=/p/ca.crt\nETCDCTL_CERT=/p/etcdctl.crt\n") {
 		t.Errorf("not sorted or incomplete:\n%s", text)
+	}
+}
+
+// The TLS floor is the appliance's: nothing in the config's etcd section reaches it.
+func TestEnvTLSOnly13(t *testing.T) {
+	c := mustConfig(t, "version: 1\netcd: {heartbeat_interval_ms: 50, election_timeout_ms: 5000, quota_backend_bytes: 8589934592, snapshot_count: 5}\n")
+	env := Env(Spec{Self: Self{Name: "etcd"}, Config: c})
+	if got := env["ETCD_TLS_MIN_VERSION"]; got != "TLS1.3" {
+		t.Errorf("ETCD_TLS_MIN_VERSION=%q, want TLS1.3", got)
+	}
+	if _, ok := env["ETCD_CIPHER_SUITES"]; ok {
+		t.Error("ETCD_CIPHER_SUITES set: etcd refuses it with TLS 1.3")
+	}
+}
+
+// The env-file writer refuses what systemd or sh would read as more than the value: a second
+// line is a second variable.
+func TestRenderRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string // "" for accepted
+	}{
+		{"plain values", map[string]string{"ETCD_NAME": "etcd-a", "ETCD_INITIAL_CLUSTER": "a=https://[2001:db8::1]:2380,b=https://b.example:2380"}, ""},
+		{"a newline", map[string]string{"ETCD_NAME": "a\nETCD_TLS_MIN_VERSION=TLS1.0"}, `ETCD_NAME="a\nETCD_TLS_MIN_VERSION=TLS1.0": '\n' at byte 1`},
+		{"a carriage return", map[string]string{"ETCD_NAME": "a\rb"}, `'\r' at byte 1`},
+		{"NUL", map[string]string{"ETCD_NAME": "a\x00"}, `'\x00' at byte 1`},
+		{"a quote", map[string]string{"ETCD_NAME": `a"b`}, `'"' at byte 1`},
+		{"a dollar", map[string]string{"ETCDCTL_ENDPOINTS": "$(reboot)"}, `'$' at byte 0`},
+		{"a backtick", map[string]string{"ETCDCTL_ENDPOINTS": "`reboot`"}, "at byte 0"},
+		{"a bad name", map[string]string{"ETCD_NAME=X": "a"}, `environment variable name "ETCD_NAME=X"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Render(tc.env)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Render = %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Render = %q, %v; want an error with %q", b, err, tc.wantErr)
+			case tc.wantErr != "" && b != nil:
+				t.Errorf("Render returned %q with its error", b)
+			}
+		})
 	}
 }

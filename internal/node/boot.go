@@ -455,5 +455,9 @@ func orNone(s string) string {
 
 // writeEnvFile writes an environment file readable by root only (it names key files).
 func writeEnvFile(path string, env map[string]string) error {
-	return atomicfile.WriteAll(path, member.Render(env), 0o600)
+	b, err := member.Render(env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return atomicfile.WriteAll(path, b, 0o600)
 }

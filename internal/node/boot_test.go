@@ -207,18 +207,27 @@ func TestBootRefusesBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, userData string
 		want           []string
+		metaData       string // a NoCloud seed's meta-data: the platform is nocloud
 	}{
+		{"a metadata hostname with a newline", "", []string{`etcd-appliance: config error: platform nocloud: metadata hostname "a\nb": contains a control character`},
+			"instance-id: i-1\nlocal-hostname: \"a\\nb\"\n"},
 		{"two problems", "version: 1\netcd: {heartbeat_interval_ms: 1}\nnode: {name: Bad_Name}\n",
-			[]string{"etcd-appliance: config error: user-data from qemu: line 2: etcd.heartbeat_interval_ms", "line 3: node.name"}},
+			[]string{"etcd-appliance: config error: user-data from qemu: line 2: etcd.heartbeat_interval_ms", "line 3: node.name"}, ""},
 		{"no such disk", "version: 1\ndata: {device: /dev/nope}\n",
-			[]string{"etcd-appliance: data volume: data.device /dev/nope: no such disk"}},
+			[]string{"etcd-appliance: data volume: data.device /dev/nope: no such disk"}, ""},
 		{"a restore source whose CA is not trusted", "version: 1\nrestore: {source: '" + backups + "/etcd.db', sha256: '" + strings.Repeat("a", 64) + "'}\n",
-			[]string{"etcd-appliance: restore: restore.source " + backups + "/etcd.db: tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"}},
+			[]string{"etcd-appliance: restore: restore.source " + backups + "/etcd.db: tls: failed to verify certificate: x509: certificate signed by unknown authority: add the CA that signed the server's certificate to trust.ca_certs"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
 			m := &fakeMachine{}
 			n, console := testNode(t, []byte(tc.userData), data, m)
+			if tc.metaData != "" {
+				n.Env.Dir, n.Resolve.Platform = t.TempDir(), "nocloud"
+				if err := os.WriteFile(filepath.Join(n.Env.Dir, "meta-data"), []byte(tc.metaData), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			err := n.Boot(context.Background())
 			var stop *StopError
 			if !errors.As(err, &stop) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/member"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // probeTimeout bounds asking the other members whether a cluster runs. Members that are
@@ -101,8 +103,22 @@ func (b *boot) fetchRestore(ctx context.Context, r config.Restore) (string, erro
 		return "", err
 	}
 	b.release = append(b.release, release)
-	b.say("restore: fetching %s", r.Source)
-	return snapshot.Fetch(ctx, b.r.Trust, r.Source, r.SHA256, dir)
+	room, err := freeBytes(dir)
+	if err != nil {
+		return "", err
+	}
+	b.say("restore: fetching %s (room for %d MiB)", r.Source, room>>20)
+	return snapshot.Fetch(ctx, b.r.Trust, r.Source, r.SHA256, dir, snapshot.Limits{MaxBytes: room,
+		Room: "the room for it in memory (the snapshot is fetched into a tmpfs of 75% of RAM, so that nothing reaches a disk before its sha256 is checked): give the machine more memory, or restore a smaller snapshot"})
+}
+
+// freeBytes is the space left in the filesystem holding dir.
+func freeBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("restore: the space for the snapshot in %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // restoreMember seeds this member of a new cluster from the snapshot at snap. The volume

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/timesync"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -111,17 +112,11 @@ func DHCPHostname(dir string) string {
 	return ""
 }
 
-// validHostname refuses what sethostname would take but no resolver could answer for.
+// validHostname refuses what sethostname would take but no resolver could answer for, and
+// what sethostname refuses (more than 64 bytes). A DHCP hostname that fails it is ignored,
+// not a reason to stop: whoever answers DHCP on the link chose it.
 func validHostname(h string) bool {
-	if h == "" || len(h) > 64 {
-		return false
-	}
-	for _, l := range strings.Split(h, ".") {
-		if l == "" || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-			return false
-		}
-	}
-	return true
+	return len(h) <= 64 && config.CheckHostname(h) == nil
 }
 
 // LookupHost resolves a name through the system resolver (systemd-resolved's stub on a node).

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/fetch"
@@ -97,7 +98,8 @@ func NodeOptions(platformName string) Options {
 		Root:     "/",
 		Fetch: func(ctx context.Context, trust fetch.Trust, src string) ([]byte, error) {
 			// metadata's timeout per request, but the config's roots and proxy
-			client := &http.Client{Timeout: platform.DefaultClient().Timeout, Transport: trust.Transport()}
+			client := &http.Client{Timeout: platform.DefaultClient().Timeout, Transport: trust.Transport(),
+				CheckRedirect: fetch.CheckRedirect} // never from https down to http
 			return platform.HTTPGetter{Client: client}.Get(ctx, src, nil)
 		},
 		Addrs:        WaitAddrs,
@@ -180,6 +182,10 @@ func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, erro
 		return nil, fmt.Errorf("fetching the configuration (platform %q: %s): %w", name, reason, err)
 	}
 	md.Platform = name
+	if err := checkMetadata(md); err != nil {
+		// the same refusal as bad user-data: nothing is written, etcd is not started
+		return nil, &ConfigError{Source: "platform " + name, Err: err}
+	}
 	r := &Resolved{Platform: name, Detection: reason, Metadata: md}
 	var warns config.Warnings
 	if len(bytes.TrimSpace(md.UserData)) > 0 {
@@ -207,6 +213,25 @@ func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, erro
 		return nil, &ConfigError{Source: "user-data from " + name, Err: err}
 	}
 	return r, nil
+}
+
+// checkMetadata refuses metadata strings that would reach a file the node writes and could
+// change its meaning there: a hostname (/etc/hostname, /etc/hosts, certificates) that is not
+// an RFC 1123 name, an SSH key with a line break (a second authorized_keys line). The
+// platform's network configuration is checked when it is rendered (networkd.Validate).
+func checkMetadata(md *platform.Metadata) error {
+	var errs []error
+	if h := md.Hostname; h != "" {
+		if err := config.CheckHostname(h); err != nil {
+			errs = append(errs, fmt.Errorf("metadata hostname %q: %w: fix the instance's hostname in the platform", h, err))
+		}
+	}
+	for i, k := range md.SSHKeys {
+		if strings.ContainsFunc(strings.TrimSpace(k), unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("metadata SSH key %d %.40q: contains a line break or control character: give one key a line", i, k))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // appliedHostname is the kernel's hostname, "" while none was set.
@@ -247,6 +272,9 @@ func (r *Resolved) plan(ctx context.Context, opts Options) error {
 			r.Files = append(r.Files, f.path)
 			if f.path == "/etc/hostname" {
 				r.Hostname, r.HostnameFrom = strings.TrimSpace(string(f.data)), "ignition"
+				if err := config.CheckHostname(r.Hostname); err != nil {
+					problems = append(problems, fmt.Sprintf("Ignition file /etc/hostname: hostname %q: %v", r.Hostname, err))
+				}
 			}
 		}
 		for _, u := range plan.units {

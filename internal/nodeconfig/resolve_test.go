@@ -222,3 +222,53 @@ func mustParse(t *testing.T, text string) *config.Config {
 	}
 	return c
 }
+
+// A hostname from the platform or Ignition that is not an RFC 1123 name stops the resolve with
+// a config error naming where it came from; nothing reaches /etc/hostname or /etc/hosts.
+func TestResolveRefusesBadHostnames(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		metaData string // a NoCloud seed's meta-data (platform nocloud), "" for qemu
+		ignHost  string // Ignition's /etc/hostname, "" for none
+		want     string
+	}{
+		{"a hostname with a newline", "instance-id: i-1\nlocal-hostname: \"a\\nb\"\n", "",
+			`platform nocloud: metadata hostname "a\nb": contains a control character`},
+		{"an injected hosts line", "instance-id: i-1\nlocal-hostname: \"node\\n10.0.0.1 evil\"\n", "",
+			`metadata hostname "node\n10.0.0.1 evil": contains a control character`},
+		{"an underscore", "instance-id: i-1\nlocal-hostname: etcd_a\n", "",
+			`metadata hostname "etcd_a": label "etcd_a" has characters other than letters, digits and '-'`},
+		{"an SSH key with two lines", "instance-id: i-1\npublic-keys: [\"ssh-ed25519 AAAA a\\rssh-ed25519 BBBB b\"]\n", "",
+			`metadata SSH key 0 "ssh-ed25519 AAAA a\rssh-ed25519 BBBB b": contains a line break`},
+		{"ignition hostname with two lines", "", "node-a\nnode-b\n",
+			`Ignition file /etc/hostname: hostname "node-a\nnode-b": contains a control character`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ud []byte
+			if tc.ignHost != "" {
+				ud = ignitiontest.Config(t, "version: 1\n", map[string]string{"/etc/hostname": tc.ignHost})
+			}
+			env := nodetest.QemuEnv(t, "root=PARTUUID=x ro etcd.platform=qemu", ud)
+			root := t.TempDir()
+			opts := nodetest.Options(root)
+			if tc.metaData != "" {
+				env.Dir = t.TempDir()
+				if err := os.WriteFile(filepath.Join(env.Dir, "meta-data"), []byte(tc.metaData), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				opts.Platform = "nocloud"
+			}
+			r, err := nodeconfig.Resolve(context.Background(), env, opts)
+			var ce *nodeconfig.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Resolve = %+v, %v; want a config error", r, err)
+			}
+			if all := strings.Join(ce.Problems(), "\n"); !strings.Contains(all, tc.want) {
+				t.Errorf("problems:\n%s\nwant %q", all, tc.want)
+			}
+			if entries, _ := os.ReadDir(root); len(entries) != 0 {
+				t.Errorf("a refused resolve wrote %v", entries)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -42,7 +43,7 @@ func TestFetch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path, err := Fetch(t.Context(), fetch.Trust{}, tc.url, tc.sha, dir)
+			path, err := Fetch(t.Context(), fetch.Trust{}, tc.url, tc.sha, dir, Limits{})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Fetch error %v, want %q", err, tc.wantErr)
@@ -93,7 +94,7 @@ func TestFetchTrust(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(proxy.Seen())
 			dir := t.TempDir()
-			path, err := Fetch(t.Context(), tc.trust, src, good, dir)
+			path, err := Fetch(t.Context(), tc.trust, src, good, dir, Limits{})
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v\nwant  %s", err, tc.wantErr)
@@ -135,5 +136,31 @@ func TestWriteSidecar(t *testing.T) {
 	var got Sidecar
 	if err := json.Unmarshal(b, &got); err != nil || got != want {
 		t.Errorf("sidecar %+v (%v), want %+v", got, err, want)
+	}
+}
+
+// A snapshot larger than the room given is refused with what the room is, over http and from
+// a file, and nothing is left behind.
+func TestFetchTooLarge(t *testing.T) {
+	body := bytes.Repeat([]byte("s"), 4096)
+	sum := sha256.Sum256(body)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer srv.Close()
+	local := filepath.Join(t.TempDir(), "etcd.db")
+	if err := os.WriteFile(local, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{srv.URL + "/etcd.db", "file://" + local} {
+		t.Run(src, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := Fetch(t.Context(), fetch.Trust{}, src, hex.EncodeToString(sum[:]), dir, Limits{MaxBytes: 1024, Room: "the room in memory: give the machine more"})
+			want := "restore.source " + src + ": the snapshot is larger than 1024 bytes (0 MiB), the room in memory: give the machine more; nothing was written"
+			if err == nil || err.Error() != want {
+				t.Fatalf("err = %v\nwant %s", err, want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("left %v behind", entries)
+			}
+		})
 	}
 }

@@ -60,6 +60,21 @@ func DirPlatform(dir string) string {
 	return ""
 }
 
+// MediaLabels are the filesystem labels of the attached media platform name reads: a NoCloud
+// seed for nocloud, a config drive for openstack, none for the others. Fetch mounts nothing
+// else, so with etcd.platform=aws a disk labelled cidata or config-2 (which anyone able to
+// attach a volume could add) is never read; only detection without etcd.platform= looks at
+// labels to choose (Choose).
+func MediaLabels(name string) []string {
+	switch name {
+	case nocloud.Name:
+		return nocloud.SeedLabels
+	case openstack.Name:
+		return openstack.ConfigDriveLabels
+	}
+	return nil
+}
+
 // Fetch reads the metadata of platform name ("" for none: empty Metadata). f supplies the
 // kernel command line (etcd.config.url=) and the filesystem labels present.
 func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadata, error) {
@@ -102,20 +117,20 @@ func (e Env) Fetch(ctx context.Context, name string, f Facts) (*platform.Metadat
 		return hetzner.Fetch(ctx, e.base(hetzner.DefaultBase), e.HTTP)
 	case openstack.Name:
 		if e.Dir != "" {
-			return openstack.FromConfigDrive(os.DirFS(e.Dir))
+			return fromDir(e.Dir, openstack.FromConfigDrive)
 		}
 		if e.Endpoint != "" {
 			return openstack.FromService(ctx, e.base(openstack.ServiceURL), e.HTTP)
 		}
-		if label, ok := firstLabel(f.Labels, openstack.ConfigDriveLabels); ok {
+		if label, ok := firstLabel(f.Labels, MediaLabels(name)); ok {
 			return e.fromVolume(label, openstack.FromConfigDrive)
 		}
 		return openstack.FromService(ctx, openstack.ServiceURL, e.HTTP)
 	case nocloud.Name:
 		if e.Dir != "" {
-			return nocloud.FromDir(os.DirFS(e.Dir))
+			return fromDir(e.Dir, nocloud.FromDir)
 		}
-		label, ok := firstLabel(f.Labels, nocloud.SeedLabels)
+		label, ok := firstLabel(f.Labels, MediaLabels(name))
 		if !ok {
 			return nil, fmt.Errorf("%s: no filesystem labelled %s: attach a NoCloud seed (ISO9660 or vfat with meta-data and user-data), or choose another platform",
 				nocloud.Name, strings.Join(nocloud.SeedLabels, " or "))
@@ -139,6 +154,17 @@ func (e Env) fromVolume(label string, read func(fs.FS) (*platform.Metadata, erro
 		return nil, fmt.Errorf("volume labelled %s: %w", label, err)
 	}
 	return md, nil
+}
+
+// fromDir reads a directory standing in for a medium as the medium itself is read: confined
+// to it.
+func fromDir(dir string, read func(fs.FS) (*platform.Metadata, error)) (*platform.Metadata, error) {
+	root, err := platform.OpenMedium(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return read(root.FS())
 }
 
 // mountPoint is the directory a volume is mounted on.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,72 @@ func TestMountPoint(t *testing.T) {
 	}
 	if got, want := (Env{MountDir: "/tmp/m"}).mountPoint("config-2"), "/tmp/m/config-2"; got != want {
 		t.Errorf("mountPoint = %s, want %s", got, want)
+	}
+}
+
+// With etcd.platform=P only P's own sources count: a seed or config drive attached beside it
+// is neither chosen nor read, unless P is the platform that reads it.
+func TestPlatformOwnsItsSources(t *testing.T) {
+	both := []string{"cidata", "config-2", "CIDATA", "CONFIG-2"}
+	for _, p := range Names() {
+		t.Run(p, func(t *testing.T) {
+			got, _, err := Choose(Facts{Cmdline: "quiet etcd.platform=" + p, Labels: both, DMI: map[string]string{"sys_vendor": "QEMU"}})
+			if err != nil || got != p {
+				t.Fatalf("Choose = %q, %v; want %q", got, err, p)
+			}
+			labels := MediaLabels(p)
+			switch p {
+			case "nocloud":
+				if !slices.Equal(labels, []string{"cidata", "CIDATA"}) {
+					t.Errorf("labels %q", labels)
+				}
+			case "openstack":
+				if !slices.Equal(labels, []string{"config-2", "CONFIG-2"}) {
+					t.Errorf("labels %q", labels)
+				}
+			default:
+				if len(labels) != 0 {
+					t.Errorf("%s reads media labelled %q: only nocloud and openstack read media", p, labels)
+				}
+			}
+		})
+	}
+}
+
+// A directory standing in for a medium (inspect --dir) is read as a mounted medium is:
+// confined to it and within the limits.
+func TestFetchDirConfined(t *testing.T) {
+	for _, tc := range []struct {
+		name, platform, file string
+		link                 string // the file is a symlink to this, else it is oversized
+		want                 string
+	}{
+		{"nocloud user-data to /etc/passwd", "nocloud", "user-data", "/etc/passwd", "user-data is a symlink to /etc/passwd, which leaves the medium: refused"},
+		{"nocloud meta-data too big", "nocloud", "meta-data", "", "meta-data is 1048577 bytes, over the limit of 1048576 (1 MiB)"},
+		{"openstack user_data to /etc/passwd", "openstack", "openstack/latest/user_data", "/etc/passwd", "openstack/latest/user_data is a symlink to /etc/passwd, which leaves the medium"},
+		{"openstack user_data too big", "openstack", "openstack/latest/user_data", "", "openstack/latest/user_data is 16777217 bytes, over the limit of 16777216 (16 MiB)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "meta-data"), "instance-id: i-1\n")
+			write(t, filepath.Join(dir, "openstack/latest/meta_data.json"), `{"uuid": "u-1"}`)
+			p := filepath.Join(dir, tc.file)
+			os.Remove(p)
+			if tc.link != "" {
+				if err := os.Symlink(tc.link, p); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				limit := 1 << 20
+				if strings.HasSuffix(tc.file, "user_data") {
+					limit = 16 << 20
+				}
+				write(t, p, strings.Repeat("x", limit+1))
+			}
+			_, err := Env{Dir: dir}.Fetch(context.Background(), tc.platform, Facts{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/etcd-appliance/appliance/internal/platform"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,5 +46,10 @@ func withVolume(dev, dir string, fstypes []string, read func(fs.FS) error) (err 
 			}
 		}
 	}()
-	return read(os.DirFS(dir))
+	root, err := platform.OpenMedium(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return read(root.FS())
 }

@@ -52,6 +52,9 @@ func server(t *testing.T, failures int32) (*httptest.Server, *atomic.Int32) {
 	return srv, &n
 }
 
+// ck is the checksum query of the test config: plain http needs one.
+var ck = "?checksum=sha256:" + sum(config)
+
 func TestFetchHTTP(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -60,10 +63,10 @@ func TestFetchHTTP(t *testing.T) {
 		wantErr  []string // substrings; nil: success
 		requests int32    // exact number of requests the server sees
 	}{
-		{name: "plain", path: "/config", requests: 1},
+		{name: "plain http without a checksum is refused unasked", path: "/config", wantErr: []string{"plain http without a checksum", "or use https"}, requests: 0},
 		{name: "checksum right", path: "/config?checksum=sha256:" + sum(config), requests: 1},
 		{name: "checksum right without type", path: "/config?checksum=" + sum(config), requests: 1},
-		{name: "503 twice then 200", path: "/config", failures: 2, requests: 3},
+		{name: "503 twice then 200", path: "/config" + ck, failures: 2, requests: 3},
 		{
 			name:     "checksum wrong is not retried",
 			path:     "/config?checksum=sha256:" + sum("something else"),
@@ -72,7 +75,7 @@ func TestFetchHTTP(t *testing.T) {
 		},
 		{
 			name:     "404 is not retried",
-			path:     "/missing.yaml",
+			path:     "/missing.yaml" + ck,
 			wantErr:  []string{"etcd.config.url=", "/missing.yaml", "HTTP 404", "correct the etcd.config.url= kernel argument"},
 			requests: 1,
 		},
@@ -125,7 +128,7 @@ func TestFetchGivesUpWhenContextEnds(t *testing.T) {
 	var logged atomic.Int32
 	o := fast(t)
 	o.Logf = func(string, ...any) { logged.Add(1) }
-	_, err := o.Fetch(ctx, srv.URL+"/config")
+	_, err := o.Fetch(ctx, srv.URL+"/config"+ck)
 	if err == nil || !strings.Contains(err.Error(), "no config after") || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("err = %v", err)
 	}
@@ -137,7 +140,7 @@ func TestFetchGivesUpWhenContextEnds(t *testing.T) {
 func TestFetchRetriesUnreachable(t *testing.T) {
 	// a port nothing listens on: connection refused is retried until the context ends
 	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL + "/config"
+	url := srv.URL + "/config" + ck
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -198,7 +201,7 @@ func TestFetchTooLarge(t *testing.T) {
 		w.Write(make([]byte, maxBytes+100))
 	}))
 	defer srv.Close()
-	_, err := fast(t).Fetch(context.Background(), srv.URL+"/huge.yaml")
+	_, err := fast(t).Fetch(context.Background(), srv.URL+"/huge.yaml"+ck)
 	if err == nil || !strings.Contains(err.Error(), "larger than 16777216 bytes") {
 		t.Fatalf("err = %v", err)
 	}
@@ -238,6 +241,11 @@ func TestCheckURL(t *testing.T) {
 		{"https://h/c?checksum=sha256:abcd", "wants 64 hex digits"},
 		{"https://h/c?checksum=sha256:zz", "bad checksum"},
 		{"https://h/c?checksum=crc32:" + sum(config), "bad checksum"},
+		{"http://192.0.2.1/etcd.yaml", "plain http without a checksum"},
+		{"http://192.0.2.1/etcd.yaml?checksum=file:http://192.0.2.1/SHA256SUMS", "plain http without a checksum"},
+		{"http://192.0.2.1/etcd.yaml?checksum=md5:" + strings.Repeat("0", 32), "plain http with a md5 checksum"},
+		{"http://192.0.2.1/etcd.yaml?checksum=" + strings.Repeat("0", 40), "plain http with a sha1 checksum"},
+		{"http://192.0.2.1/etcd.yaml?checksum=sha512:" + strings.Repeat("0", 128), ""},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			err := CheckURL(tc.url)
@@ -264,7 +272,7 @@ func TestFetchRejectsUnsupportedAtOnce(t *testing.T) {
 func TestRedact(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1) + "/c.yaml"
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1) + "/c.yaml" + ck
 	_, err := fast(t).Fetch(context.Background(), u)
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("err = %v: want an error without the password", err)
@@ -274,7 +282,7 @@ func TestRedact(t *testing.T) {
 // A pinned CA on a URL that is not https would verify nothing: refused before any fetch.
 func TestPinNeedsHTTPS(t *testing.T) {
 	pin := strings.Repeat("ab", 32)
-	for _, u := range []string{"http://192.0.2.1/config.yaml", "file:///etc/etcd.yaml"} {
+	for _, u := range []string{"http://192.0.2.1/config.yaml" + ck, "file:///etc/etcd.yaml"} {
 		_, err := Options{CASHA256: pin}.Fetch(context.Background(), u)
 		if err == nil || !strings.Contains(err.Error(), "is not https") {
 			t.Errorf("%s with a pin: %v, want a refusal saying it is not https", u, err)

@@ -14,7 +14,8 @@ import (
 var forcedGetter = regexp.MustCompile(`^([A-Za-z0-9]+)::`)
 
 // CheckURL vets an etcd.config.url= value without fetching it: an absolute http, https or file
-// URL, and a well-formed checksum= query if there is one. It is pure, so a build can refuse a
+// URL, and a well-formed checksum= query if there is one; an http URL must have an inline
+// sha256 or sha512 one. It is pure, so a build can refuse a
 // bad kernel argument before any machine boots.
 func CheckURL(raw string) error {
 	if raw == "" {
@@ -42,7 +43,14 @@ func CheckURL(raw string) error {
 		return fmt.Errorf("%s=%s: scheme %q is not supported: use http, https or file", KernelArg, redact(raw), u.Scheme)
 	}
 	v := u.Query().Get("checksum")
+	// plain http is only as good as the checksum that checks what arrives: one in the URL
+	// itself, of a hash nobody can forge (not md5 or sha1, not a checksum file fetched the
+	// same unauthenticated way). etcd.config.ca_sha256= pins https only, so it does not count.
+	plainHTTP := u.Scheme == "http"
 	if v == "" || strings.HasPrefix(v, "file:") {
+		if plainHTTP {
+			return fmt.Errorf("%s=%s: plain http without a checksum: anyone on the path could change the config (and its CA key); add ?checksum=sha256:<64 hex digits> (sha256sum prints them) to the URL, or use https", KernelArg, redact(raw))
+		}
 		return nil // no checksum, or one in a file fetched at boot
 	}
 	// Parsing an inline checksum does no I/O.
@@ -52,6 +60,9 @@ func CheckURL(raw string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s=%s: bad checksum=%s: %v: write checksum=sha256:<64 hex digits>", KernelArg, redact(raw), v, err)
+	}
+	if plainHTTP && c.Type != "sha256" && c.Type != "sha512" {
+		return fmt.Errorf("%s=%s: plain http with a %s checksum, which can be forged: use checksum=sha256:<64 hex digits>, or https", KernelArg, redact(raw), c.Type)
 	}
 	return nil
 }

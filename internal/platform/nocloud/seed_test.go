@@ -31,7 +31,7 @@ func TestFromDir(t *testing.T) {
 		{"no meta-data", fstest.MapFS{"user-data": {Data: []byte("version: 1\n")}}, "", false, false,
 			"nocloud seed: meta-data is required: open meta-data: file does not exist", true},
 		{"user-data is a directory", fstest.MapFS{"meta-data": {Data: []byte(meta)}, "user-data/x": {}}, "", false, false,
-			"nocloud seed: read user-data", false},
+			"nocloud seed: user-data is a directory, not a regular file", false},
 		{"bad network-config", fstest.MapFS{"meta-data": {Data: []byte(meta)}, "network-config": {Data: []byte("version: 9\n")}}, "", false, false,
 			`nocloud seed: network-config: version: "9" is not a network-config version`, false},
 	} {
