@@ -25,13 +25,22 @@ import (
 var imageLine = regexp.MustCompile(`etcd-appliance: image (\S+) build (\S+) \(etcd (\S+), (\S+)\)`)
 
 // imageOrBoot is the image line or the boot-finished line (bootline), whichever comes first.
+// singleHealthy is the agent's console line once a single member with no configuration is
+// healthy (the metrics port is not open to the host then).
+var singleHealthy = regexp.MustCompile(`etcd-appliance: status: \S+: leader · cluster healthy 1/1`)
+
+// userNetMetrics lets the host (10.0.2.2 on qemu's user network) reach the metrics port.
+const userNetMetrics = "network: {metrics_from: [10.0.2.2]}\n"
+
 var imageOrBoot = regexp.MustCompile(imageLine.String() + "|" + bootline.Pattern)
 
 const (
-	etcdClientPort  = 2379
-	etcdMetricsPort = 2381
-	dataDiskSerial  = "etcd-data"
-	dataDiskSize    = 1 << 30
+	etcdClientPort   = 2379
+	etcdMetricsPort  = 2381
+	etcdPeerPort     = 2380
+	agentMetricsPort = 2382
+	dataDiskSerial   = "etcd-data"
+	dataDiskSize     = 1 << 30
 )
 
 // forEachArch runs f as a parallel subtest per arch (bounded by slots).
@@ -130,12 +139,18 @@ func TestFirmwareBoot(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		healthURL := fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))
-		if err := waitHealthy(ctx, healthURL); err != nil {
+		// no configuration: a single member with its own CA, so the test has no client
+		// certificate; health is what the console says, as a user given nothing reads it
+		if _, err := v.WaitConsole(ctx, singleHealthy); err != nil {
 			t.Fatal(err)
 		}
-		// no configuration: a single member with its own CA, so the test has no client
-		// certificate; the client port must refuse everyone without one
+		// the host reaches the guest through qemu's user network, from 10.0.2.2: not a
+		// member, and network.metrics_from is empty, so the metrics port drops it
+		if err := checkHealth(ctx, &http.Client{Timeout: 5 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err == nil {
+			t.Error("the metrics port answers a host that is neither a member nor in network.metrics_from")
+		}
+		// the client port is open to anyone (clients_from) and refuses everyone without a
+		// client certificate
 		checkClientPortRefuses(ctx, t, fmt.Sprintf("127.0.0.1:%d", v.HostPort(etcdClientPort)))
 	})
 }
@@ -179,13 +194,12 @@ func TestDirectKernelBoot(t *testing.T) {
 			Cmdline: strings.TrimSpace(string(cmdline)),
 			// Snapshot: a streamOptimized VMDK takes no random writes, its qcow2 overlay does
 			Disks:        []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
-			HostForwards: []vm.Forward{{GuestPort: etcdMetricsPort}},
 		})
 		waitBooted(ctx, t, v)
 		if t.Failed() {
 			return
 		}
-		if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
+		if _, err := v.WaitConsole(ctx, singleHealthy); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -55,6 +55,16 @@ type testCluster struct {
 	net      *vmnet.Net
 	userData string
 	nodes    []*clusterNode
+	// health is a client certificate of the cluster's CA: the test network is not a member,
+	// so health is asked on the client port (the metrics port is filtered)
+	health *tls.Config
+}
+
+// newCA makes the cluster's CA and the client certificate the harness asks health with.
+func (c *testCluster) newCA(t *testing.T, name string) *testCA {
+	ca := newTestCA(t, name)
+	c.health = ca.clientTLS(t, "qemu-tests-health")
+	return ca
 }
 
 // needNetns skips (or fails under ETCD_APPLIANCE_STRICT=1) when network namespaces and tap
@@ -168,7 +178,7 @@ func (c *testCluster) addNode(name string, ip netip.Addr, mac, disk string) *clu
 // checkNoEtcd checks that nothing answers on node i's metrics port: etcd was never started.
 func (c *testCluster) checkNoEtcd(ctx context.Context, t *testing.T, i int) {
 	t.Helper()
-	if err := checkHealth(ctx, c.healthClient(), fmt.Sprintf("http://%s:%d/health", c.nodes[i].ip, etcdMetricsPort)); err == nil {
+	if err := checkHealth(ctx, c.tlsHealthClient(), fmt.Sprintf("https://%s:%d/health", c.nodes[i].ip, etcdClientPort)); err == nil {
 		t.Error("etcd answers although its configuration was refused")
 	}
 }
@@ -275,11 +285,33 @@ func (c *testCluster) healthClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: c.net.DialContext}}
 }
 
-// waitHealthy waits until every listed node reports /health true.
+// reaches tells whether a TCP connection from the test network to ip:port is accepted within
+// a few seconds (the packet filter drops what it refuses: no answer at all).
+func (c *testCluster) reaches(ctx context.Context, ip netip.Addr, port int) bool {
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := c.net.DialContext(dctx, "tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// tlsHealthClient asks etcd's client port inside the namespace with the harness's client
+// certificate.
+func (c *testCluster) tlsHealthClient() *http.Client {
+	if c.health == nil {
+		c.t.Fatal("the cluster's CA was made without c.newCA: the harness has no client certificate to ask health with")
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: c.net.DialContext, TLSClientConfig: c.health}}
+}
+
+// waitHealthy waits until every listed node reports /health true on its client port.
 func (c *testCluster) waitHealthy(ctx context.Context, idx ...int) error {
-	client := c.healthClient()
+	client := c.tlsHealthClient()
 	for _, i := range idx {
-		if err := waitHealthyWith(ctx, client, fmt.Sprintf("http://%s:%d/health", c.nodes[i].ip, etcdMetricsPort)); err != nil {
+		if err := waitHealthyWith(ctx, client, fmt.Sprintf("https://%s:%d/health", c.nodes[i].ip, etcdClientPort)); err != nil {
 			return fmt.Errorf("%s: %w", c.nodes[i].name, err)
 		}
 	}
@@ -352,7 +384,7 @@ func TestCluster(t *testing.T) {
 	// hostname nor anything else but DNS says which member each is
 	hostName := func(member string) string { return strings.Replace(member, "etcd-", "node-", 1) }
 	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", HostName: hostName}, "etcd-a", "etcd-b", "etcd-c")
-	ca := newTestCA(t, "qemu-tests cluster CA")
+	ca := c.newCA(t, "qemu-tests cluster CA")
 	c.userData = "version: 1\ncluster:\n  name: qemu-tests\n" + c.members() + ca.tlsYAML() + tcgTuning
 	ctx, cancel := context.WithTimeout(t.Context(), 3*vmTimeout(t))
 	defer cancel()
@@ -406,6 +438,28 @@ func TestCluster(t *testing.T) {
 		plain := etcdClient(t, []string{fmt.Sprintf("http://%s:%d", c.nodes[0].ip, etcdClientPort)}, nil, c.dial)
 		if _, err := plain.Put(shortCtx(ctx), "/cluster/plain", "x"); err == nil {
 			t.Error("a plaintext gRPC put was accepted")
+		}
+	}) {
+		return
+	}
+	if !t.Run("packet filter", func(t *testing.T) {
+		// the test network's gateway is not a member: the peer and metrics ports drop it, the
+		// client port (clients_from: anywhere by default) lets it in, TLS still required
+		ip := c.nodes[0].ip
+		if !c.reaches(ctx, ip, etcdClientPort) {
+			t.Fatal("the client port is not reachable from the test network: the checks below would prove nothing")
+		}
+		for _, port := range []int{etcdPeerPort, etcdMetricsPort, agentMetricsPort} {
+			if c.reaches(ctx, ip, port) {
+				t.Errorf("port %d of etcd-a accepts a connection from %s, which is not a member", port, clusterGateway)
+			}
+		}
+		// TLS 1.2 and older: refused on both etcd ports (the peer port by its TLS, the
+		// filter aside: etcd-b's view is checked through etcd-a's client port)
+		old := good.Clone()
+		old.MaxVersion = tls.VersionTLS12
+		if _, err := c.client(1, old).Put(shortCtx(ctx), "/cluster/tls12", "x"); err == nil {
+			t.Error("a TLS 1.2 client was accepted on the client port")
 		}
 	}) {
 		return

@@ -86,7 +86,7 @@ func TestQemuIgnition(t *testing.T) {
 			defer cancel()
 			ca := newTestCA(t, "qemu-tests ignition CA")
 			key := newSSHKey(t)
-			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML(),
+			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML()+userNetMetrics,
 				map[string]string{"/etc/hostname": "qemu-node-1\n"}, key.public)
 			v := boot(t, withUnits(t, ign, map[string]any{"name": "etcdctl-check.service", "enabled": true, "contents": etcdctlCheckUnit}))
 			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1 units=1`)); err != nil {

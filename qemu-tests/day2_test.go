@@ -154,11 +154,13 @@ func TestDayTwo(t *testing.T) {
 	// members by IP address here (TestCluster lists them by name); the network's DNS names a
 	// backup server, reached through its proxy
 	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", Records: map[string][]netip.Addr{"backups": {clusterGateway}}, Proxy: true}, names...)
-	ca := newTestCA(t, "qemu-tests day-2 CA")
+	ca := c.newCA(t, "qemu-tests day-2 CA")
 	key := newSSHKey(t)
 	config := func(idx ...int) string {
 		return "version: 1\ncluster:\n  name: day2\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning +
-			"ssh_authorized_keys: ['" + key.public + "']\n"
+			"ssh_authorized_keys: ['" + key.public + "']\n" +
+			// the test network's gateway scrapes metrics (the other cluster tests do not let it)
+			"network: {metrics_from: ['" + clusterGateway.String() + "']}\n"
 	}
 	good := ca.clientTLS(t, "day2")
 	ctx, cancel := context.WithTimeout(t.Context(), 6*vmTimeout(t))

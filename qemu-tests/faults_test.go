@@ -21,7 +21,7 @@ func TestFaults(t *testing.T) {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
 	}
 	c := newTestCluster(t, "etcd-a", "etcd-b", "etcd-c")
-	ca := newTestCA(t, "qemu-tests faults CA")
+	ca := c.newCA(t, "qemu-tests faults CA")
 	key := newSSHKey(t)
 	// the smallest quota the config allows, so that NOSPACE is reached in seconds
 	c.userData = "version: 1\ncluster:\n  name: faults\n" + c.members() + ca.tlsYAML() +

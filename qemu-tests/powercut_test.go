@@ -22,7 +22,7 @@ func TestPowerCuts(t *testing.T) {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
 	}
 	c := newTestCluster(t, "etcd-a", "etcd-b")
-	ca := newTestCA(t, "qemu-tests power-cut CA")
+	ca := c.newCA(t, "qemu-tests power-cut CA")
 	config := func(idx ...int) string {
 		return "version: 1\ncluster:\n  name: powercut\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning
 	}

@@ -91,7 +91,7 @@ func TestRollingReimage(t *testing.T) {
 	v1 := loadImages(t).m.Version
 	v2 := v1 + ".next"
 	next := buildNext(t, v2)
-	ca := newTestCA(t, "qemu-tests reimage CA")
+	ca := c.newCA(t, "qemu-tests reimage CA")
 	key := newSSHKey(t)
 	c.userData = "version: 1\ncluster:\n  name: reimage\n" + c.members() + ca.tlsYAML() + tcgTuning +
 		"ssh_authorized_keys: ['" + key.public + "']\nsnapshots: {interval_minutes: 60, keep: 2}\n"

@@ -25,7 +25,7 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 	if err := vm.CreateBlankDisk(t.Context(), n.disk, 512<<20); err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t, "qemu-tests volume CA")
+	ca := c.newCA(t, "qemu-tests volume CA")
 	key := newSSHKey(t)
 	c.userData = "version: 1\ncluster:\n  name: small\n" + c.members() + ca.tlsYAML() +
 		"ssh_authorized_keys: ['" + key.public + "']\n"

@@ -98,7 +98,7 @@ func listen(t *testing.T, ns netns.NsHandle, addr string, ports ...uint16) {
 	for _, port := range ports {
 		var l net.Listener
 		var err error
-		in(t, ns, func() { l, err = net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port)) })
+		in(t, ns, func() { l, err = net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(port))) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func reaches(t *testing.T, ns netns.NsHandle, from, to string, port uint16) bool
 	var err error
 	in(t, ns, func() {
 		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-		c, err = d.Dial("tcp", fmt.Sprintf("%s:%d", to, port))
+		c, err = d.Dial("tcp", net.JoinHostPort(to, fmt.Sprint(port)))
 	})
 	if err == nil {
 		c.Close()
