@@ -14,6 +14,7 @@ import (
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/bench"
 	"github.com/etcd-appliance/appliance/internal/bootline"
+	"github.com/etcd-appliance/appliance/internal/ignitiontest"
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
@@ -64,6 +65,8 @@ func BenchmarkBootTimeline(b *testing.B) {
 				default:
 					cfg.Disks = []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()}
 					cfg.HostForwards = []vm.Forward{{GuestPort: etcdMetricsPort}}
+					// the host polls /health from qemu's user network: let it in
+					withIgnition(b, &cfg, ignitiontest.Config(b, "version: 1\n"+userNetMetrics, nil))
 				}
 				r, err := timeline(b, cfg, mode == "floor")
 				if err != nil {

@@ -193,7 +193,7 @@ func TestDirectKernelBoot(t *testing.T) {
 			Initrd:  initrd,
 			Cmdline: strings.TrimSpace(string(cmdline)),
 			// Snapshot: a streamOptimized VMDK takes no random writes, its qcow2 overlay does
-			Disks:        []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
+			Disks: []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
 		})
 		waitBooted(ctx, t, v)
 		if t.Failed() {

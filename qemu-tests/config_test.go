@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,6 +48,25 @@ func withUnits(t *testing.T, ign []byte, units ...map[string]any) []byte {
 	return out
 }
 
+// withIgnition hands ign to the VM the way Ignition's qemu platform does: fw_cfg
+// opt/com.coreos/config where the machine has it, else a disk with serial "ignition".
+func withIgnition(t testing.TB, cfg *vm.Config, ign []byte) {
+	t.Helper()
+	path := filepath.Join(workDir(t), "config.ign")
+	switch cfg.Arch.QEMUConfig {
+	case arch.FwCfg:
+		cfg.ExtraArgs = append(cfg.ExtraArgs, "-fw_cfg", "name=opt/com.coreos/config,file="+path)
+	case arch.BlockDev: // pseries has no fw_cfg: a disk with serial "ignition", NUL-padded
+		ign = append(slices.Clone(ign), make([]byte, 1<<20-len(ign)%(1<<20))...)
+		cfg.Disks = append(cfg.Disks, vm.Disk{Path: path, Format: "raw", ReadOnly: true, Serial: "ignition"})
+	default:
+		t.Fatalf("%s: no QEMUConfig in the arch table", cfg.Arch.Name)
+	}
+	if err := os.WriteFile(path, ign, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestQemuIgnition hands an Ignition config to the node the way Ignition's qemu platform does
 // (fw_cfg opt/com.coreos/config on amd64/arm64, a disk with serial "ignition" on ppc64le) and
 // checks from outside that it was applied, and that a broken one is refused with a clear
@@ -66,19 +86,7 @@ func TestQemuIgnition(t *testing.T) {
 				Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, dataDisk()},
 				HostForwards: []vm.Forward{{GuestPort: etcdClientPort}, {GuestPort: etcdMetricsPort}, {GuestPort: sshPort}},
 			}
-			path := filepath.Join(workDir(t), "config.ign")
-			switch a.QEMUConfig {
-			case arch.FwCfg:
-				cfg.ExtraArgs = []string{"-fw_cfg", "name=opt/com.coreos/config,file=" + path}
-			case arch.BlockDev: // pseries has no fw_cfg: a disk with serial "ignition", NUL-padded
-				ign = append(ign, make([]byte, 1<<20-len(ign)%(1<<20))...)
-				cfg.Disks = append(cfg.Disks, vm.Disk{Path: path, Format: "raw", ReadOnly: true, Serial: "ignition"})
-			default:
-				t.Fatalf("%s: no QEMUConfig in the arch table", a.Name)
-			}
-			if err := os.WriteFile(path, ign, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			withIgnition(t, &cfg, ign)
 			return bootVM(t, cfg)
 		}
 		t.Run("applied", func(t *testing.T) {

@@ -74,7 +74,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		*userData = filepath.Join(caDir, "user-data.yaml")
-		if err := os.WriteFile(*userData, []byte("version: 1\n"+tlsYAML), 0o600); err != nil {
+		// this host reaches the node from qemu's user network (10.0.2.2): let it read /health
+		if err := os.WriteFile(*userData, []byte("version: 1\n"+tlsYAML+"network: {metrics_from: [10.0.2.2]}\n"), 0o600); err != nil {
 			return err
 		}
 		caPEM, certPEM, keyPEM, err := issueClient(caDir, "imagebuild-run", time.Now())
