@@ -104,7 +104,7 @@ func TestAWSMetadata(t *testing.T) {
 		}
 		n.Close()
 	})
-	ca := newTestCA(t, "qemu-tests aws CA")
+	ca := c.newCA(t, "qemu-tests aws CA")
 	key := newSSHKey(t)
 	imds := &fakeIMDS{byIP: map[netip.Addr]imdsInstance{}, tokens: map[string]bool{}}
 	good := imdsInstance{id: "i-0good", hostname: "ip-10-77-0-21.ec2.internal", ip: netip.MustParseAddr("10.77.0.21"),
@@ -138,6 +138,10 @@ func TestAWSMetadata(t *testing.T) {
 	// the good instance's RTC is five hours slow: NTP must set the clock before certificates
 	// are issued (the CA is not valid yet by the RTC's time)
 	c.nodes[0].qemuArgs = []string{"-rtc", "base=" + time.Now().UTC().Add(-5*time.Hour).Format("2006-01-02T15:04:05")}
+	// a NoCloud seed is attached too, as anyone who can attach a disk could: the image is
+	// told it is on AWS, so the seed is never read (the member must still be aws-a)
+	seed := seedISO(t, map[string]string{"meta-data": "instance-id: intruder\n", "user-data": "version: 1\nnode: {name: seed-intruder}\n"})
+	c.nodes[0].qemuArgs = append(c.nodes[0].qemuArgs, "-drive", "if=virtio,format=raw,readonly=on,file="+seed)
 	for i := range c.nodes {
 		c.start(i, "-") // no fw_cfg: the metadata server is the only source
 	}

@@ -50,7 +50,7 @@ func TestNoCloudSeed(t *testing.T) {
 	}
 	c.net = n
 	t.Cleanup(func() { n.Close() })
-	ca := newTestCA(t, "qemu-tests nocloud CA")
+	ca := c.newCA(t, "qemu-tests nocloud CA")
 	key := newSSHKey(t)
 
 	userData := map[string]string{

@@ -69,7 +69,8 @@ type Node struct {
 	Clock func(ctx context.Context) *status.Clock
 	Now   func() time.Time
 	// Filter installs the packet filter and Lookup resolves members' names for it; a nil
-	// Filter leaves the filter alone.
+	// Filter leaves the filter alone. On a node it only applies the table: firstboot loaded
+	// the modules, and the agent's unit hides them (ProtectKernelModules).
 	Filter func(firewall.Policy) error
 	Lookup firewall.LookupFunc
 	// Console gets the agent's lines (journal and console through its unit).
@@ -79,7 +80,7 @@ type Node struct {
 // New is the node for s with the real machine: etcd over TLS, systemd, statfs, etcdutl.
 func New(s nodestate.State, runDir string) *Node {
 	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: cachedClock(clockSync, clockCacheFor),
-		Filter: firewall.Install, Lookup: nodeconfig.LookupHost,
+		Filter: func(p firewall.Policy) error { return firewall.Apply(p) }, Lookup: nodeconfig.LookupHost,
 		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
 	n.Dial = func(endpoints ...string) (Cluster, error) {
 		c, err := n.State.Client(endpoints...)
