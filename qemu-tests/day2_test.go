@@ -216,6 +216,27 @@ func TestDayTwo(t *testing.T) {
 		return
 	}
 
+	if !t.Run("peer port for peers", func(t *testing.T) {
+		// etcdctl on etcd-a holds a client certificate of the cluster CA (root@etcd-a), and
+		// etcd-a is a member, so the packet filter lets it reach etcd-b's peer port: only etcd's
+		// peer check (--peer-cert-allowed-cn) stands between a client bundle and raft there
+		peerB := c.nodes[1].ip.String()
+		out, err := c.ssh(ctx, key, 0, "etcdctl --endpoints=https://"+peerB+":2379 endpoint health 2>&1")
+		if err != nil || !strings.Contains(out, "is healthy") {
+			t.Fatalf("etcdctl on etcd-a to etcd-b's client port: %v\n%s", err, out)
+		}
+		out, _ = c.ssh(ctx, key, 0, "etcdctl --endpoints=https://"+peerB+":2380 --dial-timeout=3s --command-timeout=3s endpoint health 2>&1")
+		if strings.Contains(out, "is healthy") {
+			t.Errorf("a client bundle got an answer from etcd-b's peer port:\n%s", out)
+		}
+		out, err = c.ssh(ctx, key, 1, `journalctl -u etcd.service -o cat --no-pager | while read l; do case $l in *"rejected connection on peer endpoint"*"client certificate authentication failed"*) echo refused;; esac; done`)
+		if err != nil || !strings.Contains(out, "refused") {
+			t.Errorf("etcd-b's journal does not show the client bundle refused on the peer port: %v\n%s", err, out)
+		}
+	}) {
+		return
+	}
+
 	if !t.Run("scale 3 to 5", func(t *testing.T) {
 		start := time.Now()
 		c.start(3, config(0, 1, 2, 3, 4))

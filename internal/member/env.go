@@ -40,6 +40,9 @@ type Spec struct {
 	// InitialCluster overrides the configured members for a member joining a running cluster:
 	// etcd needs the running cluster's member list then (membership.InitialCluster).
 	InitialCluster string
+	// PeerAllowedCN, when set, is the only certificate common name etcd accepts on the peer
+	// port (--peer-cert-allowed-cn): client bundles of the same CA are refused there.
+	PeerAllowedCN string
 }
 
 // PeerURL is the peer URL this member advertises.
@@ -118,6 +121,9 @@ func Env(s Spec) map[string]string {
 	}
 	if c.Cluster.Name != "" {
 		env["ETCD_INITIAL_CLUSTER_TOKEN"] = c.Cluster.Name
+	}
+	if s.PeerAllowedCN != "" {
+		env["ETCD_PEER_CERT_ALLOWED_CN"] = s.PeerAllowedCN
 	}
 	return env
 }

@@ -92,6 +92,8 @@ type boot struct {
 	ca       *caMaterial
 	spec     member.Spec
 	filterOn firewall.Settings
+	// newCluster: this boot forms a new cluster (blank data, no running cluster found)
+	newCluster bool
 }
 
 // step is one named stage of a boot; the power-cut tests pause between some of them.
@@ -116,6 +118,7 @@ func (b *boot) steps() []step {
 		{"after-tls", b.pauseAt("after-tls")},
 		{"record", b.record},
 		{"cluster", b.cluster},
+		{"peer-check", b.peerCheck},
 		{"etcd-env", b.etcdEnv},
 		{"ssh", b.ssh},
 		{"report-ready", b.reportReady},
@@ -360,6 +363,7 @@ func (b *boot) cluster(ctx context.Context) error {
 	if err != nil {
 		return b.refuse("cluster", err.Error())
 	}
+	b.newCluster = cli == nil
 	switch {
 	case cli != nil:
 		if c.Restore.Source != "" {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 // fakeMachine is a machine with one blank data disk whose "filesystem" is a directory.
 type fakeMachine struct {
+	peerNames map[string]string // host:port → the CN its peer port presents
 	filters   []firewall.Policy // every policy installed, in order
 	t         *testing.T
 	cmdline   string
@@ -94,6 +96,12 @@ func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 	return os.WriteFile(filepath.Join(dir, "ed25519_host_key"), []byte("key"), 0o600)
 }
 func (m *fakeMachine) ReportReady(context.Context, string) error { return nil }
+func (m *fakeMachine) PeerCertName(_ context.Context, hostport string, _ *tls.Config) (string, error) {
+	if cn, ok := m.peerNames[hostport]; ok {
+		return cn, nil
+	}
+	return "", errors.New("connection refused")
+}
 func (m *fakeMachine) Filter(p firewall.Policy) error {
 	m.filters = append(m.filters, p)
 	return nil
@@ -141,6 +149,7 @@ func TestBootSingleMember(t *testing.T) {
 		"member etcd (hostname (single-member cluster)) of a single-member cluster; clients: https://127.0.0.1:2379",
 		"this single member made its own CA",
 		"etcd-appliance: packet filter: inbound denied except: 2380 from ",
+		"etcd-appliance: peer check: on (a new cluster)",
 	} {
 		if !strings.Contains(console.String(), want) {
 			t.Errorf("console lacks %q:\n%s", want, console)
@@ -150,7 +159,7 @@ func TestBootSingleMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ETCD_NAME=etcd", "ETCD_INITIAL_CLUSTER_STATE=new", "ETCD_CLIENT_CERT_AUTH=true", "ETCD_DATA_DIR=" + filepath.Join(data, "data")} {
+	for _, want := range []string{"ETCD_NAME=etcd", "ETCD_INITIAL_CLUSTER_STATE=new", "ETCD_PEER_CERT_ALLOWED_CN=etcd-appliance-peer", "ETCD_CLIENT_CERT_AUTH=true", "ETCD_DATA_DIR=" + filepath.Join(data, "data")} {
 		if !strings.Contains(string(env), want) {
 			t.Errorf("etcd.env lacks %s:\n%s", want, env)
 		}

@@ -3,14 +3,17 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
 
@@ -49,6 +52,9 @@ type Machine interface {
 	// SSHHostKey makes the SSH server's host key in dir once and links it where the server
 	// looks for it.
 	SSHHostKey(ctx context.Context, dir, link string) error
+	// PeerCertName connects to a peer port (host:port) with tc and returns the common name
+	// of the certificate the member there presents.
+	PeerCertName(ctx context.Context, hostport string, tc *tls.Config) (string, error)
 	// Filter installs the packet filter (replacing the one before).
 	Filter(p firewall.Policy) error
 	// ReportReady tells the platform that provisioning finished, where it waits for that.
@@ -134,6 +140,22 @@ func (Host) SSHHostKey(ctx context.Context, dir, link string) error {
 	}
 	_ = os.Remove(link)
 	return os.Symlink(key, link)
+}
+
+func (Host) PeerCertName(ctx context.Context, hostport string, tc *tls.Config) (string, error) {
+	d := tls.Dialer{Config: tc, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", hostport)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", errors.New("no certificate")
+	}
+	return certs[0].Subject.CommonName, nil
 }
 
 func (Host) Filter(p firewall.Policy) error { return firewall.Install(p) }

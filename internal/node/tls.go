@@ -139,6 +139,8 @@ func ensureTLS(t config.TLS, m *caMaterial, files pkiFiles, id pki.Identity, now
 				reason = "none yet"
 			} else if renew, why := pki.NeedsRenewal(old, m.ca.Cert, c.id, now); renew {
 				reason = why
+			} else if c.kind == "peer" && !pki.IsPeer(old) {
+				reason = "an older kind: peer certificates are now named " + pki.PeerCN
 			} else {
 				continue
 			}

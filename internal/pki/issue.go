@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,11 +42,23 @@ func (ca *CA) IssueServer(id Identity, key crypto.PublicKey, now time.Time) ([]b
 	return ca.issue("server", tmpl, key, now)
 }
 
+// PeerCN is the common name of every member's peer certificate, and only of those: the
+// client-certificate issuers refuse it, and etcd's --peer-cert-allowed-cn accepts nothing
+// else on the peer port, so a client bundle of the same CA cannot speak raft.
+const PeerCN = "etcd-appliance-peer"
+
+// IsPeer tells whether certPEM's first certificate is a peer certificate of the current kind.
+func IsPeer(certPEM []byte) bool {
+	certs, err := ParseCertificates(certPEM)
+	return err == nil && certs[0].Subject.CommonName == PeerCN
+}
+
 // IssuePeer signs the certificate a member uses towards its peers (--peer-cert-file), both
-// to accept their connections and to make its own, hence serverAuth and clientAuth.
+// to accept their connections and to make its own, hence serverAuth and clientAuth. Its
+// common name is PeerCN; the member's names and addresses are in its SANs.
 func (ca *CA) IssuePeer(id Identity, key crypto.PublicKey, now time.Time) ([]byte, error) {
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: id.Name},
+		Subject:     pkix.Name{CommonName: PeerCN},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    dnsNames(id),
 		IPAddresses: ipAddresses(id.IPs),
@@ -56,6 +69,9 @@ func (ca *CA) IssuePeer(id Identity, key crypto.PublicKey, now time.Time) ([]byt
 // IssueClient signs a client certificate for name. With --client-cert-auth etcd takes the
 // common name as the user when authentication is enabled.
 func (ca *CA) IssueClient(name string, key crypto.PublicKey, now time.Time) ([]byte, error) {
+	if strings.EqualFold(strings.TrimSpace(name), PeerCN) {
+		return nil, fmt.Errorf("client certificate name %q: reserved for members' peer certificates; choose another name", name)
+	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: name},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

@@ -43,7 +43,7 @@ func TestIssue(t *testing.T) {
 			serverAuth: true, clientAuth: true, // clientAuth for etcd's gRPC gateway
 		},
 		{
-			name: "peer", issue: peer, cn: "etcd-a",
+			name: "peer", issue: peer, cn: PeerCN,
 			dns:        []string{"etcd-a", "node-a.example.com"},
 			ips:        []string{"10.0.0.5", "fd00::5"},
 			serverAuth: true, clientAuth: true,
@@ -162,9 +162,9 @@ func TestCheckPair(t *testing.T) {
 	ca := newTestCA(t, "cluster CA", t0)
 	other := newTestCA(t, "other CA", t0)
 	serverCert, serverKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return ca.IssueServer(memberA, pub, t0) })
-	peerCert, peerKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return ca.IssuePeer(memberA, pub, t0) })
+	peerCert, peerKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return ca.IssueServer(memberA, pub, t0) })
 	clientCert, clientKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return ca.IssueClient("alice", pub, t0) })
-	strangerCert, strangerKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return other.IssuePeer(memberA, pub, t0) })
+	strangerCert, strangerKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return other.IssueServer(memberA, pub, t0) })
 	caCert, caKey, err := NewCA("self", t0)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestCheckPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chainedCert, chainedKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return inter.IssuePeer(memberA, pub, t0) })
+	chainedCert, chainedKey := newPair(t, func(pub crypto.PublicKey) ([]byte, error) { return inter.IssueServer(memberA, pub, t0) })
 
 	tests := []struct {
 		name           string
@@ -237,5 +237,18 @@ func TestIPAddresses(t *testing.T) {
 	want := []net.IP{net.ParseIP("fe80::1"), net.ParseIP("192.0.2.1").To4()}
 	if !slices.EqualFunc(got, want, func(a, b net.IP) bool { return bytes.Equal(a, b) }) {
 		t.Errorf("ipAddresses = %v, want %v (zone dropped, invalid skipped, mapped IPv4 unmapped and deduplicated)", got, want)
+	}
+}
+
+// A client bundle can never carry the peer certificates' name: etcd's peer check relies on it.
+func TestClientRefusesPeerName(t *testing.T) {
+	ca := newTestCA(t, "cluster CA", t0)
+	for _, name := range []string{PeerCN, "ETCD-APPLIANCE-PEER", " etcd-appliance-peer "} {
+		if _, _, err := ca.NewClient(name, t0); err == nil || !strings.Contains(err.Error(), "reserved for members' peer certificates") {
+			t.Errorf("client certificate named %q: err = %v, want a refusal", name, err)
+		}
+	}
+	if _, _, err := ca.NewClient("ops", t0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -104,7 +104,7 @@ func TestMutualTLS(t *testing.T) {
 		{name: "client certificate, by localhost", server: server, client: &alice, serverName: "localhost", wantCN: "alice"},
 		{name: "client certificate, by IP", server: server, client: &alice, serverName: "127.0.0.1", wantCN: "alice"},
 		{name: "server certificate as client (gRPC gateway)", server: server, client: &server, serverName: "localhost", wantCN: "etcd-a"},
-		{name: "peer to peer", server: peer, client: &peer, serverName: "10.0.0.5", wantCN: "etcd-a"},
+		{name: "peer to peer", server: peer, client: &peer, serverName: "10.0.0.5", wantCN: PeerCN},
 		{name: "client certificate from another CA", server: server, client: &mallory, serverName: "etcd-a", refusedBy: "server"},
 		{name: "no client certificate", server: server, serverName: "etcd-a", refusedBy: "server"},
 		{name: "name not in the server certificate", server: server, client: &alice, serverName: "etcd-b", refusedBy: "client"},
