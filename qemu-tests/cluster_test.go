@@ -58,6 +58,42 @@ type testCluster struct {
 	// health is a client certificate of the cluster's CA: the test network is not a member,
 	// so health is asked on the client port (the metrics port is filtered)
 	health *tls.Config
+	// perNode, when set, is each node's own user-data (imagebuild config render), used
+	// where start is given none
+	perNode []string
+}
+
+// renderPerNode turns the shared document into per-node user-data with
+// 'imagebuild config render' (each member's own certificate and key, no CA key), as an
+// operator who keeps the CA key off the nodes would.
+func (c *testCluster) renderPerNode(t *testing.T, ca *testCA, shared string) {
+	t.Helper()
+	ib := os.Getenv("IMAGEBUILD")
+	if ib == "" {
+		missing(t, "IMAGEBUILD must name the image builder (imagebuild config render)")
+	}
+	dir := workDir(t)
+	caDir, out := filepath.Join(dir, "render-ca"), filepath.Join(dir, "render-out")
+	os.MkdirAll(caDir, 0o700)
+	for name, data := range map[string][]byte{"ca.crt": ca.certPEM, "ca.key": ca.keyPEM, "../shared.yaml": []byte(shared)} {
+		if err := os.WriteFile(filepath.Join(caDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := exec.Command(ib, "config", "render", "--ca", caDir, "--out", out, filepath.Join(dir, "shared.yaml")).CombinedOutput(); err != nil {
+		t.Fatalf("imagebuild config render: %v\n%s", err, b)
+	}
+	c.perNode = nil
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(filepath.Join(out, n.name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "ca_key") || strings.Contains(string(b), strings.TrimSpace(string(ca.keyPEM))) {
+			t.Fatalf("%s.yaml holds the CA key", n.name)
+		}
+		c.perNode = append(c.perNode, string(b))
+	}
 }
 
 // newCA makes the cluster's CA and the client certificate the harness asks health with.
@@ -241,6 +277,9 @@ func (c *testCluster) startWith(i int, userData string, more ...vm.Disk) *vm.VM 
 	t := c.t
 	t.Helper()
 	n := c.nodes[i]
+	if userData == "" && c.perNode != nil {
+		userData = c.perNode[i]
+	}
 	if userData == "" {
 		userData = c.userData
 	}

@@ -24,9 +24,10 @@ func TestFaults(t *testing.T) {
 	ca := c.newCA(t, "qemu-tests faults CA")
 	key := newSSHKey(t)
 	// the smallest quota the config allows, so that NOSPACE is reached in seconds
-	c.userData = "version: 1\ncluster:\n  name: faults\n" + c.members() + ca.tlsYAML() +
-		"etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000, quota_backend_bytes: 67108864}\n" +
-		"ssh_authorized_keys: ['" + key.public + "']\n"
+	// per-node user-data: each node gets its own certificate and no CA key (the hardened mode)
+	c.renderPerNode(t, ca, "version: 1\ncluster:\n  name: faults\n"+c.members()+
+		"etcd: {heartbeat_interval_ms: 300, election_timeout_ms: 5000, quota_backend_bytes: 67108864}\n"+
+		"ssh_authorized_keys: ['"+key.public+"']\n")
 	good := ca.clientTLS(t, "faults")
 	defer c.logJournals(t, key) // before the VMs are closed (t.Cleanup would be after)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*vmTimeout(t))
@@ -39,6 +40,22 @@ func TestFaults(t *testing.T) {
 	waitVoters(ctx, t, a, "etcd-a", "etcd-b", "etcd-c")
 	w := startWriter(ctx, c.clientAll(good))
 
+	if !t.Run("no CA key on any node", func(t *testing.T) {
+		for i := range c.nodes {
+			out, err := c.ssh(ctx, key, i, `for f in /var/lib/etcd/pki/*; do echo "$f"; done; firstboot status | while read l; do case $l in "packet filter:"*) echo "$l";; esac; done`)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", c.nodes[i].name, err, out)
+			}
+			if strings.Contains(out, "ca.key") || !strings.Contains(out, "/var/lib/etcd/pki/node.key") {
+				t.Errorf("%s's pki directory (want node.key and no ca.key):\n%s", c.nodes[i].name, out)
+			}
+			if !strings.Contains(out, "packet filter: inbound denied except: 2380 from 3 members") {
+				t.Errorf("%s: status lacks the packet filter line for 3 members:\n%s", c.nodes[i].name, out)
+			}
+		}
+	}) {
+		return
+	}
 	if !t.Run("partition", func(t *testing.T) {
 		if err := c.net.SetLinkUp(c.nodes[2].tap, false); err != nil {
 			t.Fatal(err)

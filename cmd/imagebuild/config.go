@@ -19,7 +19,10 @@ func configCmd(ctx context.Context, args []string) error {
 }
 
 func runConfig(args []string, stdin io.Reader, out io.Writer) error {
-	const usage = "usage: imagebuild config validate FILE   (FILE - reads standard input)"
+	const usage = "usage: imagebuild config validate FILE   (FILE - reads standard input)\n       imagebuild config render --ca DIR --out OUTDIR FILE   (per-node user-data, no CA key)"
+	if len(args) > 0 && args[0] == "render" {
+		return renderConfig(args[1:], out, time.Now())
+	}
 	if len(args) != 2 || args[0] != "validate" {
 		return errors.New(usage)
 	}
@@ -90,11 +93,11 @@ func summary(cfg *config.Config, x *config.IgnitionExtras) string {
 	if cfg != nil {
 		switch {
 		case cfg.TLS.CACert == "":
-			parts = append(parts, "the node makes its own CA")
+			parts = append(parts, "TLS mode: own CA (the node makes one on its data volume)")
 		case cfg.TLS.CAKey != "":
-			parts = append(parts, "nodes issue their certificates from the given CA")
+			parts = append(parts, "TLS mode: shared CA key (every node holds it and issues its own certificates)")
 		default:
-			parts = append(parts, "pre-issued node certificate")
+			parts = append(parts, "TLS mode: per-node certificate (no CA key on the node)")
 		}
 		if cfg.Restore.Source != "" {
 			parts = append(parts, "restores "+cfg.Restore.Source)

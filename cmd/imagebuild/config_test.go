@@ -22,7 +22,7 @@ func TestConfigValidate(t *testing.T) {
 		want    []string // output lines, with FILE for the file name
 	}{
 		{"valid", "version: 1\nnode: {name: solo}\n", false,
-			[]string{"FILE: valid (single-node cluster, the node makes its own CA, 0 SSH keys)"}},
+			[]string{"FILE: valid (single-node cluster, TLS mode: own CA (the node makes one on its data volume), 0 SSH keys)"}},
 		{"problems", "version: 1\nnode: {name: Solo}\ndata: {device: sdb}\nbogus: 1\n", true, []string{
 			`FILE:2: node.name: "Solo" is not a valid member name: use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
 			`FILE:3: data.device: "sdb" is not a device path: expected an absolute path under /dev/, e.g. /dev/disk/by-id/virtio-etcd-data or /dev/vdb`,

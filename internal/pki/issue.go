@@ -66,6 +66,19 @@ func (ca *CA) IssuePeer(id Identity, key crypto.PublicKey, now time.Time) ([]byt
 	return ca.issue("peer", tmpl, key, now)
 }
 
+// IssueNode signs a pre-issued node certificate (tls.node_cert) for a node that never holds
+// the CA key: one certificate for both ports, so it is named PeerCN (the peer check accepts
+// it) and carries what IssueServer's does (the member's names and addresses, localhost).
+func (ca *CA) IssueNode(id Identity, key crypto.PublicKey, now time.Time) ([]byte, error) {
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: PeerCN},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    dnsNames(id, "localhost"),
+		IPAddresses: ipAddresses(id.IPs, netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()),
+	}
+	return ca.issue("node", tmpl, key, now)
+}
+
 // IssueClient signs a client certificate for name. With --client-cert-auth etcd takes the
 // common name as the user when authentication is enabled.
 func (ca *CA) IssueClient(name string, key crypto.PublicKey, now time.Time) ([]byte, error) {
