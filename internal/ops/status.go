@@ -171,6 +171,17 @@ func Report(w io.Writer, st *status.Status, asJSON bool) error {
 	return nil
 }
 
+// certState is ok, expiring (within status.CertWarning) or expired.
+func certState(st *status.Status) string {
+	switch left := st.CertNotAfter.Sub(st.Time); {
+	case left <= 0:
+		return "expired"
+	case left < status.CertWarning:
+		return "expiring"
+	}
+	return "ok"
+}
+
 // changeKey is what makes the agent print the summary again: not the db size, which changes
 // with every write.
 func changeKey(st *status.Status) string {
@@ -184,5 +195,5 @@ func changeKey(st *status.Status) string {
 	}
 	synced := st.Clock == nil || st.Clock.Synchronized
 	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
-		st.CertNotAfter.Before(st.Time), strings.Join(skewed, ","), st.VolumeFull(), synced)
+		certState(st), strings.Join(skewed, ","), st.VolumeFull(), synced)
 }

@@ -192,6 +192,7 @@ func TestChangeKey(t *testing.T) {
 		"health":  func(s *status.Status) { s.Healthy = 2 },
 		"alarm":   func(s *status.Status) { s.Alarms = []status.Alarm{{Member: "etcd-a", Alarm: "NOSPACE"}} },
 		"expired": func(s *status.Status) { s.CertNotAfter = testNow.Add(-time.Hour) },
+		"renewed": func(s *status.Status) { s.CertNotAfter = testNow.Add(300 * 24 * time.Hour) },
 		"skew":    func(s *status.Status) { s.ClockSkew = []status.Skew{{Member: "etcd-b"}} },
 		"full":    func(s *status.Status) { s.VolumeSize, s.VolumeFree = 100, 5 },
 	} {

@@ -165,9 +165,12 @@ func (s *Status) Line() string {
 	}
 	if !s.CertNotAfter.IsZero() {
 		left := s.CertNotAfter.Sub(s.Time)
-		if left <= 0 {
+		switch {
+		case left <= 0:
 			parts = append(parts, "certificates EXPIRED "+s.CertNotAfter.Format(time.DateOnly))
-		} else {
+		case left < CertWarning:
+			parts = append(parts, fmt.Sprintf("CERTIFICATES EXPIRE IN %d DAYS (%s): reboot to renew them from the CA key, or give new ones", int(left.Hours()/24), s.CertNotAfter.Format(time.DateOnly)))
+		default:
 			parts = append(parts, fmt.Sprintf("certificates valid %d days", int(left.Hours()/24)))
 		}
 	}
@@ -176,6 +179,9 @@ func (s *Status) Line() string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// CertWarning is how long before its certificates expire a member's status warns.
+const CertWarning = 30 * 24 * time.Hour
 
 // Size prints bytes in binary units, rounded to whole units.
 func Size(n int64) string {

@@ -22,6 +22,7 @@ func TestLine(t *testing.T) {
 		{"alarm first", func(s *Status) { s.Alarms = []Alarm{{Member: "etcd-b", Alarm: "NOSPACE"}} }, "ALARM NOSPACE on etcd-b · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"learner", func(s *Status) { s.Role, s.Learners = Learner, 1 }, "etcd-a: learner · cluster healthy 3/3 + 1 learner · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"expired", func(s *Status) { s.CertNotAfter = now.Add(-time.Hour) }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates EXPIRED 2026-11-21 · image 1.2.0"},
+		{"expiring", func(s *Status) { s.CertNotAfter = now.Add(29*24*time.Hour + time.Hour) }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · CERTIFICATES EXPIRE IN 29 DAYS (2026-12-20): reboot to renew them from the CA key, or give new ones · image 1.2.0"},
 		{"volume nearly full", func(s *Status) { s.VolumeSize, s.VolumeFree = 1<<30, 50<<20 }, "DATA VOLUME 95% FULL (50 MiB free) · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"volume with room", func(s *Status) { s.VolumeSize, s.VolumeFree = 1<<30, 200<<20 }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"clock skew", func(s *Status) {
