@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
@@ -29,6 +30,9 @@ type Identity struct {
 	Restored string `json:"restored,omitempty"`
 	// Left is when the member left its cluster (firstboot leave); etcd is not started again.
 	Left *time.Time `json:"left,omitempty"`
+	// CATrusted, on the wanted side only, are the fingerprints of every CA certificate the
+	// node trusts: during a CA rotation the volume's recorded CA may be any of them.
+	CATrusted []string `json:"-"`
 }
 
 // IdentityPath is the identity record of the volume mounted at dir.
@@ -84,7 +88,7 @@ func (id *Identity) Check(want Identity) error {
 	switch {
 	case id.Cluster != want.Cluster:
 		return fmt.Errorf("the data volume belongs to %s, but this node is configured for %s: %s", clusterName(id.Cluster), clusterName(want.Cluster), fix)
-	case id.CAFingerprint != "" && want.CAFingerprint != "" && id.CAFingerprint != want.CAFingerprint:
+	case id.CAFingerprint != "" && want.CAFingerprint != "" && id.CAFingerprint != want.CAFingerprint && !slices.Contains(want.CATrusted, id.CAFingerprint):
 		return fmt.Errorf("the data volume belongs to %s with CA %s, but this node's CA is %s (another cluster of the same name): %s", clusterName(id.Cluster), id.CAFingerprint, want.CAFingerprint, fix)
 	case id.Cluster != "" && id.Member != "" && want.Member != "" && id.Member != want.Member:
 		return fmt.Errorf("the data volume holds member %q of %s, but this node is configured as member %q: attach %s's volume to this node, attach a blank disk instead, or set data.device to this disk with data.wipe: true to erase it",

@@ -77,6 +77,11 @@ func TestIdentityCheck(t *testing.T) {
 			wantErr: []string{`belongs to a single-node cluster, but this node is configured for cluster "prod"`}},
 		{name: "same name, other CA", have: prod, want: Identity{Cluster: "prod", CAFingerprint: "sha256:bb", Member: "etcd-1"},
 			wantErr: []string{"with CA sha256:aa, but this node's CA is sha256:bb", "data.wipe: true"}},
+		{name: "CA rotation: the volume's CA is still in the bundle", have: prod,
+			want: Identity{Cluster: "prod", CAFingerprint: "sha256:bb", CATrusted: []string{"sha256:bb", "sha256:aa"}, Member: "etcd-1"}},
+		{name: "CA rotation finished: the old CA left the bundle", have: prod,
+			want: Identity{Cluster: "prod", CAFingerprint: "sha256:bb", CATrusted: []string{"sha256:bb"}, Member: "etcd-1"},
+			wantErr: []string{"with CA sha256:aa, but this node's CA is sha256:bb"}},
 		{name: "other member", have: prod, want: Identity{Cluster: "prod", CAFingerprint: "sha256:aa", Member: "etcd-2"},
 			wantErr: []string{`holds member "etcd-1" of cluster "prod", but this node is configured as member "etcd-2"`, "attach etcd-1's volume"}},
 	}

@@ -210,6 +210,9 @@ func (b *boot) checkVolume(context.Context) error {
 		if b.want.CAFingerprint, err = pki.Fingerprint([]byte(b.c.TLS.CACert)); err != nil {
 			return b.refuse("tls", "tls.ca_cert: "+err.Error())
 		}
+		if b.want.CATrusted, err = pki.Fingerprints([]byte(b.c.TLS.CACert)); err != nil {
+			return b.refuse("tls", "tls.ca_cert: "+err.Error())
+		}
 	}
 	return nil
 }
@@ -263,6 +266,14 @@ func (b *boot) prepareVolume(ctx context.Context) error {
 	}
 	b.vol = vol
 	b.say("%s", describeVolume(vol, b.Paths.DataDir))
+	// a CA rotation: the volume's CA is still trusted, and tls.ca_cert now starts with another
+	if id := vol.Identity; id != nil && id.CAFingerprint != "" && b.want.CAFingerprint != "" && id.CAFingerprint != b.want.CAFingerprint {
+		b.say("data volume: its cluster CA is now %s (was %s, still trusted by tls.ca_cert)", b.want.CAFingerprint, id.CAFingerprint)
+		id.CAFingerprint = b.want.CAFingerprint
+		if err := datavol.WriteIdentity(b.Paths.DataDir, id); err != nil {
+			return err
+		}
+	}
 	return b.fitQuota()
 }
 

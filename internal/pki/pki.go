@@ -167,6 +167,20 @@ func Fingerprint(certPEM []byte) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
+// Fingerprints are Fingerprint's of every certificate in certPEM (a CA bundle).
+func Fingerprints(certPEM []byte) ([]string, error) {
+	certs, err := ParseCertificates(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range certs {
+		sum := sha256.Sum256(c.Raw)
+		out = append(out, "sha256:"+hex.EncodeToString(sum[:]))
+	}
+	return out, nil
+}
+
 // keyMatches reports whether key is the private key of cert.
 func keyMatches(key crypto.Signer, cert *x509.Certificate) bool {
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
