@@ -80,7 +80,7 @@ func TestIdentityCheck(t *testing.T) {
 		{name: "CA rotation: the volume's CA is still in the bundle", have: prod,
 			want: Identity{Cluster: "prod", CAFingerprint: "sha256:bb", CATrusted: []string{"sha256:bb", "sha256:aa"}, Member: "etcd-1"}},
 		{name: "CA rotation finished: the old CA left the bundle", have: prod,
-			want: Identity{Cluster: "prod", CAFingerprint: "sha256:bb", CATrusted: []string{"sha256:bb"}, Member: "etcd-1"},
+			want:    Identity{Cluster: "prod", CAFingerprint: "sha256:bb", CATrusted: []string{"sha256:bb"}, Member: "etcd-1"},
 			wantErr: []string{"with CA sha256:aa, but this node's CA is sha256:bb"}},
 		{name: "other member", have: prod, want: Identity{Cluster: "prod", CAFingerprint: "sha256:aa", Member: "etcd-2"},
 			wantErr: []string{`holds member "etcd-1" of cluster "prod", but this node is configured as member "etcd-2"`, "attach etcd-1's volume"}},

@@ -27,7 +27,9 @@ func TestBootCARotation(t *testing.T) {
 	newCert, newKey := newCA("new CA")
 	otherCert, otherKey := newCA("another cluster's CA")
 	doc := func(certs, key []byte) []byte {
-		ind := func(b []byte) string { return "    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ") + "\n" }
+		ind := func(b []byte) string {
+			return "    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ") + "\n"
+		}
 		return []byte("version: 1\ntls:\n  ca_cert: |\n" + ind(certs) + "  ca_key: |\n" + ind(key))
 	}
 	fp := func(c []byte) string { f, _ := pki.Fingerprint(c); return f }
