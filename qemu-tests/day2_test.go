@@ -221,11 +221,12 @@ func TestDayTwo(t *testing.T) {
 		// etcd-a is a member, so the packet filter lets it reach etcd-b's peer port: only etcd's
 		// peer check (--peer-cert-allowed-cn) stands between a client bundle and raft there
 		peerB := c.nodes[1].ip.String()
-		out, err := c.ssh(ctx, key, 0, "etcdctl --endpoints=https://"+peerB+":2379 endpoint health 2>&1")
+		// (the login shell presets ETCDCTL_ENDPOINTS, and etcdctl refuses a flag beside it)
+		out, err := c.ssh(ctx, key, 0, "ETCDCTL_ENDPOINTS=https://"+peerB+":2379 etcdctl endpoint health 2>&1")
 		if err != nil || !strings.Contains(out, "is healthy") {
 			t.Fatalf("etcdctl on etcd-a to etcd-b's client port: %v\n%s", err, out)
 		}
-		out, _ = c.ssh(ctx, key, 0, "etcdctl --endpoints=https://"+peerB+":2380 --dial-timeout=3s --command-timeout=3s endpoint health 2>&1")
+		out, _ = c.ssh(ctx, key, 0, "ETCDCTL_ENDPOINTS=https://"+peerB+":2380 etcdctl --dial-timeout=3s --command-timeout=3s endpoint health 2>&1")
 		if strings.Contains(out, "is healthy") {
 			t.Errorf("a client bundle got an answer from etcd-b's peer port:\n%s", out)
 		}
