@@ -226,6 +226,14 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 		for j, a := range f.Append {
 			file.Append = append(file.Append, r.content(append(p, "append", j), a))
 		}
+		// the hostname reaches /etc/hosts and certificates: checked here as the node does
+		if path.Clean(f.Path) == "/etc/hostname" && file.Contents.Remote == nil && len(file.Append) == 0 {
+			if h := strings.TrimSpace(string(file.Contents.Inline)); h != "" {
+				if err := CheckHostname(h); err != nil {
+					r.add(append(p, "contents", "source"), "hostname %q: %v", h, err)
+				}
+			}
+		}
 		x.Files = append(x.Files, file)
 	}
 	for i, l := range ign.Storage.Links {

@@ -12,14 +12,14 @@ import (
 	"github.com/etcd-appliance/appliance/internal/vm"
 )
 
-// TestBadConfigBoots boots three cases of firstboot's broken-config corpus
+// TestBadConfigBoots boots four cases (a hostname with a newline among them) of firstboot's broken-config corpus
 // (internal/nodeconfig/testdata/bad-config) as user-data: each console names the problem, etcd is
 // not started, and the blank data disk is byte-identical afterwards.
 func TestBadConfigBoots(t *testing.T) {
 	imgs := loadImages(t)
 	forEachArch(t, []string{"amd64"}, func(t *testing.T, a arch.Arch) {
 		img, format := imgs.need(t, a.Name, "qcow2", "raw")
-		for _, name := range []string{"ca-key-mismatch.yaml", "malformed-ignition.ign", "self-not-in-members.yaml"} {
+		for _, name := range []string{"ca-key-mismatch.yaml", "malformed-ignition.ign", "self-not-in-members.yaml", "ignition-hostname-newline.ign"} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				base := filepath.Join("..", "internal", "nodeconfig", "testdata", "bad-config", strings.TrimSuffix(name, filepath.Ext(name)))

@@ -241,7 +241,7 @@ func TestResolveRefusesBadHostnames(t *testing.T) {
 		{"an SSH key with two lines", "instance-id: i-1\npublic-keys: [\"ssh-ed25519 AAAA a\\rssh-ed25519 BBBB b\"]\n", "",
 			`metadata SSH key 0 "ssh-ed25519 AAAA a\rssh-ed25519 BBBB b": contains a line break`},
 		{"ignition hostname with two lines", "", "node-a\nnode-b\n",
-			`Ignition file /etc/hostname: hostname "node-a\nnode-b": contains a control character`},
+			`storage.files[1].contents.source: hostname "node-a\nnode-b": contains a control character`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ud []byte
