@@ -17,22 +17,11 @@ import (
 // carry on. The library github.com/google/nftables speaks netlink directly, so the image
 // needs no nft binary and none of its libraries. opts are for tests (a network namespace).
 func Apply(p Policy, opts ...nftables.ConnOption) error {
-	c, err := nftables.New(opts...)
-	if err != nil {
-		return fmt.Errorf("packet filter: %w", err)
-	}
-	t := &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
-	// add, delete and add again: the delete cannot fail on a missing table, and the whole
-	// batch is one transaction
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	addInput(c, t, p)
-	addOutput(c, t)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("packet filter: installing table inet %s: %w (does the kernel have nf_tables?)", TableName, err)
-	}
-	return nil
+	return replaceTable("installing", opts, func(c *nftables.Conn, t *nftables.Table) {
+		c.AddTable(t)
+		addInput(c, t, p)
+		addOutput(c, t)
+	})
 }
 
 // Install loads the nftables modules on a node and applies p. Loading them first gives a
@@ -46,6 +35,12 @@ func Install(p Policy) error {
 
 // Remove deletes the node's table, if there is one.
 func Remove(opts ...nftables.ConnOption) error {
+	return replaceTable("removing", opts, func(*nftables.Conn, *nftables.Table) {})
+}
+
+// replaceTable deletes the node's table and lets fill add what replaces it, in one batch. The
+// table is added before it is deleted, so that the delete cannot fail on a missing table.
+func replaceTable(what string, opts []nftables.ConnOption, fill func(*nftables.Conn, *nftables.Table)) error {
 	c, err := nftables.New(opts...)
 	if err != nil {
 		return fmt.Errorf("packet filter: %w", err)
@@ -53,8 +48,9 @@ func Remove(opts ...nftables.ConnOption) error {
 	t := &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 	c.AddTable(t)
 	c.DelTable(t)
+	fill(c, t)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("packet filter: removing table inet %s: %w", TableName, err)
+		return fmt.Errorf("packet filter: %s table inet %s: %w (does the kernel have nf_tables?)", what, TableName, err)
 	}
 	return nil
 }
