@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,9 +22,10 @@ import (
 //	imagebuild ca init --dir DIR                      DIR/ca.crt, DIR/ca.key (0600)
 //	imagebuild ca client --dir DIR --name N --out F   F.tar.gz: ca.crt, client.crt, client.key, README
 //	imagebuild ca config --dir DIR                    the config's tls section for this CA
+//	imagebuild ca renew --dir DIR                     DIR/ca.crt valid 10 more years (old kept as ca.crt.old)
 func caCmd(_ context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: imagebuild ca init|client|config --dir DIR [...]")
+		return errors.New("usage: imagebuild ca init|client|config|renew --dir DIR [...]")
 	}
 	fs := flag.NewFlagSet("ca "+args[0], flag.ExitOnError)
 	dir := fs.String("dir", "ca", "directory holding ca.crt and ca.key")
@@ -54,8 +56,10 @@ func caCmd(_ context.Context, args []string) error {
 		}
 		fmt.Print(s)
 		return nil
+	case "renew":
+		return caRenew(*dir, os.Stdout, time.Now())
 	default:
-		return fmt.Errorf("unknown ca command %q: use init, client or config", args[0])
+		return fmt.Errorf("unknown ca command %q: use init, client, config or renew", args[0])
 	}
 }
 
@@ -76,6 +80,29 @@ func caInit(dir string, now time.Time) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, "ca.crt"), certPEM, 0o644)
+}
+
+// caRenew re-signs DIR's CA certificate for ten more years with the same key: everything it
+// signed stays valid. The old certificate is kept as ca.crt.old for the roll (security.md).
+func caRenew(dir string, out io.Writer, now time.Time) error {
+	_, certPEM, keyPEM, err := loadCADir(dir, now)
+	if err != nil {
+		return err
+	}
+	renewed, err := pki.RenewCA(certPEM, keyPEM, now)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "ca.crt.old"), certPEM, 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "ca.crt"), renewed, 0o644); err != nil {
+		return err
+	}
+	c, _ := pki.ParseCertificates(renewed)
+	fmt.Fprintf(out, "%s/ca.crt renewed until %s (same key: every certificate it signed stays valid); the old one is %s/ca.crt.old\n",
+		dir, c[0].NotAfter.UTC().Format(time.DateOnly), dir)
+	return nil
 }
 
 func loadCADir(dir string, now time.Time) (*pki.CA, []byte, []byte, error) {

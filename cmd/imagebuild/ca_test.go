@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"os"
 	"path/filepath"
@@ -62,5 +63,29 @@ func TestCA(t *testing.T) {
 		if !slices.Contains(names, want) {
 			t.Errorf("bundle has %v, missing %s", names, want)
 		}
+	}
+}
+
+func TestCARenew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	now := time.Now()
+	if err := caInit(dir, now); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	var out bytes.Buffer
+	if err := caRenew(dir, &out, now.AddDate(1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	old, _ := os.ReadFile(filepath.Join(dir, "ca.crt.old"))
+	if bytes.Equal(before, after) || !bytes.Equal(before, old) {
+		t.Error("ca.crt was not replaced, or ca.crt.old is not the old one")
+	}
+	if _, _, _, err := loadCADir(dir, now.AddDate(1, 0, 0)); err != nil {
+		t.Errorf("the renewed CA does not load: %v", err)
+	}
+	if !strings.Contains(out.String(), "renewed until "+now.AddDate(11, 0, 0).UTC().Format(time.DateOnly)) {
+		t.Errorf("output: %s", out.String())
 	}
 }

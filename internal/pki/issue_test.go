@@ -252,3 +252,37 @@ func TestClientRefusesPeerName(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A renewed CA certificate keeps every certificate the old one signed valid, and lives longer.
+func TestRenewCA(t *testing.T) {
+	certPEM, keyPEM, err := NewCA("cluster CA", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCA(certPEM, keyPEM, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := NewKey()
+	leafPEM, err := ca.IssuePeer(memberA, key.Public(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.AddDate(0, 6, 0)
+	renewed, err := RenewCA(certPEM, keyPEM, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA, newCA := mustParse(t, certPEM), mustParse(t, renewed)
+	if !newCA.NotAfter.After(oldCA.NotAfter) || newCA.Subject.String() != oldCA.Subject.String() {
+		t.Errorf("renewed CA: subject %q until %v; old: %q until %v", newCA.Subject, newCA.NotAfter, oldCA.Subject, oldCA.NotAfter)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(newCA)
+	if _, err := mustParse(t, leafPEM).Verify(x509.VerifyOptions{Roots: roots, CurrentTime: t0.AddDate(0, 8, 0), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Errorf("a certificate signed before the renewal does not verify against the renewed CA: %v", err)
+	}
+	if _, err := LoadCA(renewed, keyPEM, later); err != nil {
+		t.Errorf("the renewed CA does not load with its key: %v", err)
+	}
+}

@@ -76,6 +76,37 @@ func NewCA(commonName string, now time.Time) (certPEM, keyPEM []byte, err error)
 	return pemCert(der), keyPEM, nil
 }
 
+// RenewCA re-signs the CA certificate that keyPEM belongs to for another caYears from now:
+// the same subject and key (so the same subject key id), hence every certificate the old one
+// signed verifies against the new one too. Only the validity and serial change.
+func RenewCA(certPEM, keyPEM []byte, now time.Time) ([]byte, error) {
+	ca, err := LoadCA(certPEM, keyPEM, now)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
+	old := ca.Cert
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               old.Subject,
+		SubjectKeyId:          old.SubjectKeyId,
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.AddDate(caYears, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              old.KeyUsage,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ca.signer.Public(), ca.signer)
+	if err != nil {
+		return nil, fmt.Errorf("renew CA certificate: %w", err)
+	}
+	return pemCert(der), nil
+}
+
 // LoadCA reads the CA certificate(s) and the CA key and checks that they can sign
 // certificates at time now. When certPEM holds several certificates (a CA rotation), the one
 // the key belongs to signs.
