@@ -230,6 +230,7 @@ func TestDayTwo(t *testing.T) {
 		if strings.Contains(out, "is healthy") {
 			t.Errorf("a client bundle got an answer from etcd-b's peer port:\n%s", out)
 		}
+		t.Logf("etcdctl on etcd-a against etcd-b's peer port:\n%s", out)
 		out, err = c.ssh(ctx, key, 1, `journalctl -u etcd.service -o cat --no-pager | while read l; do case $l in *"rejected connection on peer endpoint"*"client certificate authentication failed"*) echo refused;; esac; done`)
 		if err != nil || !strings.Contains(out, "refused") {
 			t.Errorf("etcd-b's journal does not show the client bundle refused on the peer port: %v\n%s", err, out)

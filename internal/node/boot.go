@@ -94,6 +94,8 @@ type boot struct {
 	filterOn firewall.Settings
 	// newCluster: this boot forms a new cluster (blank data, no running cluster found)
 	newCluster bool
+	// unstarted are the peer URLs of members that never ran, seen when joining
+	unstarted map[string]bool
 }
 
 // step is one named stage of a boot; the power-cut tests pause between some of them.

@@ -89,6 +89,18 @@ func (b *boot) joinCluster(ctx context.Context, spec *member.Spec, cli *membersh
 		return err
 	}
 	spec.State, spec.InitialCluster = "existing", initial
+	// the peer check asks only members that have run: one added but never started (a learner
+	// joining beside this one) runs whatever image boots it, and is not there to ask
+	b.unstarted = map[string]bool{}
+	if ms, err := cli.Members(ctx); err == nil {
+		for _, m := range ms {
+			if !m.Started() {
+				for _, u := range m.PeerURLs {
+					b.unstarted[u] = true
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -70,7 +70,7 @@ func (b *boot) olderPeers(ctx context.Context) ([]string, error) {
 	var old []string
 	for _, p := range strings.Split(b.spec.InitialClusterFlag(), ",") {
 		name, peerURL, ok := strings.Cut(p, "=")
-		if !ok || name == b.spec.Self.Name {
+		if !ok || name == b.spec.Self.Name || b.unstarted[peerURL] {
 			continue
 		}
 		u, err := url.Parse(peerURL)

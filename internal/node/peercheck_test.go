@@ -41,6 +41,7 @@ func TestPeerCheck(t *testing.T) {
 		{"every peer current", false, false, map[string]string{b: pki.PeerCN, c: pki.PeerCN}, false, true, "peer check: on (every other member presents a peer certificate)"},
 		{"one older peer", false, false, map[string]string{b: pki.PeerCN, c: "etcd-c"}, false, false, `(etcd-c presents "etcd-c")`},
 		{"one peer down", false, false, map[string]string{b: pki.PeerCN}, false, false, "(etcd-c: connection refused)"},
+		{"one peer added but never started (joining)", false, false, map[string]string{b: pki.PeerCN}, false, true, "peer check: on (every other member presents a peer certificate)"},
 		{"own certificate pre-issued", true, false, nil, true, false, "peer check: off: this member's pre-issued certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +72,9 @@ func TestPeerCheck(t *testing.T) {
 			out := newConsole()
 			bt := &boot{Node: &Node{Console: out}, m: &fakeMachine{t: t, peerNames: tc.peers}, files: files, newCluster: tc.newCluster,
 				spec: member.Spec{Self: member.Self{Name: "etcd-a", Address: "192.0.2.10"}, Config: cfg}}
+			if strings.Contains(tc.name, "never started") {
+				bt.unstarted = map[string]bool{"https://192.0.2.12:2380": true}
+			}
 			if err := bt.peerCheck(context.Background()); err != nil {
 				t.Fatal(err)
 			}
