@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
+	"github.com/etcd-appliance/appliance/internal/membership"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
@@ -96,6 +97,8 @@ type boot struct {
 	newCluster bool
 	// unstarted are the peer URLs of members that never ran, seen when joining
 	unstarted map[string]bool
+	// listMembers reads the running cluster's member list (tests replace it)
+	listMembers func(ctx context.Context) ([]membership.Member, error)
 }
 
 // step is one named stage of a boot; the power-cut tests pause between some of them.

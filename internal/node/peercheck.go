@@ -11,20 +11,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/member"
+	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/pki"
 )
 
-// peerCheckFile on the data volume records that the peer check is on for good: every member
-// held a peer certificate of the current kind once, and none goes back.
-const peerCheckFile = "peer-check"
-
 // peerCheck decides whether etcd accepts only peer certificates (pki.PeerCN) on the peer
 // port. A member must not refuse its peers, so the check turns on only when none would be
-// refused: in a new cluster (every member runs this image), or once every other member
-// presents a peer certificate of the current kind. During a rolling reimage from an older
-// image the last member reimaged turns it on; the others at their next boot.
+// refused: in a new cluster (every member runs this image), or once every other member that
+// has run presents a peer certificate of the current kind. During a rolling reimage from an
+// older image the last member reimaged turns it on; the others at their next boot. Once on in
+// a healthy cluster, the agent records it on the data volume (pki.PeerCheckFile) and it stays on.
 func (b *boot) peerCheck(ctx context.Context) error {
 	own, err := os.ReadFile(b.files.peer)
 	if err != nil {
@@ -34,9 +33,8 @@ func (b *boot) peerCheck(ctx context.Context) error {
 		b.say("peer check: off: this member's pre-issued certificate is not named %s, so any certificate of the cluster CA is accepted on the peer port", pki.PeerCN)
 		return nil
 	}
-	marker := filepath.Join(filepath.Dir(b.files.peer), peerCheckFile)
 	var why string
-	switch _, err := os.Stat(marker); {
+	switch _, err := os.Stat(filepath.Join(filepath.Dir(b.files.peer), pki.PeerCheckFile)); {
 	case err == nil:
 		why = "every member held a peer certificate before"
 	case b.newCluster:
@@ -52,42 +50,109 @@ func (b *boot) peerCheck(ctx context.Context) error {
 		}
 		why = "every other member presents a peer certificate"
 	}
-	if err := atomicfile.Write(marker, []byte(pki.PeerCN+"\n"), 0o644); err != nil {
-		return err
-	}
 	b.spec.PeerAllowedCN = pki.PeerCN
 	b.say("peer check: on (%s): the peer port accepts only certificates named %s, not client bundles", why, pki.PeerCN)
 	return nil
 }
 
-// olderPeers asks every other member's peer port for its certificate and lists those that do
-// not present a current peer certificate, or cannot be asked, with the reason.
+// peerAskFor bounds how long the peers' ports are asked: a member that has just been added
+// is let through the others' packet filters by their agents within a round or two.
+var peerAskFor = 30 * time.Second
+
+// olderPeers lists the members that have run and do not present a current peer certificate,
+// or cannot be asked, with the reason. The member list is the running cluster's (asked on the
+// client ports), not the configuration's: members added since are in it.
 func (b *boot) olderPeers(ctx context.Context) ([]string, error) {
 	tc, err := b.peerTLS()
 	if err != nil {
 		return nil, err
 	}
+	peers, err := b.runningPeers(ctx)
+	if err != nil {
+		return []string{"the member list: " + err.Error()}, nil
+	}
+	deadline := time.Now().Add(peerAskFor)
 	var old []string
-	for _, p := range strings.Split(b.spec.InitialClusterFlag(), ",") {
-		name, peerURL, ok := strings.Cut(p, "=")
-		if !ok || name == b.spec.Self.Name || b.unstarted[peerURL] {
-			continue
-		}
+	for name, peerURL := range peers {
 		u, err := url.Parse(peerURL)
 		if err != nil || u.Host == "" {
 			old = append(old, fmt.Sprintf("%s: peer URL %q", name, peerURL))
 			continue
 		}
-		cn, err := b.m.PeerCertName(ctx, u.Host, tc)
-		switch {
-		case err != nil:
-			old = append(old, fmt.Sprintf("%s: %v", name, err))
-		case cn != pki.PeerCN:
-			old = append(old, fmt.Sprintf("%s presents %q", name, cn))
+		for {
+			cn, err := b.m.PeerCertName(ctx, u.Host, tc)
+			if err == nil && cn != pki.PeerCN {
+				old = append(old, fmt.Sprintf("%s presents %q", name, cn))
+			}
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				old = append(old, fmt.Sprintf("%s: %v", name, err))
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(3 * time.Second):
+			}
 		}
 	}
 	slices.Sort(old)
 	return old, nil
+}
+
+// runningPeers are the other members that have run, name → peer URL: from the running
+// cluster when joining (InitialCluster, members that never started left out), else asked of
+// the configured members' client ports.
+func (b *boot) runningPeers(ctx context.Context) (map[string]string, error) {
+	peers := map[string]string{}
+	if b.spec.InitialCluster != "" {
+		for _, p := range strings.Split(b.spec.InitialCluster, ",") {
+			if name, peerURL, ok := strings.Cut(p, "="); ok && name != b.spec.Self.Name && !b.unstarted[peerURL] {
+				peers[name] = peerURL
+			}
+		}
+		return peers, nil
+	}
+	list := b.listMembers
+	if list == nil {
+		list = b.askMembers
+	}
+	ms, err := list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self := b.spec.PeerURL()
+	for _, m := range ms {
+		if !m.Started() || slices.Contains(m.PeerURLs, self) || m.Name == b.spec.Self.Name {
+			continue
+		}
+		for _, u := range m.PeerURLs {
+			peers[m.Label()+" "+u] = u
+		}
+	}
+	return peers, nil
+}
+
+// askMembers reads the member list from the configured members' client ports.
+func (b *boot) askMembers(ctx context.Context) ([]membership.Member, error) {
+	var others []string
+	for _, m := range b.c.Cluster.Members {
+		if m.Name != b.spec.Self.Name {
+			others = append(others, member.URL(m.Address, member.ClientPort))
+		}
+	}
+	if len(others) == 0 {
+		return nil, nil // a single member: no peer to refuse
+	}
+	cli, err := clusterClient(b.files, b.ca, others)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return cli.LocalMembers(lctx)
 }
 
 // peerTLS is how this member connects to its peers: its peer certificate, and the cluster CA

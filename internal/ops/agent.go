@@ -1,13 +1,16 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
+	"github.com/etcd-appliance/appliance/internal/pki"
 
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/datavol"
@@ -69,6 +72,7 @@ func (a *agent) round(ctx context.Context) time.Duration {
 	}
 	n.recordIDs(st)
 	a.filterRound(ctx, st)
+	n.recordPeerCheck(st)
 	if st.Role == status.Leader || st.Role == status.Follower {
 		a.scheduledSnapshot(ctx, now)
 	}
@@ -127,6 +131,26 @@ func (n *Node) promoteSelf(ctx context.Context) error {
 	}
 	defer vc.Close()
 	return vc.Promote(lctx, self.ID)
+}
+
+// recordPeerCheck records on the data volume that this member ran with the peer check on in
+// a healthy cluster (firstboot turned it on for this boot): every member holds a current peer
+// certificate, so later boots keep it on without asking the peers again.
+func (n *Node) recordPeerCheck(st *status.Status) {
+	if !Healthy(st) {
+		return
+	}
+	marker := filepath.Join(n.State.Volume, "pki", pki.PeerCheckFile)
+	if _, err := os.Stat(marker); err == nil {
+		return
+	}
+	env, err := os.ReadFile(filepath.Join(n.RunDir, "etcd.env"))
+	if err != nil || !bytes.Contains(env, []byte("\nETCD_PEER_CERT_ALLOWED_CN=")) {
+		return
+	}
+	if err := atomicfile.Write(marker, []byte("on\n"), 0o644); err != nil {
+		fmt.Fprintf(n.Console, "etcd-appliance: peer check: recording it on the data volume: %v\n", err)
+	}
 }
 
 // recordIDs writes etcd's cluster and member IDs into the volume's identity record once

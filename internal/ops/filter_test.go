@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
+	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/status"
 )
 
@@ -52,5 +53,35 @@ func TestFilterRoundFollowsMembership(t *testing.T) {
 	}
 	if !slices.Equal(installed[1].Clients, firewall.Anywhere) {
 		t.Errorf("clients %v", installed[1].Clients)
+	}
+}
+
+// The agent records the peer check on the volume only once the member ran with it in a healthy
+// cluster.
+func TestRecordPeerCheck(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		env     string
+		healthy bool
+		want    bool
+	}{
+		{"on and healthy", "ETCD_NAME=etcd-a\nETCD_PEER_CERT_ALLOWED_CN=etcd-appliance-peer\n", true, true},
+		{"on, no quorum", "ETCD_NAME=etcd-a\nETCD_PEER_CERT_ALLOWED_CN=etcd-appliance-peer\n", false, false},
+		{"off", "ETCD_NAME=etcd-a\n", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, _, _ := testNode(t, nil)
+			os.WriteFile(filepath.Join(n.RunDir, "etcd.env"), []byte(c.env), 0o600)
+			os.MkdirAll(filepath.Join(n.State.Volume, "pki"), 0o755)
+			st := &status.Status{Role: status.Follower, Voters: 3, Healthy: 1}
+			if c.healthy {
+				st.Healthy = 3
+			}
+			n.recordPeerCheck(st)
+			_, err := os.Stat(filepath.Join(n.State.Volume, "pki", pki.PeerCheckFile))
+			if (err == nil) != c.want {
+				t.Errorf("marker written = %v, want %v", err == nil, c.want)
+			}
+		})
 	}
 }

@@ -47,6 +47,10 @@ func (ca *CA) IssueServer(id Identity, key crypto.PublicKey, now time.Time) ([]b
 // else on the peer port, so a client bundle of the same CA cannot speak raft.
 const PeerCN = "etcd-appliance-peer"
 
+// PeerCheckFile, in the data volume's pki directory, records that the member ran with the
+// peer check on in a healthy cluster: every member holds a peer certificate named PeerCN.
+const PeerCheckFile = "peer-check"
+
 // IsPeer tells whether certPEM's first certificate is a peer certificate of the current kind.
 func IsPeer(certPEM []byte) bool {
 	certs, err := ParseCertificates(certPEM)
