@@ -2,23 +2,35 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/firewall"
 	"github.com/etcd-appliance/appliance/internal/ops"
 )
 
-// filter installs the packet filter once every input is checked, before anything listens:
-// etcd and the SSH server start after firstboot. Without it the node does not start etcd (secure by default: fail closed).
+// filter installs the packet filter once every input is checked and the data volume is
+// mounted (it remembers the members the agent saw last), before anything listens: etcd and the
+// SSH server start after firstboot. Without it the node does not start etcd (secure by default: fail closed).
 func (b *boot) filter(ctx context.Context) error {
 	set, err := filterSettings(b.c, len(b.r.SSHKeys) > 0)
 	if err != nil {
 		return b.refuse("config error", err.Error())
 	}
 	b.filterOn = set
-	p, unresolved := set.Policy(ctx, b.Resolve.Lookup, nil, nil)
+	// with the members the agent saw last (added since the configuration was written)
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if b.Resolve.Lookup == nil {
+			return nil, errors.New("no resolver")
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // a hanging resolver must not hold the boot
+		defer cancel()
+		return b.Resolve.Lookup(ctx, host)
+	}
+	p, unresolved := set.Policy(ctx, lookup, ops.MemberHosts(b.Paths.DataDir), nil)
 	if err := b.m.Filter(p); err != nil {
 		return b.refuse("packet filter", err.Error()+": etcd is not started without its packet filter")
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,7 +38,8 @@ type agent struct {
 	// the packet filter installed last, and the member hosts it came from
 	filter      firewall.Policy
 	filterSet   bool
-	filterHosts []string
+	filterHosts []string                // member hosts from the last member list (nil: not read yet)
+	resolved    map[string][]netip.Addr // each name's last answer
 }
 
 // Agent is etcd-agent.service: it watches this node's member until ctx ends. It promotes this

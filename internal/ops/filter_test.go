@@ -1,6 +1,9 @@
 package ops
 
 import (
+	"context"
+	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,8 +47,32 @@ func TestFilterRoundFollowsMembership(t *testing.T) {
 	if len(installed) != 2 {
 		t.Errorf("a round without the member list changed the filter: %v", installed[len(installed)-1])
 	}
+	// the agent restarts (or the node reboots) while etcd is down: the hosts of the last member
+	// list come from the data volume
+	restarted := &agent{n: n}
+	restarted.filterRound(t.Context(), &status.Status{})
+	if got := members(installed[len(installed)-1]); got != "192.0.2.10 192.0.2.11 192.0.2.12" {
+		t.Errorf("after a restart with etcd down, members %s, want the last list's", got)
+	}
+
+	// scale-down removes 192.0.2.12; a member known by name keeps its address while its name
+	// does not resolve, and only that name's
+	resolves := true
+	n.Lookup = func(_ context.Context, h string) ([]netip.Addr, error) {
+		if h == "node-d.etcd.test" && resolves {
+			return []netip.Addr{netip.MustParseAddr("192.0.2.13")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	round("192.0.2.10", "192.0.2.11", "node-d.etcd.test")
+	resolves = false
+	round("192.0.2.10", "192.0.2.11", "node-d.etcd.test")
+	if got := members(installed[len(installed)-1]); got != "192.0.2.10 192.0.2.11 192.0.2.13" {
+		t.Errorf("after removing 192.0.2.12 with node-d not resolving, members %s", got)
+	}
+
 	b, err := os.ReadFile(filepath.Join(n.RunDir, FilterFile))
-	if err != nil || !strings.Contains(string(b), "2380 from 3 members") {
+	if err != nil || !strings.Contains(string(b), "2380 from 3 members") { // the last line written
 		t.Errorf("%s: %q, %v", FilterFile, b, err)
 	}
 	if !strings.Contains(console.String(), "etcd-appliance: packet filter: inbound denied except: 2380 from 3 members") {
