@@ -249,7 +249,7 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 		x.Links = append(x.Links, link)
 	}
 	for i, u := range ign.Systemd.Units {
-		if u.Name == "etcd.service" || u.Name == "firstboot.service" {
+		if slices.Contains(applianceUnits, u.Name) {
 			r.add(at("systemd", "units", i), "%s belongs to the appliance and cannot be replaced, changed or masked: tune etcd in the appliance config's etcd section", u.Name)
 			continue
 		}
@@ -514,13 +514,22 @@ func ignitionPath(p []any) string {
 // applianceUnit is the appliance's own unit a clean path would replace or add a drop-in to,
 // or "": a drop-in could otherwise undo what etcd.service is given (TLS 1.3 only, its flags).
 func applianceUnit(clean string) string {
-	for _, u := range []string{"etcd.service", "firstboot.service"} {
+	for _, u := range applianceUnits {
 		if p := "/etc/systemd/system/" + u; clean == p || clean == p+".d" || strings.HasPrefix(clean, p+".d/") {
 			return u
 		}
 	}
+	// drop-ins systemd applies to every service, or to every unit named etcd-… (systemd 247+)
+	for _, d := range []string{"service.d", "etcd-.service.d"} {
+		if p := "/etc/systemd/system/" + d; clean == p || strings.HasPrefix(clean, p+"/") {
+			return "etcd.service and the agent (through " + d + ")"
+		}
+	}
 	return ""
 }
+
+// applianceUnits are the units whose sandbox, flags and order the appliance manages.
+var applianceUnits = []string{"etcd.service", "firstboot.service", "etcd-agent.service"}
 
 func underWritable(p string) bool {
 	clean := path.Clean(p)

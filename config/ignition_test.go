@@ -175,6 +175,12 @@ func TestFromIgnitionRejects(t *testing.T) {
 			"links":       []any{map[string]any{"path": "/etc/systemd/system/etcd.service", "target": "/dev/null"}}}},
 			[]string{"storage.directories[0].path", "storage.files[0].path", "storage.files[1].path", "storage.links[0].path"},
 			`"/etc/systemd/system/etcd.service.d" would change etcd.service, which belongs to the appliance`},
+		{"drop-ins for every service or for the agent", "3.2.0", map[string]any{"storage": map[string]any{
+			"files": []any{map[string]any{"path": "/etc/systemd/system/service.d/x.conf"}, map[string]any{"path": "/etc/systemd/system/etcd-.service.d/x.conf"},
+				map[string]any{"path": "/etc/systemd/system/etcd-agent.service.d/x.conf"}}}},
+			[]string{"storage.files[0].path", "storage.files[1].path", "storage.files[2].path"}, `"/etc/systemd/system/service.d/x.conf" would change etcd.service and the agent (through service.d)`},
+		{"the agent's unit", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "etcd-agent.service", "mask": true}}}},
+			[]string{"systemd.units[0]"}, "etcd-agent.service belongs to the appliance"},
 		{"kernel arguments", "3.3.0", map[string]any{"kernelArguments": map[string]any{"shouldExist": []string{"quiet"}}},
 			[]string{"kernelArguments"}, "kernel arguments are fixed in the image"},
 		{"remote configs and proxies", "3.5.0", map[string]any{"ignition": map[string]any{"version": "3.5.0",
