@@ -31,6 +31,9 @@ const (
 	outsiderAddr = "10.77.0.3"
 	scraperAddr  = "10.77.0.4"
 	metadataAddr = "169.254.169.254"
+	node6        = "fd77::1"
+	member6      = "fd77::2"
+	outsider6    = "fd77::3"
 )
 
 func newPair(t *testing.T) pair {
@@ -52,10 +55,14 @@ func newPair(t *testing.T) pair {
 	run("link", "add", tag+"a", "netns", node, "type", "veth", "peer", "name", tag+"b", "netns", world)
 	run("-n", node, "addr", "add", nodeAddr+"/24", "dev", tag+"a")
 	run("-n", node, "addr", "add", "169.254.0.1/16", "dev", tag+"a")
+	run("-n", node, "addr", "add", node6+"/64", "dev", tag+"a", "nodad")
 	run("-n", node, "link", "set", tag+"a", "up")
 	run("-n", node, "link", "set", "lo", "up")
 	for _, a := range []string{memberAddr + "/24", outsiderAddr + "/24", scraperAddr + "/24", metadataAddr + "/16"} {
 		run("-n", world, "addr", "add", a, "dev", tag+"b")
+	}
+	for _, a := range []string{member6, outsider6} {
+		run("-n", world, "addr", "add", a+"/64", "dev", tag+"b", "nodad")
 	}
 	run("-n", world, "link", "set", tag+"b", "up")
 	var p pair
@@ -190,6 +197,36 @@ func TestApplyFiltersInbound(t *testing.T) {
 	}
 	if !reaches(t, p.world, memberAddr, nodeAddr, SSHPort) || reaches(t, p.world, scraperAddr, nodeAddr, SSHPort) {
 		t.Error("ssh_from is not what reaches port 22")
+	}
+}
+
+// Prefixes shorter than a host (a masked compare) and IPv6 sources.
+func TestApplyPrefixesAndIPv6(t *testing.T) {
+	p := newPair(t)
+	listen(t, p.node, nodeAddr, ClientPort)
+	listen(t, p.node, node6, PeerPort, ClientPort)
+	pol := Policy{
+		Members: []netip.Addr{netip.MustParseAddr(member6)},
+		Clients: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/30"), netip.MustParsePrefix("fd77::/127")},
+	}
+	if err := Apply(pol, nftables.WithNetNSFd(int(p.node))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from, to string
+		port     uint16
+		want     bool
+	}{
+		{memberAddr, nodeAddr, ClientPort, true},   // 10.77.0.2 in 10.77.0.0/30
+		{outsiderAddr, nodeAddr, ClientPort, true}, // 10.77.0.3 too
+		{scraperAddr, nodeAddr, ClientPort, false}, // 10.77.0.4 is not
+		{member6, node6, PeerPort, true},
+		{outsider6, node6, PeerPort, false},
+		{outsider6, node6, ClientPort, false}, // fd77::3 is outside fd77::/127
+	} {
+		if got := reaches(t, p.world, c.from, c.to, c.port); got != c.want {
+			t.Errorf("from %s to [%s]:%d: reached=%v, want %v", c.from, c.to, c.port, got, c.want)
+		}
 	}
 }
 

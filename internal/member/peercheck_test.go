@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/tlsutil"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 
 	"github.com/etcd-appliance/appliance/config"
@@ -64,14 +65,18 @@ func TestPeerPortRefusesClientBundles(t *testing.T) {
 	if env["ETCD_PEER_CERT_ALLOWED_CN"] != pki.PeerCN || env["ETCD_TLS_MIN_VERSION"] != "TLS1.3" {
 		t.Fatalf("env: allowed CN %q, TLS min %q", env["ETCD_PEER_CERT_ALLOWED_CN"], env["ETCD_TLS_MIN_VERSION"])
 	}
+	// as etcd reads its flags: the version through its own parser
+	minVersion, err := tlsutil.GetTLSVersion(env["ETCD_TLS_MIN_VERSION"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	info := transport.TLSInfo{CertFile: env["ETCD_PEER_CERT_FILE"], KeyFile: env["ETCD_PEER_KEY_FILE"],
 		TrustedCAFile: env["ETCD_PEER_TRUSTED_CA_FILE"], ClientCertAuth: true,
-		AllowedCNs: []string{env["ETCD_PEER_CERT_ALLOWED_CN"]}}
+		AllowedCNs: []string{env["ETCD_PEER_CERT_ALLOWED_CN"]}, MinVersion: minVersion}
 	sc, err := info.ServerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.MinVersion = tls.VersionTLS13 // what ETCD_TLS_MIN_VERSION=TLS1.3 sets
 	l, err := tls.Listen("tcp", "127.0.0.1:0", sc)
 	if err != nil {
 		t.Fatal(err)
