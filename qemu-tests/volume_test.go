@@ -90,7 +90,9 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.waitBooted(ctx, 0)
-		if err := c.waitHealthy(ctx, 0); err != nil {
+		// the node's clock is 400 days ahead, so the harness's client certificate (issued now)
+		// has expired in its eyes: health is read from the agent's console line instead
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: status: (.* · )?etcd-a: leader · cluster healthy 1/1`)); err != nil {
 			t.Fatal(err)
 		}
 		st := c.status(ctx, t, key, 0)
