@@ -78,7 +78,7 @@ func addInput(c *nftables.Conn, t *nftables.Table, p Policy) {
 	}
 	for _, a := range p.Allows() {
 		e := append(l4(unix.IPPROTO_TCP), dport(a.Port)...)
-		rule(append(append(e, source(a.From)...), accept)...)
+		rule(append(append(e, match(a.From, false)...), accept)...)
 	}
 }
 
@@ -95,7 +95,7 @@ func addOutput(c *nftables.Conn, t *nftables.Table) {
 			}
 			e = append(e, l4(unix.IPPROTO_TCP)...)
 			e = append(e, dport(port)...)
-			e = append(e, address(a, false)...)
+			e = append(e, match(netip.PrefixFrom(a, a.BitLen()), true)...)
 			e = append(e, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e})
 		}
@@ -126,39 +126,26 @@ func dport(port uint16) []expr.Any {
 	}
 }
 
-// source matches the packet's source address against a prefix of its own family.
-func source(p netip.Prefix) []expr.Any {
+// match matches the packet's source (or destination) address against a prefix of its own
+// family: a masked compare for a network, a plain one for a host, the family alone for /0.
+func match(p netip.Prefix, dst bool) []expr.Any {
 	a := p.Addr()
 	e := family(a)
 	if p.Bits() == 0 {
 		return e // anywhere in that family
 	}
-	off, n := uint32(12), uint32(4) // IPv4 source address
+	off, n := uint32(12), uint32(4) // IPv4 source address; the destination follows it
 	if a.Is6() {
 		off, n = 8, 16
 	}
+	if dst {
+		off += n
+	}
 	e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n})
 	if p.Bits() < a.BitLen() {
-		mask := netip.PrefixFrom(a, p.Bits())
-		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n,
-			Mask: prefixMask(mask), Xor: make([]byte, n)})
+		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: prefixMask(p), Xor: make([]byte, n)})
 	}
 	return append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()})
-}
-
-// address matches the packet's source (or destination) address exactly.
-func address(a netip.Addr, src bool) []expr.Any {
-	e := family(a)
-	off, n := uint32(16), uint32(4) // IPv4 destination address
-	if a.Is6() {
-		off, n = 24, 16
-	}
-	if src {
-		off -= n
-	}
-	return append(e,
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()})
 }
 
 func family(a netip.Addr) []expr.Any {

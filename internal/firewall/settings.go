@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"time"
 )
 
 // Settings are the policy's inputs from the configuration. firstboot records them for the
@@ -18,6 +19,10 @@ type Settings struct {
 
 // Anywhere is the default of clients_from and ssh_from.
 var Anywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// LookupTimeout bounds each name's lookup: a hanging resolver must hold neither the boot nor
+// the agent's round.
+const LookupTimeout = 2 * time.Second
 
 // LookupFunc resolves a DNS name.
 type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -39,7 +44,9 @@ func (s Settings) Policy(ctx context.Context, lookup LookupFunc, more []string, 
 			unresolved = append(unresolved, h)
 			continue
 		}
-		addrs, err := lookup(ctx, h)
+		lctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+		addrs, err := lookup(lctx, h)
+		cancel()
 		if err != nil || len(addrs) == 0 {
 			unresolved = append(unresolved, h)
 			continue

@@ -212,12 +212,11 @@ func (b *boot) checkVolume(context.Context) error {
 	}
 	b.want = datavol.Identity{Cluster: b.c.Cluster.Name, Member: b.r.Member.Name, Image: imageVersion(b.rel)}
 	if b.c.TLS.CACert != "" {
-		if b.want.CAFingerprint, err = pki.Fingerprint([]byte(b.c.TLS.CACert)); err != nil {
-			return b.refuse("tls", "tls.ca_cert: "+err.Error())
-		}
+		// the volume records the first certificate, and accepts any of the bundle (a rotation)
 		if b.want.CATrusted, err = pki.Fingerprints([]byte(b.c.TLS.CACert)); err != nil {
 			return b.refuse("tls", "tls.ca_cert: "+err.Error())
 		}
+		b.want.CAFingerprint = b.want.CATrusted[0]
 	}
 	return nil
 }

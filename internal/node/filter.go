@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/firewall"
@@ -22,15 +20,7 @@ func (b *boot) filter(ctx context.Context) error {
 	}
 	b.filterOn = set
 	// with the members the agent saw last (added since the configuration was written)
-	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
-		if b.Resolve.Lookup == nil {
-			return nil, errors.New("no resolver")
-		}
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // a hanging resolver must not hold the boot
-		defer cancel()
-		return b.Resolve.Lookup(ctx, host)
-	}
-	p, unresolved := set.Policy(ctx, lookup, ops.MemberHosts(b.Paths.DataDir), nil)
+	p, unresolved := set.Policy(ctx, b.Resolve.Lookup, ops.MemberHosts(b.Paths.DataDir), nil)
 	if err := b.m.Filter(p); err != nil {
 		return b.refuse("packet filter", err.Error()+": etcd is not started without its packet filter")
 	}

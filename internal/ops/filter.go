@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/firewall"
@@ -69,18 +68,13 @@ func (a *agent) filterRound(ctx context.Context, st *status.Status) {
 	fmt.Fprintln(n.Console, msg)
 }
 
-// lookupTimeout bounds one name's lookup: a hanging resolver must not stall the agent's round.
-const lookupTimeout = 2 * time.Second
-
-// lookup resolves host with n.Lookup, remembering the answer: a name that fails this round
-// keeps the addresses it had.
+// lookup resolves host with n.Lookup (bounded by firewall.LookupTimeout in Settings.Policy),
+// remembering the answer: a name that fails this round keeps the addresses it had.
 func (a *agent) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	if a.n.Lookup == nil {
 		return nil, errors.New("no resolver")
 	}
-	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	addrs, err := a.n.Lookup(lctx, host)
+	addrs, err := a.n.Lookup(ctx, host)
 	if err == nil && len(addrs) > 0 {
 		if a.resolved == nil {
 			a.resolved = map[string][]netip.Addr{}

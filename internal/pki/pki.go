@@ -49,21 +49,9 @@ func NewCA(commonName string, now time.Time) (certPEM, keyPEM []byte, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := newSerial()
+	tmpl, err := caTemplate(pkix.Name{CommonName: commonName}, now)
 	if err != nil {
 		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-clockSkew),
-		NotAfter:              now.AddDate(caYears, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		// SubjectKeyId is left empty: x509.CreateCertificate derives it from the key for CA
-		// certificates, and copies it into the AuthorityKeyId of what the CA signs.
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -84,27 +72,37 @@ func RenewCA(certPEM, keyPEM []byte, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, err := newSerial()
+	tmpl, err := caTemplate(ca.Cert.Subject, now)
 	if err != nil {
 		return nil, err
 	}
-	old := ca.Cert
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               old.Subject,
-		SubjectKeyId:          old.SubjectKeyId,
-		NotBefore:             now.Add(-clockSkew),
-		NotAfter:              now.AddDate(caYears, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              old.KeyUsage,
-	}
+	tmpl.SubjectKeyId, tmpl.KeyUsage = ca.Cert.SubjectKeyId, ca.Cert.KeyUsage
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ca.signer.Public(), ca.signer)
 	if err != nil {
 		return nil, fmt.Errorf("renew CA certificate: %w", err)
 	}
 	return pemCert(der), nil
+}
+
+// caTemplate is a self-signed CA certificate for subject valid caYears from now, which may
+// sign only leaf certificates (path length zero).
+func caTemplate(subject pkix.Name, now time.Time) (*x509.Certificate, error) {
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.AddDate(caYears, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		// SubjectKeyId is left empty: x509.CreateCertificate derives it from the key for CA
+		// certificates, and copies it into the AuthorityKeyId of what the CA signs.
+	}, nil
 }
 
 // LoadCA reads the CA certificate(s) and the CA key and checks that they can sign
@@ -190,12 +188,11 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 // Fingerprint is "sha256:<hex>" of the first certificate in certPEM. The data volume records
 // it, so that a volume is never joined to a cluster with another CA by mistake.
 func Fingerprint(certPEM []byte) (string, error) {
-	certs, err := ParseCertificates(certPEM)
+	fps, err := Fingerprints(certPEM)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(certs[0].Raw)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return fps[0], nil
 }
 
 // Fingerprints are Fingerprint's of every certificate in certPEM (a CA bundle).
