@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,6 +25,7 @@ type Config struct {
 	Etcd              Etcd      `yaml:"etcd,omitempty" json:"etcd,omitzero"`
 	Restore           Restore   `yaml:"restore,omitempty" json:"restore,omitzero"`
 	Snapshots         Snapshots `yaml:"snapshots,omitempty" json:"snapshots,omitzero"`
+	Backup            Backup    `yaml:"backup,omitempty" json:"backup,omitzero"`
 	Network           Network   `yaml:"network,omitempty" json:"network,omitzero"`
 	Trust             Trust     `yaml:"trust,omitempty" json:"trust,omitzero"`
 	Time              Time      `yaml:"time,omitempty" json:"time,omitzero"`
@@ -74,11 +76,46 @@ type Etcd struct {
 
 // Restore seeds a new cluster from an etcd snapshot.
 type Restore struct {
-	// Source is an http, https or file URL of the snapshot, fetched by the node agent
-	// (internal/snapshot.Fetch: no other schemes).
+	// Source is an http, https or file URL of the snapshot (internal/snapshot.Fetch), or an
+	// object store URL in backup's store: a prefix (its latest backup) or one backup object.
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
-	// SHA256 is the hex digest the fetched snapshot must have.
+	// SHA256 is the hex digest the fetched snapshot must have; a store's backups carry theirs.
 	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+	// AgeIdentity decrypts backups made with backup.encrypt_to (AGE-SECRET-KEY-1…).
+	AgeIdentity string `yaml:"age_identity,omitempty" json:"age_identity,omitempty"`
+}
+
+// Backup sends snapshots of the cluster to an object store: one member, chosen by an etcd
+// election, uploads one every Interval.
+type Backup struct {
+	// URL is s3://bucket/prefix (AWS and S3-compatible stores) or azblob://container/prefix.
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Endpoint is the store's base URL: empty for AWS; https://ACCOUNT.blob.core.windows.net
+	// for azblob.
+	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	PathStyle bool   `yaml:"path_style,omitempty" json:"path_style,omitempty"`
+	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
+	// Static credentials; without them the platform's instance identity is used (AWS
+	// instance role, Azure managed identity). azblob: secret_access_key is the account key.
+	AccessKeyID     string `yaml:"access_key_id,omitempty" json:"access_key_id,omitempty"`
+	SecretAccessKey string `yaml:"secret_access_key,omitempty" json:"secret_access_key,omitempty"`
+	// Interval between backups, a Go duration such as 1h.
+	Interval string `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// Keep is how many of the newest backups retention keeps (besides one a day for a week).
+	Keep int `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// EncryptTo are age recipients (public keys); empty: backups are not encrypted.
+	EncryptTo []string `yaml:"encrypt_to,omitempty" json:"encrypt_to,omitempty"`
+	// VerifyInterval schedules the restore drill on the uploader; empty: only on demand.
+	VerifyInterval string `yaml:"verify_interval,omitempty" json:"verify_interval,omitempty"`
+}
+
+// IntervalDuration is backup.interval, validated (defaults applied).
+func (b Backup) IntervalDuration() time.Duration { d, _ := time.ParseDuration(b.Interval); return d }
+
+// VerifyDuration is backup.verify_interval; 0: no scheduled drill.
+func (b Backup) VerifyDuration() time.Duration {
+	d, _ := time.ParseDuration(b.VerifyInterval)
+	return d
 }
 
 // Snapshots are scheduled snapshots each member keeps on its own data volume.
@@ -138,6 +175,11 @@ const (
 	maxSnapshotMinutes         = 7 * 24 * 60
 	defaultSnapshotKeep        = 7
 	maxSnapshotKeep            = 1000
+	defaultBackupInterval      = "1h"
+	minBackupInterval          = 10 * time.Second // tests; a real cluster wants minutes or hours
+	maxBackupInterval          = 7 * 24 * time.Hour
+	defaultBackupKeep          = 24
+	maxBackupKeep              = 10000
 )
 
 // MaxSize bounds the user-data Load reads: far above any cluster configuration and above
@@ -201,6 +243,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Snapshots.IntervalMinutes != 0 && c.Snapshots.Keep == 0 {
 		c.Snapshots.Keep = defaultSnapshotKeep
+	}
+	if c.Backup.URL != "" && c.Backup.Interval == "" {
+		c.Backup.Interval = defaultBackupInterval
+	}
+	if c.Backup.URL != "" && c.Backup.Keep == 0 {
+		c.Backup.Keep = defaultBackupKeep
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const threeMembers = `version: 1
@@ -55,6 +56,13 @@ const members = `cluster:
   name: c
   members: [{name: a, address: 192.0.2.1}, {name: b, address: 192.0.2.2}, {name: c, address: 192.0.2.3}]
 `
+
+// An age key pair (age-keygen), and a backup section the store restores use.
+const (
+	ageIdentity  = "AGE-SECRET-KEY-1GP3GCQ3ZQX6H8TDUMSH76N7ECU0GYCWNN70PRVUJ23QG3SRSY9FQ2XAF4E"
+	ageRecipient = "age184x0lhg6mge09vya7twkn75fqmplhkzek6zw52lxm3fjvyky53rsaasr5c"
+	backupS3     = "backup: {url: s3://etcd-backups/prod, endpoint: 'https://minio.example:9000', path_style: true, access_key_id: AK, secret_access_key: SK}\n"
+)
 
 // sha is a well-formed restore.sha256.
 const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -123,6 +131,17 @@ func TestParseGood(t *testing.T) {
 		{"CA key with node certificate", "version: 1\n" + members + "tls: {ca_cert: {{ca}}, ca_key: {{ca_key}}, node_cert: {{node}}, node_key: {{node_key}}}\n", nil},
 		{"restore from a file URL", "version: 1\nrestore: {source: 'file:///mnt/backup/etcd.db', sha256: " + sha + "}\n", nil},
 		{"restore over http", "version: 1\nrestore: {source: 'HTTP://backups.example:8080/etcd.db?x=1', sha256: " + sha + "}\n", nil},
+		{"backup to s3 with defaults", "version: 1\nbackup: {url: s3://etcd-backups/prod}\n", func(t *testing.T, c *Config) {
+			if c.Backup.IntervalDuration() != time.Hour || c.Backup.Keep != 24 || c.Backup.VerifyDuration() != 0 {
+				t.Errorf("backup defaults: %+v", c.Backup)
+			}
+		}},
+		{"encrypted backups and a restore of the latest", "version: 1\n" + backupS3 + "restore: {source: s3://etcd-backups/prod, age_identity: " + ageIdentity + "}\n", nil},
+		{"backup to azblob", "version: 1\nbackup: {url: azblob://etcd/prod, endpoint: 'https://acct.blob.core.windows.net', interval: 30s, keep: 3, verify_interval: 24h, encrypt_to: [" + ageRecipient + "]}\n", func(t *testing.T, c *Config) {
+			if c.Backup.IntervalDuration() != 30*time.Second || c.Backup.VerifyDuration() != 24*time.Hour {
+				t.Errorf("backup: %+v", c.Backup)
+			}
+		}},
 		{"anchors", "version: 1\ncluster:\n  name: &n c\n  members: [{name: *n, address: 192.0.2.1}]\n" + caAndKey, nil},
 	}
 	for _, tt := range tests {
@@ -254,8 +273,32 @@ func TestParseErrors(t *testing.T) {
 		{"negative snapshot count", v1 + "etcd: {snapshot_count: -1}\n", []string{"etcd.snapshot_count"}, "expected at least 1"},
 		{"restore without sha256", v1 + "restore: {source: https://b.example/s.db}\n", []string{"restore.sha256"}, "required with restore.source"},
 		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
-		{"restore from s3", v1 + "restore: {source: s3://bucket/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
-			"s3 URLs need cloud credentials this image does not have: restore.source accepts http, https and file URLs"},
+		{"restore from s3 without a backup section", v1 + "restore: {source: s3://bucket/etcd}\n", []string{"restore.source"},
+			"an s3 source is reached with backup's endpoint and credentials: add a backup section"},
+		{"restore from s3 with a sha256", v1 + backupS3 + "restore: {source: s3://etcd-backups/prod, sha256: " + sha + "}\n", []string{"restore.sha256"},
+			"not used with an s3 source: each backup carries its sha256"},
+		{"restore from another bucket", v1 + backupS3 + "restore: {source: s3://other-bucket/prod}\n", []string{"restore.source"},
+			"s3://other-bucket/prod is not in backup.url's bucket etcd-backups"},
+		{"restore with a bad age identity", v1 + backupS3 + "restore: {source: s3://etcd-backups/prod, age_identity: AGE-SECRET-KEY-1XYZ}\n", []string{"restore.age_identity"},
+			"not an age identity"},
+		{"age identity for an https restore", v1 + "restore: {source: https://b.example/s.db, sha256: " + sha + ", age_identity: " + ageIdentity + "}\n", []string{"restore.age_identity"},
+			"only for a restore from an object store"},
+		{"restore from gs", v1 + "restore: {source: gs://bucket/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
+			"gs URLs are not supported: use s3://bucket/prefix with backup.endpoint https://storage.googleapis.com and HMAC keys"},
+
+		// backup
+		{"backup fields without url", v1 + "backup: {interval: 1h}\n", []string{"backup.url"}, "required with the other backup fields"},
+		{"backup to ftp", v1 + "backup: {url: ftp://b.example/x}\n", []string{"backup.url"}, "expected s3://bucket/prefix"},
+		{"backup bucket name", v1 + "backup: {url: s3://B_ad/x}\n", []string{"backup.url"}, "is not a valid bucket name"},
+		{"backup URL with a key", v1 + "backup: {url: 's3://AKIA:secret@etcd-backups/x'}\n", []string{"backup.url"}, "credentials go in access_key_id"},
+		{"backup endpoint with a path", v1 + "backup: {url: s3://etcd-backups/x, endpoint: 'https://minio.example/bucket'}\n", []string{"backup.endpoint"}, "expected the store's base URL"},
+		{"azblob without endpoint", v1 + "backup: {url: azblob://etcd-backups/x}\n", []string{"backup.endpoint"}, "required for azblob"},
+		{"half a key pair", v1 + "backup: {url: s3://etcd-backups/x, access_key_id: AKIA}\n", []string{"backup.secret_access_key"}, "go together"},
+		{"backup interval not a duration", v1 + "backup: {url: s3://etcd-backups/x, interval: daily}\n", []string{"backup.interval"}, "is not a duration"},
+		{"backup interval too short", v1 + "backup: {url: s3://etcd-backups/x, interval: 1s}\n", []string{"backup.interval"}, "out of range: expected 10s to 168h0m0s"},
+		{"backup keep negative", v1 + "backup: {url: s3://etcd-backups/x, keep: -1}\n", []string{"backup.keep"}, "out of range"},
+		{"backup to a private key", v1 + "backup: {url: s3://etcd-backups/x, encrypt_to: [" + ageIdentity + "]}\n", []string{"backup.encrypt_to[0]"}, "not an age public key"},
+		{"verify interval", v1 + "backup: {url: s3://etcd-backups/x, verify_interval: soon}\n", []string{"backup.verify_interval"}, "is not a duration"},
 		{"restore from ftp", v1 + "restore: {source: ftp://backups.example/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
 			"ftp URLs are not supported: restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"},
 		{"restore with a forced getter", v1 + "restore: {source: 'git::https://x.example/r.git', sha256: " + sha + "}\n", []string{"restore.source"}, "forced-getter syntax"},

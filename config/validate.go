@@ -34,6 +34,7 @@ func (c *Config) validate() (errs problems, warns Warnings) {
 	c.validateEtcd(&errs)
 	c.validateRestore(&errs)
 	c.validateSnapshots(&errs)
+	c.validateBackup(&errs)
 	c.validateNetwork(&errs)
 	c.validateTrust(&errs)
 	c.validateTime(&errs)
@@ -168,6 +169,16 @@ func (c *Config) validateSnapshots(errs *problems) {
 
 func (c *Config) validateRestore(errs *problems) {
 	r := c.Restore
+	if r.Source != "" && IsStoreURL(r.Source) {
+		c.validateStoreRestore(errs)
+		if r.SHA256 != "" {
+			errs.add("restore.sha256", "not used with an %s source: each backup carries its sha256, checked before anything is written", r.Source[:strings.Index(r.Source, ":")])
+		}
+		return
+	}
+	if r.AgeIdentity != "" {
+		errs.add("restore.age_identity", "only for a restore from an object store (s3:// or azblob://): a snapshot by URL is not encrypted")
+	}
 	switch {
 	case r.Source == "" && r.SHA256 != "":
 		errs.add("restore.source", "required with restore.sha256: the URL of the snapshot to restore")
@@ -189,7 +200,7 @@ func (c *Config) validateRestore(errs *problems) {
 }
 
 // restoreSchemes is what the node's snapshot fetch (internal/snapshot.Fetch) has getters for.
-const restoreSchemes = "restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"
+const restoreSchemes = "restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db, and s3:// or azblob:// URLs in backup's store"
 
 // forcedGetter is go-getter's "getter::url" syntax (git::https://…, s3::…); an IPv6 address's
 // "::" inside a URL is not it.
@@ -207,8 +218,8 @@ func checkRestoreSource(src string) error {
 		return nil // a path on the node, which the fetch reads as a file URL (older configs use it)
 	case u.Scheme == "":
 		return fmt.Errorf("%q is not a URL: %s", src, restoreSchemes)
-	case u.Scheme == "s3" || u.Scheme == "gs" || u.Scheme == "azblob":
-		return fmt.Errorf("%s URLs need cloud credentials this image does not have: %s (for a bucket, a presigned https URL)", u.Scheme, restoreSchemes)
+	case u.Scheme == "gs":
+		return fmt.Errorf("gs URLs are not supported: use s3://bucket/prefix with backup.endpoint https://storage.googleapis.com and HMAC keys, or %s", restoreSchemes)
 	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file":
 		return fmt.Errorf("%s URLs are not supported: %s", u.Scheme, restoreSchemes)
 	case u.Scheme == "file" && (u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") || u.Opaque != ""):
