@@ -9,6 +9,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export SOURCE_DATE_EPOCH VERSION
 
 IMAGEBUILD := bin/imagebuild
+# The tests' S3 server: versitygw, a real S3 gateway over a directory, built from its Go module
+# at a pinned release (internal/vmnet runs it on the test network).
+VERSITYGW_VERSION := v1.8.0
+export VERSITYGW := $(CURDIR)/bin/versitygw
 
 .PHONY: all image images host-deps lock run test unit-test vm-test bench fuzz clean $(IMAGEBUILD)
 
@@ -46,11 +50,11 @@ test: host-deps unit-test images vm-test
 # the environment lets such tests skip, for a run without root.
 test unit-test vm-test: export ETCD_APPLIANCE_STRICT ?= 1
 
-unit-test:
+unit-test: $(VERSITYGW)
 	$(GO) vet ./...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /qemu-tests)
 
-vm-test:
+vm-test: $(VERSITYGW)
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
 		$(GO) test -count=1 -v -timeout 80m ./qemu-tests/
 
@@ -61,6 +65,9 @@ fuzz:
 ## bench: build times, image sizes and boot times, as tables
 bench: host-deps $(IMAGEBUILD)
 	bash scripts/bench.sh
+
+$(VERSITYGW):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 clean:
 	rm -rf $(OUT) bin

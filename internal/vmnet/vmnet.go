@@ -86,6 +86,9 @@ type Options struct {
 	// ProxyLog. It resolves names through the namespace's DNS server (Options.Domain), so
 	// it reaches only servers inside the namespace.
 	Proxy bool
+	// S3 runs an S3-compatible server (versitygw) on the gateway, https on S3Port; nil:
+	// none. Name it in DNSRecords for the nodes to reach it by name.
+	S3 *S3
 }
 
 // normalize applies defaults and checks the options.
@@ -124,6 +127,8 @@ type Net struct {
 	dhcp   *daemon
 	ntp    *daemon
 	proxy  *daemon
+	s3     *daemon
+	s3Dir  string // the S3 server's data, kept across StopS3 and StartS3
 }
 
 var errClosed = errors.New("vmnet: network is closed")
@@ -184,6 +189,11 @@ func New(opts Options) (_ *Net, err error) {
 	}
 	if opts.Proxy {
 		if err := n.startProxy(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.S3 != nil {
+		if err := n.startS3(); err != nil {
 			return nil, err
 		}
 	}
@@ -379,11 +389,14 @@ func (n *Net) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		daemons := []*daemon{n.proxy, n.ntp, n.dhcp}
+		daemons := []*daemon{n.s3, n.proxy, n.ntp, n.dhcp}
 		n.mu.Unlock()
 		var errs []error
 		for _, d := range daemons {
 			errs = append(errs, d.stop())
+		}
+		if n.s3Dir != "" {
+			errs = append(errs, os.RemoveAll(n.s3Dir))
 		}
 		errs = append(errs, removeEtc(n.name))
 		if err := deleteNamed(n.name); err != nil {
