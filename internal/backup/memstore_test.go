@@ -22,6 +22,8 @@ type memStore struct {
 	putType map[string]string
 	// stallAfter >= 0 makes Get bodies stop after that many bytes until the context ends
 	stallAfter int
+	// truncate drops this many bytes from what Put stores
+	truncate int
 	// failStat makes Stat of these keys fail
 	failStat map[string]error
 	// slow makes Get bodies yield one byte per read, after this pause
@@ -50,7 +52,7 @@ func (s *memStore) Put(ctx context.Context, key string, r io.Reader, size int64,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.objs[key] = memObj{data: b, meta: maps.Clone(meta), modified: time.Now()}
+	s.objs[key] = memObj{data: b[:len(b)-min(s.truncate, len(b))], meta: maps.Clone(meta), modified: time.Now()}
 	s.putSize[key] = size
 	s.putType[key] = fmt.Sprintf("%T", r)
 	return nil
