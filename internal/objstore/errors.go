@@ -40,7 +40,8 @@ func IsAuth(err error) bool {
 }
 
 // IsNotFound is whether err says the object is missing. A missing bucket or container is
-// not this: that is a configuration error, not an absent backup.
+// not this: that is a configuration error, not an absent backup. (Except for Stat on S3,
+// which answers HEAD with a bare 404 either way.)
 func IsNotFound(err error) bool {
 	var e *opError
 	if !errors.As(err, &e) {
