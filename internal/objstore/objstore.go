@@ -55,6 +55,19 @@ type Store interface {
 
 const expectedURL = "expected s3://bucket/prefix or azblob://container/prefix"
 
+// Open checks a's URL and endpoint and returns the store they name. It makes no request: a
+// wrong key or an unreachable endpoint shows in the first operation.
+func Open(a Access) (Store, error) {
+	scheme, bucket, prefix, err := ParseURL(a.URL)
+	if err != nil {
+		return nil, err
+	}
+	if scheme == "s3" {
+		return newS3(a, bucket, prefix)
+	}
+	return newAzblob(a, bucket, prefix)
+}
+
 // ParseURL splits s3://bucket/prefix or azblob://container/prefix. The prefix comes back
 // without leading or trailing slashes, empty for the bucket's root.
 func ParseURL(s string) (scheme, bucket, prefix string, err error) {
