@@ -28,7 +28,8 @@ type Access struct {
 	// Platform is the cloud the node runs on. With no static keys, "aws" takes the instance
 	// role's credentials through IMDSv2 and "azure" the managed identity's token.
 	Platform string
-	// HTTPClient carries the trust roots and proxy; nil: http.DefaultClient.
+	// HTTPClient carries the trust roots and proxy; nil: http.DefaultClient. Only its
+	// Transport is used: a Timeout would cut off long transfers, which contexts bound instead.
 	HTTPClient *http.Client
 }
 
