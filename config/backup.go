@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"filippo.io/age"
+	"github.com/etcd-appliance/appliance/internal/backup"
 )
 
 // storeSchemes are the object stores backup.url and restore.source may name.
@@ -80,10 +80,9 @@ func (c *Config) validateBackup(errs *problems) {
 	if b.Keep < 1 || b.Keep > maxBackupKeep {
 		errs.add("backup.keep", "%d is out of range: expected 1 to %d (default %d)", b.Keep, maxBackupKeep, defaultBackupKeep)
 	}
-	for i, r := range b.EncryptTo {
-		if _, err := age.ParseX25519Recipient(strings.TrimSpace(r)); err != nil {
-			errs.add(index("backup.encrypt_to", i), "not an age public key (age1…, as age-keygen -y prints it): %v; give only public keys: the private key is given at restore time", err)
-		}
+	if _, err := backup.ParseRecipients(b.EncryptTo); err != nil {
+		p := recipientPath(err)
+		errs.add(p, "%v", strings.TrimPrefix(err.Error(), p+": "))
 	}
 	if b.VerifyInterval != "" {
 		if d, err := time.ParseDuration(b.VerifyInterval); err != nil {
@@ -111,8 +110,16 @@ func (c *Config) validateStoreRestore(errs *problems) {
 		errs.add("restore.source", "%s is not in backup.url's %s %s: a restore reads the store backup names (its endpoint and credentials)", r.Source, storeSchemes[bu.Scheme], bu.Host)
 	}
 	if r.AgeIdentity != "" {
-		if _, err := age.ParseIdentities(strings.NewReader(r.AgeIdentity)); err != nil {
-			errs.add("restore.age_identity", "not an age identity (AGE-SECRET-KEY-1…, as age-keygen writes it): %v", err)
+		if _, err := backup.ParseIdentity(r.AgeIdentity); err != nil {
+			errs.add("restore.age_identity", "%v", strings.TrimPrefix(err.Error(), "restore.age_identity: "))
 		}
 	}
+}
+
+// recipientPath is the field path in a backup.ParseRecipients error (backup.encrypt_to[N]).
+func recipientPath(err error) string {
+	if p, _, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(p, "backup.encrypt_to[") {
+		return p
+	}
+	return "backup.encrypt_to"
 }

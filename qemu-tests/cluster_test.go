@@ -105,6 +105,20 @@ func (c *testCluster) newCA(t *testing.T, name string) *testCA {
 
 // needNetns skips (or fails under ETCD_APPLIANCE_STRICT=1) when network namespaces and tap
 // devices cannot be made here.
+// versitygw is the tests' S3 server, which the Makefile builds (VERSITYGW).
+func versitygw(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("VERSITYGW")
+	if p == "" {
+		p = "versitygw"
+	}
+	p, err := exec.LookPath(p)
+	if err != nil {
+		missing(t, "no S3 server (make bin/versitygw, or VERSITYGW=path): %v", err)
+	}
+	return p
+}
+
 func needNetns(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -132,6 +146,8 @@ type clusterNet struct {
 	Records map[string][]netip.Addr
 	// Proxy runs an HTTP(S) proxy on the gateway (vmnet.Options.Proxy).
 	Proxy bool
+	// S3 runs an S3 server on the gateway (vmnet.Options.S3).
+	S3 *vmnet.S3
 }
 
 // clusterGateway is the test network's gateway: the first address of vmnet's default subnet.
@@ -159,7 +175,10 @@ func newTestClusterOn(t *testing.T, cn clusterNet, names ...string) *testCluster
 			records[cn.HostName(name)] = []netip.Addr{ip}
 		}
 	}
-	opts := vmnet.Options{Domain: cn.Domain, Proxy: cn.Proxy}
+	opts := vmnet.Options{Domain: cn.Domain, Proxy: cn.Proxy, S3: cn.S3}
+	if cn.S3 != nil {
+		vmnet.VersitygwBinary = versitygw(t)
+	}
 	if cn.Domain != "" {
 		opts.DNSRecords = records
 	}
@@ -172,6 +191,9 @@ func newTestClusterOn(t *testing.T, cn clusterNet, names ...string) *testCluster
 			t.Logf("dnsmasq log:\n%s", c.net.DHCPLog())
 			if cn.Proxy {
 				t.Logf("proxy log:\n%s", c.net.ProxyLog())
+			}
+			if cn.S3 != nil {
+				t.Logf("S3 server log:\n%s", c.net.S3Log())
 			}
 		}
 		if err := c.net.Close(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -153,18 +154,26 @@ func TestDayTwo(t *testing.T) {
 	names := []string{"etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e"}
 	// members by IP address here (TestCluster lists them by name); the network's DNS names a
 	// backup server, reached through its proxy
-	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", Records: map[string][]netip.Addr{"backups": {clusterGateway}}, Proxy: true}, names...)
+	// and an S3 server (s3.etcd.test) the cluster backs up to, encrypted, every backupEvery
+	s3, s3CA := s3Server(t, "etcd.test")
+	c := newTestClusterOn(t, clusterNet{Domain: "etcd.test", Records: map[string][]netip.Addr{"backups": {clusterGateway}, "s3": {clusterGateway}},
+		Proxy: true, S3: s3}, names...)
 	ca := c.newCA(t, "qemu-tests day-2 CA")
 	key := newSSHKey(t)
+	s3Trust := "trust:\n  ca_certs: [" + strconv.Quote(s3CA) + "]\n"
 	config := func(idx ...int) string {
 		return "version: 1\ncluster:\n  name: day2\n" + c.membersOf(idx...) + ca.tlsYAML() + tcgTuning +
 			"ssh_authorized_keys: ['" + key.public + "']\n" +
 			// the test network's gateway scrapes metrics (the other cluster tests do not let it)
-			"network: {metrics_from: ['" + clusterGateway.String() + "']}\n"
+			"network: {metrics_from: ['" + clusterGateway.String() + "']}\n" +
+			backupYAML("day2", "etcd.test", fmt.Sprintf(", interval: %s, keep: 4, encrypt_to: ['%s']", backupEvery, agePublic)) + s3Trust
 	}
 	good := ca.clientTLS(t, "day2")
-	ctx, cancel := context.WithTimeout(t.Context(), 6*vmTimeout(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 7*vmTimeout(t))
 	defer cancel()
+	bucket := filepath.Join(c.net.S3Dir(), s3Bucket, "day2")
+	watch := watchBucket(ctx, bucket)
+	var inBackup []string // keys acknowledged before `firstboot backup now`
 
 	c.start(0, config(0))
 	c.waitBooted(ctx, 0)
@@ -323,6 +332,93 @@ func TestDayTwo(t *testing.T) {
 		return
 	}
 
+	if !t.Run("off-node backups", func(t *testing.T) {
+		// one backup per interval for the whole cluster, not one per member, whoever uploads
+		watch.waitCount(ctx, t, 3)
+		ts := watch.appeared()
+		span := ts[len(ts)-1].Sub(ts[0])
+		if most := int(span/backupEvery) + 2; len(ts) > most {
+			t.Errorf("%d backups appeared in %s, want at most %d: one per %s for the cluster", len(ts), span.Round(time.Second), most, backupEvery)
+		}
+		for i := 1; i < len(ts); i++ {
+			if gap := ts[i].Sub(ts[i-1]); gap < 5*time.Second {
+				t.Errorf("backups %d and %d appeared %s apart: two members uploaded", i-1, i, gap)
+			}
+		}
+		// retention keeps 4 (and one a day, which today's newest already is)
+		if len(ts) > 4 {
+			waitFor(ctx, t, "retention to keep 4 backups", func() bool { return len(watch.list()) <= 4 })
+		}
+		if _, err := c.nodes[0].v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: status: etcd-a: .* · backup last \d+s ago to s3://backups/day2`)); err != nil {
+			t.Error(err)
+		}
+
+		// the agent's own metrics on 2382
+		resp, err := c.healthClient().Get(fmt.Sprintf("http://%s:2382/metrics", c.nodes[0].ip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !regexp.MustCompile(`(?m)^etcd_appliance_backup_last_success_timestamp_seconds [1-9]`).Match(body) {
+			t.Errorf("etcd-a's agent metrics lack a last backup time:\n%s", body)
+		}
+
+		// killing the uploader does not stop backups: another member takes over
+		st := c.backupStatus(ctx, t, key, 0)
+		up := slices.IndexFunc(c.nodes[:3], func(n *clusterNode) bool { return n.name == st.Member })
+		if up < 0 {
+			t.Fatalf("the last backup was uploaded by %q, not a member", st.Member)
+		}
+		killed := time.Now()
+		c.nodes[up].v.Close()
+		other := (up + 1) % 3
+		waitFor(ctx, t, "another member to upload", func() bool {
+			bs := c.backupStatus(ctx, t, key, other)
+			return bs.Member != "" && bs.Member != st.Member && bs.Last.After(killed)
+		})
+		t.Logf("uploader %s killed; %s uploaded %s later", st.Member, c.backupStatus(ctx, t, key, other).Member, time.Since(killed).Round(time.Second))
+		if up == 0 { // etcd-a is needed below
+			c.start(0, config(0, 1, 2))
+			c.waitBooted(ctx, 0)
+		}
+
+		// on demand, and what it holds
+		putThenGet(ctx, t, a, a, "/day2/before-backup-now", "yes")
+		all, err := a.Get(ctx, "/day2/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range all.Kvs {
+			inBackup = append(inBackup, string(kv.Key))
+		}
+		out := c.mustSSH(ctx, t, key, 0, "firstboot backup now")
+		if !regexp.MustCompile(`backup: s3://backups/day2/day2-\S+\.db\.age \(revision \d+`).MatchString(out) {
+			t.Errorf("firstboot backup now said %q", out)
+		}
+
+		// the restore drill, with the age identity given at the time
+		c.mustSSH(ctx, t, key, 0, "umask 077; echo "+ageSecret+" > /run/drill.key")
+		out = c.mustSSH(ctx, t, key, 0, "firstboot backup verify --identity /run/drill.key")
+		if !strings.Contains(out, "restore drill passed") || !strings.Contains(out, "last verified restorable revision") {
+			t.Errorf("backup verify said %q", out)
+		}
+		if bs := c.backupStatus(ctx, t, key, 0); bs.VerifiedRevision == 0 {
+			t.Errorf("status after a passed drill: %+v, want a verified revision", bs)
+		}
+		// a damaged backup fails it (the second newest: retention keeps it for a while)
+		ks := watch.list()
+		bad := ks[len(ks)-2]
+		damage(t, bucket, bad)
+		out, err = c.ssh(ctx, key, 0, "firstboot backup verify --identity /run/drill.key --key "+bad)
+		if err == nil || !strings.Contains(out, "restore drill FAILED") {
+			t.Errorf("backup verify of a damaged object: %v\n%s", err, out)
+		}
+		t.Logf("verify of damaged %s: %s", bad, out)
+	}) {
+		return
+	}
+
 	t.Run("snapshot and restore", func(t *testing.T) {
 		putThenGet(ctx, t, a, a, "/day2/in-snapshot", "yes")
 		db, sidecar, err := key.exec(ctx, c.inNetns, c.nodes[0].ip.String(), sshPort, "firstboot snapshot --out -")
@@ -430,5 +526,31 @@ func TestDayTwo(t *testing.T) {
 		c.start(3, restore(trust, 2, 3, 4))
 		c.waitBooted(ctx, 3)
 		c.checkKeys(ctx, t, 3, good, "/day2/in-snapshot", "/restored/writable")
+	})
+
+	// a new cluster from the latest backup in the store, decrypted with the age identity
+	t.Run("restore from S3, encrypted", func(t *testing.T) {
+		if err := vm.CreateBlankDisk(ctx, c.nodes[0].disk, dataDiskSize); err != nil {
+			t.Fatal(err)
+		}
+		cfg := "version: 1\ncluster:\n  name: from-s3\n" + c.membersOf(0) + ca.tlsYAML() + tcgTuning + s3Trust +
+			"ssh_authorized_keys: ['" + key.public + "']\n" + backupYAML("from-s3", "etcd.test", "") +
+			"restore: {source: 's3://backups/day2', age_identity: " + ageSecret + "}\n"
+		v := c.start(0, cfg)
+		if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: restore: s3://backups/day2/day2-\S+ is good: revision \d+`)); err != nil {
+			t.Fatal(err)
+		}
+		c.waitBooted(ctx, 0)
+		got, err := c.client(0, good).Get(shortCtx(ctx), "/day2/", clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSerializable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, kv := range got.Kvs {
+			keys = append(keys, string(kv.Key))
+		}
+		if miss := missingKeys(keys, inBackup); len(inBackup) == 0 || len(miss) > 0 {
+			t.Errorf("restored from S3: %d keys, missing %q of the %d acknowledged before the backup", len(keys), miss, len(inBackup))
+		}
 	})
 }

@@ -54,6 +54,8 @@ func main() {
 		err = removeMember(ctx, os.Args[2:], run, os.Stdout)
 	case "snapshot":
 		err = snapshotCmd(ctx, os.Args[2:], run, os.Stdout, os.Stderr)
+	case "backup":
+		err = backupCmd(ctx, os.Args[2:], run, os.Stdout)
 	default:
 		usage()
 	}
@@ -83,7 +85,14 @@ func usage() {
   remove-member [--force] NAME
            remove another member whose machine is gone
   snapshot [--out DIR|-] save a snapshot and its JSON sidecar (default DIR:
-           /var/lib/etcd/snapshots; - writes the snapshot to standard output)`)
+           /var/lib/etcd/snapshots; - writes the snapshot to standard output)
+  backup now
+           take a backup to backup.url at once (beside the scheduled ones)
+  backup verify [--key KEY] [--identity FILE]
+           the restore drill: restore the latest backup (or KEY) into a scratch directory
+           and check its keyspace hash; FILE holds the age identity of encrypted backups
+  backup list
+           the backups in backup.url, oldest first`)
 	os.Exit(2)
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/nodestate"
@@ -104,4 +106,39 @@ func snapshotCmd(ctx context.Context, args []string, runDir string, stdout, stde
 		return err
 	}
 	return n.Snapshot(ctx, *out, stdout, stderr)
+}
+
+// backupCmd is `firstboot backup now|verify|list`.
+func backupCmd(ctx context.Context, args []string, runDir string, w io.Writer) error {
+	if len(args) == 0 {
+		usage()
+	}
+	fs := flag.NewFlagSet("backup "+args[0], flag.ContinueOnError)
+	key := fs.String("key", "", "the backup object to verify (default: the latest)")
+	idFile := fs.String("identity", "", "a file holding the age identity (AGE-SECRET-KEY-1…) of encrypted backups")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	n, err := opsNode(runDir)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "now":
+		return n.BackupNow(ctx, w)
+	case "verify":
+		var id string
+		if *idFile != "" {
+			b, err := os.ReadFile(*idFile)
+			if err != nil {
+				return fmt.Errorf("--identity: %w", err)
+			}
+			id = string(b)
+		}
+		return n.VerifyBackup(ctx, *key, id, w)
+	case "list":
+		return n.ListBackups(ctx, w)
+	}
+	usage()
+	return nil
 }

@@ -26,7 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"problems", "version: 1\nnode: {name: Solo}\ndata: {device: sdb}\nbogus: 1\n", true, []string{
 			`FILE:2: node.name: "Solo" is not a valid member name: use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
 			`FILE:3: data.device: "sdb" is not a device path: expected an absolute path under /dev/, e.g. /dev/disk/by-id/virtio-etcd-data or /dev/vdb`,
-			`FILE:4: bogus: unknown field: the fields here are version, cluster, node, tls, data, etcd, restore, snapshots, network, trust, time, ssh_authorized_keys`,
+			`FILE:4: bogus: unknown field: the fields here are version, cluster, node, tls, data, etcd, restore, snapshots, backup, network, trust, time, ssh_authorized_keys`,
 		}},
 		{"no line", "", true, []string{`FILE: empty document: expected a configuration starting with "version: 1"`}},
 		{"ignition", `{"ignition": {"version": "3.5.0"}, "storage": {"disks": [{"device": "/dev/vda"}]}}`, true, []string{

@@ -86,6 +86,8 @@ type boot struct {
 	req      datavol.Request
 	choice   datavol.Choice
 	snap     string // the snapshot to restore, fetched and verified
+	// fromStore is a restore from the backup store, checked before anything was written
+	fromStore *storeSource
 	want     datavol.Identity
 	uid, gid int
 	vol      *datavol.Result
@@ -228,7 +230,12 @@ func (b *boot) fetchRestoreEarly(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if b.snap, err = b.fetchRestore(ctx, b.c.Restore); err != nil {
+	if config.IsStoreURL(b.c.Restore.Source) {
+		b.fromStore, err = b.checkStoreRestore(ctx, b.c.Restore)
+	} else {
+		b.snap, err = b.fetchRestore(ctx, b.c.Restore)
+	}
+	if err != nil {
 		return b.refuse("restore", err.Error())
 	}
 	return nil
@@ -361,6 +368,7 @@ func (b *boot) state() nodestate.State {
 		Image: imageVersion(b.rel), EtcdVersion: osReleaseFields(b.rel)["ETCD_VERSION"],
 		SnapshotMinutes: spec.Config.Snapshots.IntervalMinutes, SnapshotKeep: spec.Config.Snapshots.Keep,
 		Filter: b.filterOn,
+		Backup: nodestate.NewBackup(spec.Config.Backup, b.r.Platform, b.r.Trust),
 	}
 }
 
@@ -369,7 +377,7 @@ func (b *boot) state() nodestate.State {
 func (b *boot) cluster(ctx context.Context) error {
 	c := b.c
 	if hasMemberData(b.dataDir()) {
-		if c.Restore.Source != "" && b.vol.Identity.Restored != c.Restore.SHA256 {
+		if c.Restore.Source != "" && !restoredFrom(b.vol.Identity.Restored, c.Restore) {
 			return b.refuse("restore", fmt.Sprintf("restore.source: the data volume already holds etcd data of member %s; a restore seeds a NEW cluster on blank data volumes: remove restore from the user-data to keep this data, or give this node a blank disk", b.r.Member.Name))
 		}
 		return nil
@@ -391,16 +399,37 @@ func (b *boot) cluster(ctx context.Context) error {
 		}
 		return b.pause.at(ctx, "after-member-add", b.Console)
 	case c.Restore.Source != "":
-		if b.snap == "" {
+		sum := c.Restore.SHA256
+		if config.IsStoreURL(c.Restore.Source) {
+			if b.fromStore == nil {
+				if b.fromStore, err = b.checkStoreRestore(ctx, c.Restore); err != nil {
+					return b.refuse("restore", err.Error())
+				}
+			}
+			if b.snap, err = b.stageStoreRestore(ctx, b.fromStore); err != nil {
+				return b.refuse("restore", err.Error())
+			}
+			sum = b.fromStore.meta.SHA256
+		} else if b.snap == "" {
 			if b.snap, err = b.fetchRestore(ctx, c.Restore); err != nil {
 				return b.refuse("restore", err.Error())
 			}
 		}
-		if err := b.restoreMember(ctx, b.spec, b.snap, b.dataDir(), b.vol, b.uid, b.gid); err != nil {
+		if err := b.restoreMember(ctx, b.spec, b.snap, sum, b.dataDir(), b.vol, b.uid, b.gid); err != nil {
 			return b.refuse("restore", err.Error())
 		}
 	}
 	return nil
+}
+
+// restoredFrom tells whether a volume that records a restore of the snapshot with sha256
+// restored is what r restores: the same snapshot, or any backup of a store source (its
+// latest moves on as the restored cluster backs up).
+func restoredFrom(restored string, r config.Restore) bool {
+	if config.IsStoreURL(r.Source) {
+		return restored != ""
+	}
+	return restored == r.SHA256
 }
 
 // etcdEnv prepares etcd's data directory and writes its environment file: from here

@@ -136,7 +136,7 @@ func freeBytes(dir string) (int64, error) {
 // restoreMember seeds this member of a new cluster from the snapshot at snap. The volume
 // records the snapshot first: a crash at any point leaves either no member data (the next
 // boot restores again) or the restored data with its record (the next boot keeps it).
-func (b *boot) restoreMember(ctx context.Context, spec member.Spec, snap, dataDir string, vol *datavol.Result, uid, gid int) error {
+func (b *boot) restoreMember(ctx context.Context, spec member.Spec, snap, sum, dataDir string, vol *datavol.Result, uid, gid int) error {
 	token := spec.Config.Cluster.Name
 	if token == "" {
 		token = "etcd-cluster" // etcd's default, which etcd.env keeps without cluster.name
@@ -145,14 +145,14 @@ func (b *boot) restoreMember(ctx context.Context, spec member.Spec, snap, dataDi
 	if err != nil {
 		return err
 	}
-	vol.Identity.Restored = spec.Config.Restore.SHA256
+	vol.Identity.Restored = sum
 	if err := datavol.WriteIdentity(filepath.Dir(dataDir), vol.Identity); err != nil {
 		return err
 	}
 	if err := snapshot.Restore(ctx, "etcdutl", snap, dataDir, spec.Self.Name, spec.PeerURL(), spec.InitialClusterFlag(), token, uid, gid); err != nil {
 		return err
 	}
-	b.say("restore: seeded member %s from snapshot sha256:%s (revision %d, %d keys)", spec.Self.Name, spec.Config.Restore.SHA256, st.Revision, st.TotalKey)
+	b.say("restore: seeded member %s from snapshot sha256:%s (revision %d, %d keys)", spec.Self.Name, sum, st.Revision, st.TotalKey)
 	return nil
 }
 

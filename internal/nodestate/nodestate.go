@@ -6,9 +6,17 @@ package nodestate
 import (
 	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/fetch"
+	"github.com/etcd-appliance/appliance/internal/objstore"
+	"github.com/etcd-appliance/appliance/internal/pki"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
 
@@ -43,6 +51,64 @@ type State struct {
 	SnapshotKeep    int `json:"snapshot_keep,omitempty"`
 	// Filter is the packet filter's configuration; the agent adds etcd's member list to it.
 	Filter firewall.Settings `json:"filter"`
+	// Backup is the backup section and what reaching the store takes; nil: no backups.
+	Backup *Backup `json:"backup,omitempty"`
+}
+
+// Backup is backup: of the configuration, with the node's platform (for instance
+// credentials) and the trust and proxy every fetch of the node uses.
+type Backup struct {
+	config.Backup
+	Platform string   `json:"platform"`
+	RootCAs  []string `json:"root_cas,omitempty"` // PEM certificates trusted besides the system's
+	Proxy    string   `json:"proxy,omitempty"`
+}
+
+// Trust is the backup's roots and proxy for internal/fetch.
+func (b *Backup) Trust() (fetch.Trust, error) {
+	var t fetch.Trust
+	for _, p := range b.RootCAs {
+		certs, err := pki.ParseCertificates([]byte(p))
+		if err != nil {
+			return t, fmt.Errorf("trusted roots: %w", err)
+		}
+		t.RootCAs = append(t.RootCAs, certs...)
+	}
+	if b.Proxy != "" {
+		u, err := url.Parse(b.Proxy)
+		if err != nil {
+			return t, fmt.Errorf("proxy: %w", err)
+		}
+		t.Proxy = u
+	}
+	return t, nil
+}
+
+// Access is how to reach the store at url (backup.url, or a restore source in its store)
+// with the backup's endpoint and credentials.
+func (b *Backup) Access(url string) (objstore.Access, error) {
+	t, err := b.Trust()
+	if err != nil {
+		return objstore.Access{}, fmt.Errorf("backup: %w", err)
+	}
+	return objstore.Access{URL: url, Endpoint: b.Endpoint, PathStyle: b.PathStyle, Region: b.Region,
+		AccessKeyID: b.AccessKeyID, SecretAccessKey: b.SecretAccessKey, Platform: b.Platform,
+		HTTPClient: &http.Client{Transport: t.Transport()}}, nil
+}
+
+// NewBackup records c's backup section; nil when none is configured.
+func NewBackup(c config.Backup, platform string, t fetch.Trust) *Backup {
+	if c.URL == "" {
+		return nil
+	}
+	b := &Backup{Backup: c, Platform: platform}
+	for _, cert := range t.RootCAs {
+		b.RootCAs = append(b.RootCAs, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+	}
+	if t.Proxy != nil {
+		b.Proxy = t.Proxy.String()
+	}
+	return b
 }
 
 // Write records s in runDir, readable by root only (it names key files).

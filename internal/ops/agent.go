@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
@@ -40,6 +41,9 @@ type agent struct {
 	filterSet   bool
 	filterHosts []string                // member hosts from the last member list (nil: not read yet)
 	resolved    map[string][]netip.Addr // each name's last answer
+	counters    backupCounters
+	last        *status.Status // the last round's report, for the metrics
+	lastMu      sync.Mutex
 }
 
 // Agent is etcd-agent.service: it watches this node's member until ctx ends. It promotes this
@@ -49,6 +53,10 @@ type agent struct {
 // takes the scheduled snapshots.
 func (n *Node) Agent(ctx context.Context) error {
 	a := &agent{n: n}
+	n.Started = n.Now().UTC()
+	if n.State.Backup != nil {
+		go a.backups(ctx)
+	}
 	for {
 		wait := a.round(ctx)
 		select {

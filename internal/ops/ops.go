@@ -73,6 +73,10 @@ type Node struct {
 	// the modules, and the agent's unit hides them (ProtectKernelModules).
 	Filter func(firewall.Policy) error
 	Lookup firewall.LookupFunc
+	// BackupRecord reads the uploader's record of the last backup; nil leaves it out.
+	BackupRecord func(ctx context.Context) (status.Record, error)
+	// Started is when the agent began: with no backup yet, backups are stale from then.
+	Started time.Time
 	// Console gets the agent's lines (journal and console through its unit).
 	Console io.Writer
 }
@@ -97,6 +101,14 @@ func New(s nodestate.State, runDir string) *Node {
 		}
 		cfg := clientv3.Config{Endpoints: []string{endpoint}, TLS: tc, DialTimeout: 10 * time.Second, Logger: zap.NewNop()}
 		return clientsnap.SaveWithVersion(ctx, zap.NewNop(), cfg, path)
+	}
+	n.BackupRecord = func(ctx context.Context) (status.Record, error) {
+		cli, err := n.localEtcd()
+		if err != nil {
+			return status.Record{}, err
+		}
+		defer cli.Close()
+		return ReadBackupRecord(ctx, cli)
 	}
 	n.Describe = func(ctx context.Context, path string) (snapshot.Status, error) {
 		return snapshot.Describe(ctx, "etcdutl", path)

@@ -30,6 +30,16 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	if n.Clock != nil {
 		st.Clock = n.Clock(ctx)
 	}
+	if b := s.Backup; b != nil {
+		st.Backup, st.Since = &status.Backup{URL: b.URL, Interval: b.IntervalDuration().Seconds()}, n.Started
+		if n.BackupRecord != nil {
+			rec, err := n.BackupRecord(ctx)
+			if err != nil {
+				st.Errors = append(st.Errors, "backup: "+err.Error())
+			}
+			st.Backup.Record = rec
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(n.RunDir, FilterFile)); err == nil {
 		st.Filter = strings.TrimSpace(string(b))
 	}
@@ -165,10 +175,33 @@ func Report(w io.Writer, st *status.Status, asJSON bool) error {
 	if st.Filter != "" {
 		fmt.Fprintln(w, "  packet filter: "+st.Filter)
 	}
+	if b := st.Backup; b != nil {
+		fmt.Fprintln(w, "  "+backupLine(b, st.Time, st.Since))
+		if b.Failing() {
+			fmt.Fprintf(w, "  backup: last attempt failed %s: %s\n", status.Ago(st.Time.Sub(b.Failed)), b.Error)
+		}
+		switch {
+		case b.VerifyFailed.After(b.Verified):
+			fmt.Fprintf(w, "  restore drill: FAILED %s: %s\n", status.Ago(st.Time.Sub(b.VerifyFailed)), b.VerifyError)
+		case !b.Verified.IsZero():
+			fmt.Fprintf(w, "  restore drill: passed %s; last verified restorable revision %d (%s, restored in %.1fs)\n", status.Ago(st.Time.Sub(b.Verified)), b.VerifiedRevision, b.VerifiedKey, b.VerifySeconds)
+		default:
+			fmt.Fprintln(w, "  restore drill: none yet (firstboot backup verify)")
+		}
+	}
 	for _, e := range st.Errors {
 		fmt.Fprintln(w, "  "+e)
 	}
 	return nil
+}
+
+// backupLine is the backup's line of the full report.
+func backupLine(b *status.Backup, now, since time.Time) string {
+	line := b.Part(now, since)
+	if !b.Last.IsZero() {
+		line += fmt.Sprintf(" (%s, revision %d, %s, by %s)", b.Key, b.Revision, status.Size(b.Size), b.Member)
+	}
+	return line
 }
 
 // certState is ok, expiring (within status.CertWarning) or expired.
@@ -194,6 +227,10 @@ func changeKey(st *status.Status) string {
 		skewed = append(skewed, k.Member)
 	}
 	synced := st.Clock == nil || st.Clock.Synchronized
-	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v %v", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
-		certState(st), strings.Join(skewed, ","), st.VolumeFull(), synced)
+	var backup string
+	if b := st.Backup; b != nil {
+		backup = fmt.Sprintf("%v/%v/%s", b.Stale(st.Time, st.Since), b.Failing(), b.Key)
+	}
+	return fmt.Sprintf("%s %s %d/%d+%d %s %v %s %v %v %s", st.Role, st.Leader, st.Healthy, st.Voters, st.Learners, strings.Join(alarms, ","),
+		certState(st), strings.Join(skewed, ","), st.VolumeFull(), synced, backup)
 }

@@ -76,9 +76,83 @@ type Status struct {
 	EtcdVersion  string    `json:"etcd_version,omitempty"`
 	Errors       []string  `json:"errors,omitempty"`
 	Filter       string    `json:"filter,omitempty"` // the packet filter in force, in one line
+	Backup       *Backup   `json:"backup,omitempty"` // off-node backups; nil: not configured
 	// MemberHosts are the hosts of every member's URLs in etcd's member list (for the filter).
 	MemberHosts []string `json:"-"`
-	Summary     string   `json:"summary"`
+	// Since is when the reporting agent started: with no backup yet, backups are stale from it.
+	Since   time.Time `json:"-"`
+	Summary string    `json:"summary"`
+}
+
+// Backup is the state of the cluster's off-node backups. The record part is kept in etcd by
+// the member that uploads, so that every member reports the same.
+type Backup struct {
+	URL      string  `json:"url"`
+	Interval float64 `json:"interval_seconds"`
+	Record
+}
+
+// Record is the last backup, failure and restore drill, as the uploader wrote them.
+type Record struct {
+	Last        time.Time `json:"last,omitzero"` // the last successful upload
+	Key         string    `json:"key,omitempty"`
+	Revision    int64     `json:"revision,omitempty"`
+	Size        int64     `json:"size,omitempty"`
+	Member      string    `json:"member,omitempty"` // who uploaded it
+	TookSeconds float64   `json:"took_seconds,omitempty"`
+	Failed      time.Time `json:"failed,omitzero"` // the last failed attempt
+	Error       string    `json:"error,omitempty"`
+	// the restore drill (firstboot backup verify, or backup.verify_interval)
+	Verified         time.Time `json:"verified,omitzero"`
+	VerifiedKey      string    `json:"verified_key,omitempty"`
+	VerifiedRevision int64     `json:"verified_revision,omitempty"` // last verified restorable revision
+	VerifySeconds    float64   `json:"verify_seconds,omitempty"`
+	VerifyFailed     time.Time `json:"verify_failed,omitzero"`
+	VerifyError      string    `json:"verify_error,omitempty"`
+}
+
+// Stale tells whether the last successful backup (or, with none yet, since) is older than
+// twice the interval at now.
+func (b *Backup) Stale(now, since time.Time) bool {
+	last := b.Last
+	if last.IsZero() {
+		last = since // zero too when not known: then only a backup's age counts
+	}
+	return !last.IsZero() && now.Sub(last) > 2*time.Duration(b.Interval*float64(time.Second))
+}
+
+// Failing tells whether the last attempt failed.
+func (b *Backup) Failing() bool { return b.Failed.After(b.Last) }
+
+// Part is the backup's piece of the summary line; since is when this node began watching
+// (a cluster with no backup yet is stale from then).
+func (b *Backup) Part(now, since time.Time) string {
+	last := "none yet"
+	if !b.Last.IsZero() {
+		last = "last " + Ago(now.Sub(b.Last))
+	}
+	switch {
+	case b.Stale(now, since) && b.Failing():
+		return fmt.Sprintf("BACKUP STALE (%s, to %s; failing: %s)", last, b.URL, b.Error)
+	case b.Stale(now, since):
+		return fmt.Sprintf("BACKUP STALE (%s, to %s)", last, b.URL)
+	case b.Failing():
+		return fmt.Sprintf("backup %s to %s, BACKUP FAILING: %s", last, b.URL, b.Error)
+	}
+	return fmt.Sprintf("backup %s to %s", last, b.URL)
+}
+
+// Ago is a duration rounded for people: 42s, 5m, 3h, 2d.
+func Ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(max(d, 0).Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
 // Clock is this node's time synchronisation, as systemd-timesyncd reports it.
@@ -134,6 +208,9 @@ func (s *Status) Line() string {
 		}
 		parts = append(parts, "CLOCK SKEW vs this node: "+strings.Join(ps, ", "))
 	}
+	if s.Backup != nil && s.Backup.Stale(s.Time, s.Since) {
+		parts = append(parts, s.Backup.Part(s.Time, s.Since))
+	}
 	if c := s.Clock; c != nil && !c.Synchronized && len(c.Servers) > 0 {
 		parts = append(parts, "CLOCK NOT SYNCHRONISED")
 	}
@@ -173,6 +250,9 @@ func (s *Status) Line() string {
 		default:
 			parts = append(parts, fmt.Sprintf("certificates valid %d days", int(left.Hours()/24)))
 		}
+	}
+	if s.Backup != nil && !s.Backup.Stale(s.Time, s.Since) {
+		parts = append(parts, s.Backup.Part(s.Time, s.Since))
 	}
 	if s.Image != "" {
 		parts = append(parts, "image "+s.Image)

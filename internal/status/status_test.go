@@ -32,6 +32,23 @@ func TestLine(t *testing.T) {
 		{"clock without servers", func(s *Status) { s.Clock = &Clock{} }, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"clock not synchronised", func(s *Status) { s.Clock = &Clock{Servers: []string{"10.77.0.1"}} }, "CLOCK NOT SYNCHRONISED · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
 		{"etcd down", func(s *Status) { s.Role, s.Voters, s.Healthy, s.DBSize = Down, 0, 0, 0 }, "etcd-a: etcd DOWN here · certificates valid 364 days · image 1.2.0"},
+		{"backup fresh", func(s *Status) {
+			s.Backup = &Backup{URL: "s3://b/p", Interval: 3600, Record: Record{Last: now.Add(-5 * time.Minute)}}
+		}, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · backup last 5m ago to s3://b/p · image 1.2.0"},
+		{"backup none yet, just started", func(s *Status) {
+			s.Backup, s.Since = &Backup{URL: "s3://b/p", Interval: 3600}, now.Add(-time.Minute)
+		}, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · backup none yet to s3://b/p · image 1.2.0"},
+		{"backup none for two intervals", func(s *Status) {
+			s.Backup, s.Since = &Backup{URL: "s3://b/p", Interval: 3600}, now.Add(-3*time.Hour)
+		}, "BACKUP STALE (none yet, to s3://b/p) · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"backup failing, not yet stale", func(s *Status) {
+			s.Backup = &Backup{URL: "s3://b/p", Interval: 3600, Record: Record{Last: now.Add(-90 * time.Minute), Failed: now.Add(-time.Minute), Error: "s3://b/p: list: Access Denied"}}
+		}, "etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · backup last 1h ago to s3://b/p, BACKUP FAILING: s3://b/p: list: Access Denied · image 1.2.0"},
+		{"backup stale and failing", func(s *Status) {
+			s.Backup = &Backup{URL: "s3://b/p", Interval: 60, Record: Record{Last: now.Add(-3 * time.Minute), Failed: now.Add(-time.Second), Error: "connection refused"}}
+		}, "BACKUP STALE (last 3m ago, to s3://b/p; failing: connection refused) · etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · image 1.2.0"},
+		{"backup status without a start time", func(s *Status) { s.Backup = &Backup{URL: "s3://b/p", Interval: 60} },
+			"etcd-a: leader · cluster healthy 3/3 · db 12 MiB of 2 GiB · certificates valid 364 days · backup none yet to s3://b/p · image 1.2.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()

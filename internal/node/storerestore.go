@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/backup"
+	"github.com/etcd-appliance/appliance/internal/fetch"
+	"github.com/etcd-appliance/appliance/internal/nodestate"
+	"github.com/etcd-appliance/appliance/internal/objstore"
+	"github.com/etcd-appliance/appliance/internal/status"
+)
+
+// storeSource is a restore from the backup store: the object restore.source names (a
+// prefix: its latest backup), read through once and found good.
+type storeSource struct {
+	store objstore.Store
+	key   string
+	meta  backup.Meta
+	ids   []age.Identity
+}
+
+func (s *storeSource) String() string { return strings.TrimSuffix(s.store.String(), "/") + "/" + s.key }
+
+// splitSource is the store and object of a restore.source: a last segment that is a backup
+// key names that object; anything else is a prefix, whose latest backup is restored.
+func splitSource(src string) (storeURL, key string) {
+	u, err := url.Parse(src)
+	if err != nil {
+		return src, ""
+	}
+	if _, _, _, ok := backup.ParseKey(path.Base(u.Path)); ok {
+		return strings.TrimSuffix(src, "/"+path.Base(u.Path)), path.Base(u.Path)
+	}
+	return src, ""
+}
+
+// checkStoreRestore finds the backup to restore and reads it through once, decrypting it
+// and checking its sha256, before any disk is changed: a bad object, a wrong identity or a
+// store that refuses is told with nothing written. The object is read again onto the data
+// volume (stageStoreRestore): reading it twice keeps the snapshot out of memory, so a restore
+// is bounded by the volume, not by RAM.
+func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeSource, error) {
+	storeURL, key := splitSource(r.Source)
+	acc, err := nodestate.NewBackup(b.c.Backup, b.r.Platform, b.r.Trust).Access(storeURL)
+	if err != nil {
+		return nil, err
+	}
+	st, err := objstore.Open(acc)
+	if err != nil {
+		return nil, fmt.Errorf("restore.source: %w", err)
+	}
+	src := &storeSource{store: st, key: key}
+	if r.AgeIdentity != "" {
+		if src.ids, err = backup.ParseIdentity(r.AgeIdentity); err != nil {
+			return nil, err
+		}
+	}
+	if key == "" {
+		o, _, err := backup.Latest(ctx, st, func(k string, why error) {
+			b.say("restore: skipping %s/%s: %v", st, k, why)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("restore.source %s: %w%s", r.Source, err, untrustedHint(err))
+		}
+		src.key = o.Key
+	}
+	b.say("restore: checking %s (decrypting and hashing it; nothing is written yet)", src)
+	if src.meta, err = backup.Download(ctx, st, src.key, src.ids, io.Discard); err != nil {
+		return nil, fmt.Errorf("restore.source %s: %w%s", r.Source, err, untrustedHint(err))
+	}
+	if b.c.Cluster.Name != "" && src.meta.Cluster != "" && src.meta.Cluster != b.c.Cluster.Name {
+		b.say("restore: %s is a backup of cluster %s; it seeds cluster %s", src, src.meta.Cluster, b.c.Cluster.Name)
+	}
+	b.say("restore: %s is good: revision %d, %s, taken %s by %s", src, src.meta.Revision, status.Size(src.meta.Size), src.meta.Time.Format("2006-01-02 15:04:05Z"), src.meta.Member)
+	return src, nil
+}
+
+// stageStoreRestore reads the checked backup again into the data volume, checking it again
+// (the store could have changed in between), and returns the snapshot's path. On any error
+// the staged file is removed: the volume holds no member data.
+func (b *boot) stageStoreRestore(ctx context.Context, src *storeSource) (string, error) {
+	room, err := freeBytes(b.Paths.DataDir)
+	if err != nil {
+		return "", err
+	}
+	if need := src.meta.Size + 64<<20; room < need {
+		return "", fmt.Errorf("restore.source %s: the snapshot is %s and the data volume has %s free: give this node a larger data disk", src, status.Size(src.meta.Size), status.Size(room))
+	}
+	p := filepath.Join(b.Paths.DataDir, "restore.db")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", err
+	}
+	m, err := backup.Download(ctx, src.store, src.key, src.ids, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && m.SHA256 != src.meta.SHA256 {
+		err = fmt.Errorf("%s changed while it was restored (sha256 %s, then %s): restore an exact object", src, src.meta.SHA256, m.SHA256)
+	}
+	if err != nil {
+		os.Remove(p)
+		return "", fmt.Errorf("restore.source %s: %w", src, err)
+	}
+	b.release = append(b.release, func() { os.Remove(p) })
+	return p, nil
+}
+
+// untrustedHint is what to do about a store whose certificate chains to no trusted root.
+func untrustedHint(err error) string {
+	if !fetch.UnknownAuthority(err) {
+		return ""
+	}
+	return ": add the CA that signed the store's certificate to trust.ca_certs"
+}
