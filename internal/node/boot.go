@@ -80,21 +80,21 @@ type boot struct {
 	pause   pauser
 	release []func()
 
-	rel      []byte // os-release
-	r        *nodeconfig.Resolved
-	c        *config.Config
-	req      datavol.Request
-	choice   datavol.Choice
-	snap     string // the snapshot to restore, fetched and verified
+	rel    []byte // os-release
+	r      *nodeconfig.Resolved
+	c      *config.Config
+	req    datavol.Request
+	choice datavol.Choice
+	snap   string // the snapshot to restore, fetched and verified
 	// fromStore is a restore from the backup store, checked before anything was written
 	fromStore *storeSource
-	want     datavol.Identity
-	uid, gid int
-	vol      *datavol.Result
-	files    pkiFiles
-	ca       *caMaterial
-	spec     member.Spec
-	filterOn firewall.Settings
+	want      datavol.Identity
+	uid, gid  int
+	vol       *datavol.Result
+	files     pkiFiles
+	ca        *caMaterial
+	spec      member.Spec
+	filterOn  firewall.Settings
 	// newCluster: this boot forms a new cluster (blank data, no running cluster found)
 	newCluster bool
 	// unstarted are the peer URLs of members that never ran, seen when joining
