@@ -59,16 +59,32 @@
 //	  snapshot_count: 10000           at least 1 (etcd 3.6's default 10000)
 //
 //	restore:                    optional: seed a NEW cluster from an etcd snapshot
-//	  source: https://backups.example/etcd.db   an http, https or file (file:///path) URL;
-//	                            requires sha256. No s3/gs: the image has no cloud credentials
-//	                            (a presigned https URL works). The snapshot must fit in the
-//	                            tmpfs it is fetched into (75% of RAM); a server silent for
-//	                            2 minutes is given up on
-//	  sha256: 9f86d0…           64 hex digits of the snapshot; requires source
+//	  source: https://backups.example/etcd.db   an http, https or file (file:///path) URL,
+//	                            which requires sha256 and must fit in the tmpfs it is
+//	                            fetched into (75% of RAM; a server silent for 2 minutes is
+//	                            given up on); or s3://bucket/prefix, azblob://container/prefix
+//	                            (the latest backup there) or one backup object in them, reached
+//	                            with backup's endpoint and credentials (backup.url must name
+//	                            the same bucket), bounded by the data volume
+//	  sha256: 9f86d0…           64 hex digits of the snapshot; only with a URL source
+//	  age_identity: AGE-SECRET-KEY-1…   decrypts backups made with backup.encrypt_to
 //
 //	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
 //	  interval_minutes: 360     5 to 10080 (one week); 0 or absent: none
 //	  keep: 7                   1 to 1000 (default 7); the oldest beyond it are deleted
+//
+//	backup:                     optional: one backup of the cluster per interval, off the node
+//	  url: s3://bucket/prefix   or azblob://container/prefix; required with any other field
+//	  endpoint: https://minio.example:9000   empty for AWS; azblob: https://ACCOUNT.blob.core.windows.net
+//	  path_style: true          S3 path-style requests (most stores other than AWS)
+//	  region: us-east-1         S3 region (default us-east-1)
+//	  access_key_id: AKIA…      static keys, both or neither; without them the platform's
+//	  secret_access_key: …      identity (AWS instance role, Azure managed identity);
+//	                            azblob: the account key in secret_access_key
+//	  interval: 1h              a Go duration, 10s to 168h (default 1h)
+//	  keep: 24                  1 to 10000 (default 24), plus the newest of each of 7 days
+//	  encrypt_to: [age1…]       age recipients (public keys); empty: not encrypted
+//	  verify_interval: 24h      optional: the uploader's scheduled restore drill
 //
 //	network:
 //	  proxy: http://proxy.example:3128
