@@ -27,6 +27,9 @@ pkgs=(
   chrony tinyproxy-bin
   # tests: data volumes (ext4 images; the foreign filesystems the probe must recognise)
   e2fsprogs xfsprogs btrfs-progs
+  # tests: promtool checks monitoring/'s alert rules and the agent's metrics. Debian ships it only
+  # in the server's package, whose service is kept from starting and disabled below.
+  prometheus
 )
 
 missing=()
@@ -58,6 +61,10 @@ fi
 chrony_pidfile=/run/chrony/chronyd.pid
 had_chronyd=false
 [ -e "$chrony_pidfile" ] && had_chronyd=true
+# Likewise the prometheus server's, when its sysvinit script starts it.
+prom_pidfile=/run/prometheus/prometheus.pid
+had_prometheus=false
+[ -e "$prom_pidfile" ] && had_prometheus=true
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -68,4 +75,20 @@ if ! $had_chronyd && [ -e "$chrony_pidfile" ]; then
   pid=$(cat "$chrony_pidfile")
   echo "host-deps: stopping the chronyd ($pid) the chrony package started" >&2
   kill "$pid" 2>/dev/null || true
+fi
+
+# Only promtool is wanted from prometheus: a server would listen on 9090 (and scrape itself) from
+# the next boot on. A package this run installed is disabled for systemd and sysvinit alike (a
+# Prometheus the host already had is left as it was), and one that started despite the policy is
+# stopped.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+  update-rc.d prometheus disable >/dev/null 2>&1 || true
+  if [ -d /run/systemd/system ]; then
+    systemctl stop prometheus.service 2>/dev/null || true
+  fi
+  if ! $had_prometheus && [ -e "$prom_pidfile" ]; then
+    echo "host-deps: stopping the prometheus server the package started" >&2
+    kill "$(cat "$prom_pidfile")" 2>/dev/null || true
+  fi
 fi
