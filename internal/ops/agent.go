@@ -57,6 +57,7 @@ func (n *Node) Agent(ctx context.Context) error {
 	if n.State.Backup != nil {
 		go a.backups(ctx)
 	}
+	go a.serveMetrics(ctx)
 	for {
 		wait := a.round(ctx)
 		select {
@@ -86,6 +87,9 @@ func (a *agent) round(ctx context.Context) time.Duration {
 	if st.Role == status.Leader || st.Role == status.Follower {
 		a.scheduledSnapshot(ctx, now)
 	}
+	a.lastMu.Lock()
+	a.last = st
+	a.lastMu.Unlock()
 	if err := writeStatus(n.RunDir, st); err != nil {
 		fmt.Fprintf(n.Console, "etcd-appliance: status: %v\n", err)
 	}
