@@ -56,6 +56,8 @@ func main() {
 		err = snapshotCmd(ctx, os.Args[2:], run, os.Stdout, os.Stderr)
 	case "backup":
 		err = backupCmd(ctx, os.Args[2:], run, os.Stdout)
+	case "recover":
+		err = recoverCmd(ctx, os.Args[2:], run, os.Stdout)
 	default:
 		usage()
 	}
@@ -92,7 +94,11 @@ func usage() {
            the restore drill: restore the latest backup (or KEY) into a scratch directory
            and check its keyspace hash; FILE holds the age identity of encrypted backups
   backup list
-           the backups in backup.url, oldest first`)
+           the backups in backup.url, oldest first
+  recover --confirm-lost-quorum [--from latest|URL] [--identity FILE]
+           when most members are gone for good: make this member a new one-member cluster,
+           from its own data (etcd --force-new-cluster) or from a backup; the other nodes
+           then join again on blank data disks`)
 	os.Exit(2)
 }
 

@@ -142,3 +142,27 @@ func backupCmd(ctx context.Context, args []string, runDir string, w io.Writer) e
 	usage()
 	return nil
 }
+
+// recoverCmd is `firstboot recover`.
+func recoverCmd(ctx context.Context, args []string, runDir string, w io.Writer) error {
+	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
+	confirm := fs.Bool("confirm-lost-quorum", false, "the cluster has lost its quorum for good: drop every other member")
+	from := fs.String("from", "", "latest (the newest backup in backup.url) or a backup's URL; default: this member's own data")
+	idFile := fs.String("identity", "", "a file holding the age identity of encrypted backups")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	n, err := opsNode(runDir)
+	if err != nil {
+		return err
+	}
+	o := ops.RecoverOptions{Confirmed: *confirm, From: *from}
+	if *idFile != "" {
+		b, err := os.ReadFile(*idFile)
+		if err != nil {
+			return fmt.Errorf("--identity: %w", err)
+		}
+		o.Identity = string(b)
+	}
+	return n.Recover(ctx, o, w)
+}

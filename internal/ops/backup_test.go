@@ -68,3 +68,30 @@ func TestBackupRetry(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentMetrics: the metrics on 2382 come from the last round's report and the agent's
+// own counters.
+func TestAgentMetrics(t *testing.T) {
+	fc := &fakeCluster{}
+	n, _, _ := testNode(t, fc)
+	n.State.Backup = &nodestate.Backup{Backup: config.Backup{URL: "s3://b/prod", Interval: "1h", Keep: 3}}
+	a := &agent{n: n}
+	if m := a.metrics(); !m.BackupConfigured || !m.BackupLastOK.IsZero() || m.Member != "etcd-a" {
+		t.Errorf("before a round: %+v", m)
+	}
+	a.counters.set(func(c *backupCounters) { c.uploader, c.uploads, c.failures = true, 3, 1 })
+	a.last = &status.Status{CertNotAfter: testNow.Add(time.Hour), Clock: &status.Clock{Synchronized: true},
+		Backup: &status.Backup{URL: "s3://b/prod", Interval: 3600, Record: status.Record{
+			Last: testNow.Add(-time.Hour), Revision: 42, Size: 1 << 20, Failed: testNow, Error: "Access Denied",
+			Verified: testNow.Add(-2 * time.Hour), VerifiedRevision: 40, VerifySeconds: 1.5}}}
+	m := a.metrics()
+	if !m.BackupUploader || m.BackupUploads != 3 || m.BackupFailures != 1 || m.BackupInterval != time.Hour ||
+		!m.BackupLastOK.Equal(testNow.Add(-time.Hour)) || m.BackupLastError != "Access Denied" || m.BackupLastRevision != 42 ||
+		m.DrillLastRevision != 40 || m.DrillDuration != 1500*time.Millisecond || !m.ClockSynchronized {
+		t.Errorf("metrics %+v", m)
+	}
+	a.last.Backup.Last = testNow.Add(time.Second) // succeeded since: no error
+	if m := a.metrics(); m.BackupLastError != "" {
+		t.Errorf("error %q after a success", m.BackupLastError)
+	}
+}

@@ -53,8 +53,9 @@ type Node struct {
 	RunDir string // etcd.env (etcd runs only with it), status.{json,txt}
 
 	Dial Dialer
-	// StopEtcd stops etcd.service and waits for the job.
-	StopEtcd func(ctx context.Context) error
+	// StopEtcd and StartEtcd stop and start etcd.service and wait for the job.
+	StopEtcd  func(ctx context.Context) error
+	StartEtcd func(ctx context.Context) error
 	// Usage is the size and free bytes of the filesystem holding dir.
 	Usage func(dir string) (size, free int64, err error)
 	// SameFS tells whether a and b are on one filesystem; false when either cannot be looked at.
@@ -94,6 +95,7 @@ func New(s nodestate.State, runDir string) *Node {
 		return c, nil
 	}
 	n.StopEtcd = func(ctx context.Context) error { return sdjob.RunJob(ctx, sdjob.Stop, "etcd.service") }
+	n.StartEtcd = func(ctx context.Context) error { return sdjob.RunJob(ctx, sdjob.Start, "etcd.service") }
 	n.Save = func(ctx context.Context, endpoint, path string) (string, error) {
 		tc, err := n.State.TLSConfig()
 		if err != nil {

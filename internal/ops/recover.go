@@ -1,0 +1,277 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/etcd-appliance/appliance/config"
+	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/backup"
+	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/membership"
+	"github.com/etcd-appliance/appliance/internal/objstore"
+	"github.com/etcd-appliance/appliance/internal/snapshot"
+)
+
+// RecoverOptions say how `firstboot recover` brings a cluster back.
+type RecoverOptions struct {
+	// Confirmed is the operator's --confirm-lost-quorum: recovery discards the other members.
+	Confirmed bool
+	// From is "" (this member's own data, with etcd's --force-new-cluster), "latest" (the newest
+	// backup in backup.url) or a store URL of a prefix or one backup object.
+	From     string
+	Identity string // age identity of encrypted backups
+}
+
+// forceNewCluster is etcd's flag, given through etcd.env for one start only.
+const forceNewCluster = "ETCD_FORCE_NEW_CLUSTER=true"
+
+// Recover turns this node's member into a new one-member cluster when the cluster has lost its
+// quorum for good (most members destroyed). From its own data (etcd's force-new-cluster) it
+// loses least: every write this member had. From a backup it loses the writes after that
+// backup. The other nodes then join again on blank data disks. It refuses while a quorum of
+// members answers: then the dead ones are replaced or removed instead.
+func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error {
+	s := n.State
+	if err := n.checkLostQuorum(ctx); err != nil {
+		return err
+	}
+	if !o.Confirmed {
+		return errors.New("recovery makes this member a new one-member cluster and drops every other member: the others must join again on blank data disks, and writes they alone had are lost; run again with --confirm-lost-quorum")
+	}
+	if o.From == "" {
+		return n.forceNewCluster(ctx, w)
+	}
+	src, err := n.recoverSource(ctx, o, w)
+	if err != nil {
+		return err
+	}
+	// stopped only now: a bad backup or store leaves the member as it was
+	if err := n.StopEtcd(ctx); err != nil {
+		return fmt.Errorf("stopping etcd: %w", err)
+	}
+	member := filepath.Join(s.DataDir, "member")
+	if _, err := os.Stat(member); err == nil {
+		kept := filepath.Join(s.DataDir, "member.before-recover-"+n.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(member, kept); err != nil {
+			return fmt.Errorf("keeping the old member data: %w", err)
+		}
+		fmt.Fprintf(w, "recover: the member's data before recovery is kept in %s (delete it once the cluster is sound)\n", kept)
+	}
+	db := filepath.Join(s.Volume, "backups", "recover.db")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		return err
+	}
+	defer os.Remove(db)
+	if err := downloadChecked(ctx, src, db); err != nil {
+		return err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(s.DataDir, &st); err != nil {
+		return err
+	}
+	token := s.Cluster
+	if token == "" {
+		token = "etcd-cluster"
+	}
+	if err := snapshot.Restore(ctx, "etcdutl", db, s.DataDir, s.Member, s.PeerURL, s.Member+"="+s.PeerURL, token, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	if id, err := datavol.ReadIdentity(s.Volume); err == nil && id != nil {
+		id.Restored, id.ClusterID, id.MemberID = src.meta.SHA256, "", ""
+		if err := datavol.WriteIdentity(s.Volume, id); err != nil {
+			return err
+		}
+	}
+	if err := n.StartEtcd(ctx); err != nil {
+		return fmt.Errorf("starting etcd on the restored data: %w", err)
+	}
+	if err := n.waitAlone(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "recovered: %s is a new one-member cluster from backup %s (revision %d, taken %s); writes after it are lost. Boot the other nodes on blank data disks to join it.\n",
+		s.Member, src, src.meta.Revision, src.meta.Time.Format(time.RFC3339))
+	return nil
+}
+
+// checkLostQuorum refuses a recovery while the cluster has a quorum, as this member sees it.
+func (n *Node) checkLostQuorum(ctx context.Context) error {
+	cli, err := n.Dial(n.State.Local)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ms, err := cli.LocalMembers(lctx)
+	if err != nil {
+		return nil // etcd here does not answer: nothing shows a quorum
+	}
+	health := membership.HealthOf(statuses(ctx, cli, ms))
+	voters := membership.Voters(ms)
+	up := 0
+	for _, m := range voters {
+		if health[m.ID] {
+			up++
+		}
+	}
+	if up >= membership.Quorum(len(voters)) {
+		return fmt.Errorf("refusing to recover: %d of %d voting members are healthy, a quorum: replace or remove the dead members instead (firstboot remove-member, or boot them on blank disks)", up, len(voters))
+	}
+	return nil
+}
+
+// forceNewCluster restarts etcd once with --force-new-cluster: it keeps this member's data
+// and drops every other member from the membership. The flag is taken away again at once.
+func (n *Node) forceNewCluster(ctx context.Context, w io.Writer) error {
+	s := n.State
+	if _, err := os.Stat(filepath.Join(s.DataDir, "member")); err != nil {
+		return fmt.Errorf("this member has no data to recover from (%v): use --from latest", err)
+	}
+	envPath := filepath.Join(n.RunDir, "etcd.env")
+	env, err := os.ReadFile(envPath)
+	if err != nil {
+		return fmt.Errorf("etcd's environment: %w (is this node's member running here?)", err)
+	}
+	if err := n.StopEtcd(ctx); err != nil {
+		return fmt.Errorf("stopping etcd: %w", err)
+	}
+	forced := append(bytes.TrimRight(env, "\n"), []byte("\n"+forceNewCluster+"\n")...)
+	if err := atomicfile.Write(envPath, forced, 0o600); err != nil {
+		return err
+	}
+	startErr := n.StartEtcd(ctx)
+	if startErr == nil {
+		startErr = n.waitAlone(ctx)
+	}
+	// the flag is for one start: a later restart with it would discard members added since
+	if err := atomicfile.Write(envPath, env, 0o600); err != nil {
+		return err
+	}
+	if startErr != nil {
+		return fmt.Errorf("etcd with --force-new-cluster: %w", startErr)
+	}
+	if err := n.StopEtcd(ctx); err != nil {
+		return err
+	}
+	if err := n.StartEtcd(ctx); err != nil {
+		return err
+	}
+	if err := n.waitAlone(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "recovered: %s is a one-member cluster with all of its own data; the other members were dropped. Boot the other nodes on blank data disks to join it.\n", s.Member)
+	return nil
+}
+
+// waitAlone waits until the local member leads a cluster of one.
+func (n *Node) waitAlone(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var last error
+	for {
+		cli, err := n.Dial(n.State.Local)
+		if err == nil {
+			ms, merr := cli.LocalMembers(ctx)
+			st, serr := cli.Status(ctx, n.State.Local)
+			cli.Close()
+			switch {
+			case merr != nil:
+				last = merr
+			case serr != nil:
+				last = serr
+			case len(ms) == 1 && st.Leader == st.Header.MemberId:
+				return nil
+			default:
+				last = fmt.Errorf("%d members, leader %x", len(ms), st.Leader)
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("etcd did not come up as a one-member cluster: %v", last)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// recoverSource finds and checks (read through once) the backup a recovery restores.
+func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer) (*recoverFrom, error) {
+	b := n.State.Backup
+	if b == nil {
+		return nil, errors.New("--from needs a backup section (backup.url and its store's endpoint and credentials) in the user-data")
+	}
+	url, key := b.URL, ""
+	if o.From != "latest" {
+		if !config.IsStoreURL(o.From) {
+			return nil, fmt.Errorf("--from %s: expected latest, or an s3:// or azblob:// URL in backup.url's store", o.From)
+		}
+		url, key = o.From, ""
+		if base := filepath.Base(o.From); strings.HasSuffix(base, ".db") || strings.HasSuffix(base, ".db.age") {
+			url, key = strings.TrimSuffix(o.From, "/"+base), base
+		}
+	}
+	acc, err := b.Access(url)
+	if err != nil {
+		return nil, err
+	}
+	st, err := objstore.Open(acc)
+	if err != nil {
+		return nil, fmt.Errorf("--from %s: %w", url, err)
+	}
+	src := &recoverFrom{store: st, key: key}
+	if o.Identity != "" {
+		if src.ids, err = backup.ParseIdentity(o.Identity); err != nil {
+			return nil, err
+		}
+	}
+	if key == "" {
+		obj, _, err := backup.Latest(ctx, st, func(k string, why error) { fmt.Fprintf(w, "recover: skipping %s/%s: %v\n", st, k, why) })
+		if err != nil {
+			return nil, err
+		}
+		src.key = obj.Key
+	}
+	fmt.Fprintf(w, "recover: checking %s (nothing is changed yet)\n", src)
+	if src.meta, err = backup.Download(ctx, st, src.key, src.ids, io.Discard); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// recoverFrom is the backup a recovery restores, checked once.
+type recoverFrom struct {
+	store objstore.Store
+	key   string
+	ids   []age.Identity
+	meta  backup.Meta
+}
+
+func (r *recoverFrom) String() string { return strings.TrimSuffix(r.store.String(), "/") + "/" + r.key }
+
+// downloadChecked reads the checked backup again into path, and checks it is the same.
+func downloadChecked(ctx context.Context, src *recoverFrom, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	m, err := backup.Download(ctx, src.store, src.key, src.ids, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && m.SHA256 != src.meta.SHA256 {
+		err = fmt.Errorf("%s changed while it was read (sha256 %s, then %s): give an exact object", src, src.meta.SHA256, m.SHA256)
+	}
+	return err
+}
