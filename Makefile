@@ -14,7 +14,7 @@ IMAGEBUILD := bin/imagebuild
 VERSITYGW_VERSION := v1.8.0
 export VERSITYGW := $(CURDIR)/bin/versitygw
 
-.PHONY: all image images host-deps lock run test unit-test vm-test bench fuzz clean $(IMAGEBUILD)
+.PHONY: all image images host-deps lock run test test-long unit-test vm-test bench fuzz clean $(IMAGEBUILD)
 
 all: image
 
@@ -57,6 +57,12 @@ unit-test: $(VERSITYGW)
 vm-test: $(VERSITYGW)
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
 		$(GO) test -count=1 -v -timeout 80m ./qemu-tests/
+
+## test-long: the long VM matrices beside make test (backups: faults, recovery, a three-member
+## restore), after unit tests and the images
+test-long: host-deps unit-test images $(VERSITYGW)
+	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) QEMU_TESTS_LONG=1 ETCD_APPLIANCE_STRICT=1 \
+		$(GO) test -count=1 -v -timeout 80m -run 'Long$$' ./qemu-tests/
 
 ## fuzz: every parser fuzz target for FUZZTIME each (default 30s); crashers stay as regression cases
 fuzz:

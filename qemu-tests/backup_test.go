@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +126,7 @@ type backupState struct {
 	Revision         int64     `json:"revision"`
 	Member           string    `json:"member"`
 	Error            string    `json:"error"`
+	Failed           time.Time `json:"failed"`
 	VerifiedRevision int64     `json:"verified_revision"`
 }
 
@@ -177,4 +179,18 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// servedMetrics is the metric names in a Prometheus text page.
+func servedMetrics(page string) map[string]bool {
+	names := map[string]bool{}
+	for _, line := range strings.Split(page, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	return names
 }

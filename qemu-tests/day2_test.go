@@ -23,6 +23,7 @@ import (
 
 	"github.com/etcd-appliance/appliance/internal/tlstest"
 	"github.com/etcd-appliance/appliance/internal/vm"
+	"github.com/etcd-appliance/appliance/monitoring"
 )
 
 // membersOf is the cluster.members section for the listed nodes.
@@ -362,6 +363,23 @@ func TestDayTwo(t *testing.T) {
 		resp.Body.Close()
 		if !regexp.MustCompile(`(?m)^etcd_appliance_backup_last_success_timestamp_seconds [1-9]`).Match(body) {
 			t.Errorf("etcd-a's agent metrics lack a last backup time:\n%s", body)
+		}
+		// every metric the shipped alerts and dashboard use is served, by etcd (2381) or the agent
+		resp, err = c.healthClient().Get(fmt.Sprintf("http://%s:%d/metrics", c.nodes[0].ip, etcdMetricsPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		etcdBody, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		served := servedMetrics(string(body) + "\n" + string(etcdBody))
+		names, err := monitoring.MetricNames()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			if !served[name] {
+				t.Errorf("monitoring/ uses %s, which etcd-a does not serve on 2381 or 2382", name)
+			}
 		}
 
 		// killing the uploader does not stop backups: another member takes over
