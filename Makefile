@@ -69,7 +69,7 @@ fuzz:
 	bash scripts/fuzz.sh
 
 ## bench: build times, image sizes and boot times, as tables
-bench: host-deps $(IMAGEBUILD)
+bench: host-deps $(IMAGEBUILD) $(VERSITYGW)
 	bash scripts/bench.sh
 
 $(VERSITYGW):

@@ -75,6 +75,12 @@ IMAGE_DIR="$work/out-amd64" IMAGEBUILD="$ib" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_
   { tail -40 "$work/cluster.log" >&2; exit 1; }
 cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.]*s' "$work/cluster.log" | head -1 || true)
 
+echo "bench: backups" >&2
+IMAGE_DIR="$work/out-amd64" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 BENCH_BACKUP=1 VERSITYGW="$PWD/bin/versitygw" \
+  go test -count=1 -run '^TestBackupBench$' -v -timeout 30m ./qemu-tests/ >"$work/backup.log" 2>&1 ||
+  { tail -40 "$work/backup.log" >&2; exit 1; }
+backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
+
 {
   echo "# Benchmarks"
   echo
@@ -113,5 +119,12 @@ cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.]*s' "$work/cluste
   echo
   echo "Three VMs booted at once on two host cores (direct kernel boot, a bridge in a network"
   echo "namespace): ${cluster:-not found in the log of TestCluster}. One node alone: the amd64 direct row above."
+  echo
+  echo "## Backups (amd64)"
+  echo
+  echo "One node writes 105 values of 1 MiB, then \\`firstboot backup now\\` to the test network's S3"
+  echo "server (versitygw, https), \\`firstboot backup verify\\` (download, etcdutl restore into scratch,"
+  echo "hashkv), and a new node restores the latest backup (direct kernel boot):"
+  echo "${backups:-not found in the log of TestBackupBench}."
 } > BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md and docs/bench-boot.svg" >&2
