@@ -262,10 +262,14 @@ func oneLine(err error) string {
 // says when the last one was, whoever took it) and runs the scheduled restore drill.
 func (a *agent) backups(ctx context.Context) {
 	n := a.n
+	var said string
+	var saidAt time.Time
 	for ctx.Err() == nil {
 		err := a.uploaderTerm(ctx)
-		if err != nil && ctx.Err() == nil {
+		// the same error (etcd still starting, a learner) is told again only every 10 minutes
+		if err != nil && ctx.Err() == nil && (err.Error() != said || time.Since(saidAt) >= agentRepeat) {
 			fmt.Fprintf(n.Console, "etcd-appliance: backup: %v; trying again\n", err)
+			said, saidAt = err.Error(), time.Now()
 		}
 		select {
 		case <-ctx.Done():
