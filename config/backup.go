@@ -84,7 +84,9 @@ func (c *Config) validateBackup(errs *problems) {
 		p := recipientPath(err)
 		errs.add(p, "%v", strings.TrimPrefix(err.Error(), p+": "))
 	}
-	if b.VerifyInterval != "" {
+	if b.VerifyInterval != "" && len(b.EncryptTo) > 0 {
+		errs.add("backup.verify_interval", "encrypted backups cannot be drilled on the nodes, which hold only public keys: remove verify_interval and run firstboot backup verify --identity FILE instead")
+	} else if b.VerifyInterval != "" {
 		if d, err := time.ParseDuration(b.VerifyInterval); err != nil {
 			errs.add("backup.verify_interval", "%q is not a duration: expected e.g. 24h", b.VerifyInterval)
 		} else if d < minBackupInterval || d > maxBackupInterval {

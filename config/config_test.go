@@ -137,7 +137,7 @@ func TestParseGood(t *testing.T) {
 			}
 		}},
 		{"encrypted backups and a restore of the latest", "version: 1\n" + backupS3 + "restore: {source: s3://etcd-backups/prod, age_identity: " + ageIdentity + "}\n", nil},
-		{"backup to azblob", "version: 1\nbackup: {url: azblob://etcd/prod, endpoint: 'https://acct.blob.core.windows.net', interval: 30s, keep: 3, verify_interval: 24h, encrypt_to: [" + ageRecipient + "]}\n", func(t *testing.T, c *Config) {
+		{"backup to azblob", "version: 1\nbackup: {url: azblob://etcd/prod, endpoint: 'https://acct.blob.core.windows.net', interval: 30s, keep: 3, verify_interval: 24h}\n", func(t *testing.T, c *Config) {
 			if c.Backup.IntervalDuration() != 30*time.Second || c.Backup.VerifyDuration() != 24*time.Hour {
 				t.Errorf("backup: %+v", c.Backup)
 			}
@@ -275,8 +275,8 @@ func TestParseErrors(t *testing.T) {
 		{"sha256 without source", v1 + "restore: {sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}\n", []string{"restore.source"}, "required with restore.sha256"},
 		{"restore from s3 without a backup section", v1 + "restore: {source: s3://bucket/etcd}\n", []string{"restore.source"},
 			"an s3 source is reached with backup's endpoint and credentials: add a backup section"},
-		{"restore from s3 with a sha256", v1 + backupS3 + "restore: {source: s3://etcd-backups/prod, sha256: " + sha + "}\n", []string{"restore.sha256"},
-			"not used with an s3 source: each backup carries its sha256"},
+		{"restore from s3 with a bad pin", v1 + backupS3 + "restore: {source: s3://etcd-backups/prod, sha256: abc}\n", []string{"restore.sha256"},
+			"expected 64 hex digits (the sha256 firstboot backup list shows)"},
 		{"restore from another bucket", v1 + backupS3 + "restore: {source: s3://other-bucket/prod}\n", []string{"restore.source"},
 			"s3://other-bucket/prod is not in backup.url's bucket etcd-backups"},
 		{"restore with a bad age identity", v1 + backupS3 + "restore: {source: s3://etcd-backups/prod, age_identity: AGE-SECRET-KEY-1XYZ}\n", []string{"restore.age_identity"},
@@ -298,6 +298,7 @@ func TestParseErrors(t *testing.T) {
 		{"backup interval too short", v1 + "backup: {url: s3://etcd-backups/x, interval: 1s}\n", []string{"backup.interval"}, "out of range: expected 10s to 168h0m0s"},
 		{"backup keep negative", v1 + "backup: {url: s3://etcd-backups/x, keep: -1}\n", []string{"backup.keep"}, "out of range"},
 		{"backup to a private key", v1 + "backup: {url: s3://etcd-backups/x, encrypt_to: [" + ageIdentity + "]}\n", []string{"backup.encrypt_to[0]"}, "this is an age secret key: give its public key"},
+		{"drill of encrypted backups", v1 + "backup: {url: s3://etcd-backups/x, verify_interval: 24h, encrypt_to: [" + ageRecipient + "]}\n", []string{"backup.verify_interval"}, "encrypted backups cannot be drilled on the nodes"},
 		{"verify interval", v1 + "backup: {url: s3://etcd-backups/x, verify_interval: soon}\n", []string{"backup.verify_interval"}, "is not a duration"},
 		{"restore from ftp", v1 + "restore: {source: ftp://backups.example/etcd.db, sha256: " + sha + "}\n", []string{"restore.source"},
 			"ftp URLs are not supported: restore.source accepts http, https and file URLs, e.g. https://backups.example/etcd.db or file:///mnt/backup/etcd.db"},

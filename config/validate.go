@@ -171,8 +171,8 @@ func (c *Config) validateRestore(errs *problems) {
 	r := c.Restore
 	if r.Source != "" && IsStoreURL(r.Source) {
 		c.validateStoreRestore(errs)
-		if r.SHA256 != "" {
-			errs.add("restore.sha256", "not used with an %s source: each backup carries its sha256, checked before anything is written", r.Source[:strings.Index(r.Source, ":")])
+		if b, err := hex.DecodeString(r.SHA256); r.SHA256 != "" && (err != nil || len(b) != 32) {
+			errs.add("restore.sha256", "expected 64 hex digits (the sha256 firstboot backup list shows), got %d characters", len(r.SHA256))
 		}
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/nodestate"
@@ -145,6 +147,9 @@ func backupCmd(ctx context.Context, args []string, runDir string, w io.Writer) e
 
 // recoverCmd is `firstboot recover`.
 func recoverCmd(ctx context.Context, args []string, runDir string, w io.Writer) error {
+	// a dropped SSH session must not stop a recovery half-way (etcd restarted with
+	// --force-new-cluster, its environment not yet put back)
+	signal.Ignore(syscall.SIGHUP)
 	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
 	confirm := fs.Bool("confirm-lost-quorum", false, "the cluster has lost its quorum for good: drop every other member")
 	from := fs.String("from", "", "latest (the newest backup in backup.url) or a backup's URL; default: this member's own data")

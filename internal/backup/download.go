@@ -34,7 +34,7 @@ func Download(ctx context.Context, st objstore.Store, key string, ids []age.Iden
 	url := where(st, key)
 	o, err := st.Stat(ctx, key)
 	if err != nil {
-		return Meta{}, fmt.Errorf("backup %s: %w", url, err)
+		return Meta{}, err // the store's errors name the object
 	}
 	var m Meta
 	if t, rev, enc, ok := ParseKey(key); ok {
@@ -56,7 +56,7 @@ func Download(ctx context.Context, st objstore.Store, key string, ids []age.Iden
 		if stalled(ctx) {
 			return m, abandoned(url, 0)
 		}
-		return m, fmt.Errorf("downloading %s: %w", url, err)
+		return m, err
 	}
 	defer body.Close()
 	src := idle.reader(body)

@@ -55,3 +55,19 @@ func ParseKey(key string) (t time.Time, revision int64, encrypted bool, ok bool)
 	}
 	return t, revision, sub[3] != "", true
 }
+
+// SplitURL is the store URL and object key of a restore or recovery source: a last segment
+// that is a backup key, or any object ending in .db or .db.age (a backup renamed by hand), is
+// that object; anything else is a prefix, whose latest backup is meant (key "").
+func SplitURL(src string) (storeURL, key string) {
+	src = strings.TrimRight(src, "/")
+	i := strings.LastIndex(src, "/")
+	if i < 0 || strings.HasSuffix(src[:i], ":/") { // s3://bucket: no prefix
+		return src, ""
+	}
+	last := src[i+1:]
+	if _, _, _, ok := ParseKey(last); ok || strings.HasSuffix(last, ".db") || strings.HasSuffix(last, ".db.age") {
+		return src[:i], last
+	}
+	return src, ""
+}

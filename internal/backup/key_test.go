@@ -63,3 +63,20 @@ func TestKeyOrder(t *testing.T) {
 		t.Errorf("keys out of order: %q", keys)
 	}
 }
+
+func TestSplitURL(t *testing.T) {
+	for _, tt := range []struct{ in, url, key string }{
+		{"s3://b/prod", "s3://b/prod", ""},
+		{"s3://b/prod/", "s3://b/prod", ""},
+		{"s3://b", "s3://b", ""},
+		{"s3://b/prod/prod-20261204T051500Z-r42.db.age", "s3://b/prod", "prod-20261204T051500Z-r42.db.age"},
+		{"s3://b/prod/prod-20261204T051500Z-r42.db/", "s3://b/prod", "prod-20261204T051500Z-r42.db"},
+		{"azblob://c/a/b/renamed.db", "azblob://c/a/b", "renamed.db"},
+		{"s3://b/etcd.db", "s3://b", "etcd.db"},
+		{"s3://b/dbs", "s3://b/dbs", ""},
+	} {
+		if url, key := SplitURL(tt.in); url != tt.url || key != tt.key {
+			t.Errorf("SplitURL(%q) = %q, %q; want %q, %q", tt.in, url, key, tt.url, tt.key)
+		}
+	}
+}

@@ -16,14 +16,14 @@ import (
 func Latest(ctx context.Context, st objstore.Store, skipped func(key string, reason error)) (objstore.Object, Meta, error) {
 	objs, err := st.List(ctx)
 	if err != nil {
-		return objstore.Object{}, Meta{}, fmt.Errorf("listing %s: %w", st, err)
+		return objstore.Object{}, Meta{}, err // the store's errors name it
 	}
 	bs := backups(objs)
 	nb := &NoBackupError{Store: st.String(), Objects: len(objs)}
 	for _, b := range bs {
 		o, err := st.Stat(ctx, b.obj.Key)
 		if err != nil {
-			return objstore.Object{}, Meta{}, fmt.Errorf("reading the metadata of %s: %w", where(st, b.obj.Key), err)
+			return objstore.Object{}, Meta{}, err
 		}
 		m, err := metaFor(b, o.Meta)
 		if err != nil {
@@ -79,4 +79,24 @@ func (e *NoBackupError) Error() string {
 // where is a key's URL, for errors.
 func where(st objstore.Store, key string) string {
 	return strings.TrimSuffix(st.String(), "/") + "/" + key
+}
+
+// Find is the newest backup in st whose snapshot has sha256 sum (a restore pinned with
+// restore.sha256), so that every member of a new cluster restores the same one however many
+// backups arrive meanwhile.
+func Find(ctx context.Context, st objstore.Store, sum string) (objstore.Object, Meta, error) {
+	objs, err := st.List(ctx)
+	if err != nil {
+		return objstore.Object{}, Meta{}, err
+	}
+	for _, b := range backups(objs) {
+		o, err := st.Stat(ctx, b.obj.Key)
+		if err != nil {
+			return objstore.Object{}, Meta{}, err
+		}
+		if m, err := metaFor(b, o.Meta); err == nil && m.SHA256 == sum {
+			return o, m, nil
+		}
+	}
+	return objstore.Object{}, Meta{}, fmt.Errorf("no backup under %s has sha256 %s: give the sha256 of one listed by firstboot backup list, or leave restore.sha256 out for the latest", st, sum)
 }

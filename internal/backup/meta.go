@@ -133,8 +133,9 @@ func ParseMeta(md map[string]string) (Meta, error) {
 		m.HashKV = uint32(h)
 	}
 	if v, ok := md[mCompactRev]; ok {
-		if m.CompactRevision, err = strconv.ParseInt(v, 10, 64); err != nil || m.CompactRevision < 0 {
-			return m, bad(mCompactRev, v, "not a revision")
+		// etcd answers -1 for a keyspace never compacted
+		if m.CompactRevision, err = strconv.ParseInt(v, 10, 64); err != nil || m.CompactRevision < -1 {
+			return m, bad(mCompactRev, v, "not a revision (-1 when never compacted)")
 		}
 	}
 

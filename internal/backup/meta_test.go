@@ -30,7 +30,9 @@ func TestMetaRoundTrip(t *testing.T) {
 	odd.Image = " héllo 100%\n"
 	odd.HashKV, odd.CompactRevision = 0, 0
 	odd.Cluster, odd.Member = "", ""
-	for name, m := range map[string]Meta{"full": fullMeta(), "odd": odd} {
+	never := fullMeta()
+	never.CompactRevision = -1 // what etcd's HashKV answers for a keyspace never compacted
+	for name, m := range map[string]Meta{"full": fullMeta(), "odd": odd, "never compacted": never} {
 		t.Run(name, func(t *testing.T) {
 			md := m.Map()
 			for k, v := range md {

@@ -61,7 +61,7 @@ func Upload(ctx context.Context, st objstore.Store, dbPath string, m Meta, recip
 	}
 	sent := &counter{r: body}
 	if err := st.Put(ctx, key, sent, size, m.Map()); err != nil {
-		return objstore.Object{}, fmt.Errorf("uploading %s to %s: %w", dbPath, where(st, key), err)
+		return objstore.Object{}, fmt.Errorf("uploading %s: %w", dbPath, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 {
 		// the file changed while it was read (or the caller hashed another file)
@@ -69,7 +69,7 @@ func Upload(ctx context.Context, st objstore.Store, dbPath string, m Meta, recip
 	}
 	o, err := st.Stat(ctx, key)
 	if err != nil {
-		return objstore.Object{}, fmt.Errorf("checking %s after the upload: %w", where(st, key), err)
+		return objstore.Object{}, fmt.Errorf("checking the upload: %w", err)
 	}
 	if o.Size != sent.n {
 		return objstore.Object{}, undo(ctx, st, key, fmt.Errorf("%s is %d bytes after the upload, not the %d sent", where(st, key), o.Size, sent.n))

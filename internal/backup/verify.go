@@ -77,7 +77,7 @@ func Verify(ctx context.Context, st objstore.Store, key string, ids []age.Identi
 	url := where(st, key)
 	o, err := st.Stat(ctx, key)
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("verify %s: %w", url, err)
+		return VerifyResult{}, err
 	}
 	if m, err := ParseMeta(o.Meta); err == nil && m.HashKV == 0 {
 		return VerifyResult{}, fmt.Errorf("verify %s: the backup carries no recorded hash (metadata %q), so its restore cannot be checked against the cluster it came from", url, mHashKV)

@@ -8,6 +8,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -396,6 +397,13 @@ func (b *boot) cluster(ctx context.Context) error {
 		cli.Close()
 		if err != nil {
 			return b.refuse("cluster", err.Error())
+		}
+		if c.Restore.Source != "" {
+			// later boots with the same user-data keep this member's data (restoredFrom)
+			b.vol.Identity.Restored = cmp.Or(c.Restore.SHA256, "joined")
+			if err := datavol.WriteIdentity(filepath.Dir(b.dataDir()), b.vol.Identity); err != nil {
+				return err
+			}
 		}
 		return b.pause.at(ctx, "after-member-add", b.Console)
 	case c.Restore.Source != "":

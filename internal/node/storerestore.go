@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -31,26 +29,13 @@ type storeSource struct {
 
 func (s *storeSource) String() string { return strings.TrimSuffix(s.store.String(), "/") + "/" + s.key }
 
-// splitSource is the store and object of a restore.source: a last segment that is a backup
-// key names that object; anything else is a prefix, whose latest backup is restored.
-func splitSource(src string) (storeURL, key string) {
-	u, err := url.Parse(src)
-	if err != nil {
-		return src, ""
-	}
-	if _, _, _, ok := backup.ParseKey(path.Base(u.Path)); ok {
-		return strings.TrimSuffix(src, "/"+path.Base(u.Path)), path.Base(u.Path)
-	}
-	return src, ""
-}
-
 // checkStoreRestore finds the backup to restore and reads it through once, decrypting it
 // and checking its sha256, before any disk is changed: a bad object, a wrong identity or a
 // store that refuses is told with nothing written. The object is read again onto the data
 // volume (stageStoreRestore): reading it twice keeps the snapshot out of memory, so a restore
 // is bounded by the volume, not by RAM.
 func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeSource, error) {
-	storeURL, key := splitSource(r.Source)
+	storeURL, key := backup.SplitURL(r.Source)
 	acc, err := nodestate.NewBackup(b.c.Backup, b.r.Platform, b.r.Trust).Access(storeURL)
 	if err != nil {
 		return nil, err
@@ -65,18 +50,29 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeS
 			return nil, err
 		}
 	}
-	if key == "" {
+	switch {
+	case key == "" && r.SHA256 != "":
+		// pinned: every member of the new cluster restores this one, whatever arrives meanwhile
+		o, _, err := backup.Find(ctx, st, r.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("restore.sha256: %w%s", err, untrustedHint(err))
+		}
+		src.key = o.Key
+	case key == "":
 		o, _, err := backup.Latest(ctx, st, func(k string, why error) {
 			b.say("restore: skipping %s/%s: %v", st, k, why)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("restore.source %s: %w%s", r.Source, err, untrustedHint(err))
+			return nil, fmt.Errorf("restore.source: %w%s", err, untrustedHint(err))
 		}
 		src.key = o.Key
 	}
 	b.say("restore: checking %s (decrypting and hashing it; nothing is written yet)", src)
 	if src.meta, err = backup.Download(ctx, st, src.key, src.ids, io.Discard); err != nil {
-		return nil, fmt.Errorf("restore.source %s: %w%s", r.Source, err, untrustedHint(err))
+		return nil, fmt.Errorf("restore.source: %w%s", err, untrustedHint(err))
+	}
+	if r.SHA256 != "" && src.meta.SHA256 != r.SHA256 {
+		return nil, fmt.Errorf("restore.sha256: %s holds a snapshot with sha256 %s, not %s; nothing was restored", src, src.meta.SHA256, r.SHA256)
 	}
 	if b.c.Cluster.Name != "" && src.meta.Cluster != "" && src.meta.Cluster != b.c.Cluster.Name {
 		b.say("restore: %s is a backup of cluster %s; it seeds cluster %s", src, src.meta.Cluster, b.c.Cluster.Name)
@@ -93,8 +89,9 @@ func (b *boot) stageStoreRestore(ctx context.Context, src *storeSource) (string,
 	if err != nil {
 		return "", err
 	}
-	if need := src.meta.Size + 64<<20; room < need {
-		return "", fmt.Errorf("restore.source %s: the snapshot is %s and the data volume has %s free: give this node a larger data disk", src, status.Size(src.meta.Size), status.Size(room))
+	// the snapshot and etcdutl's restored copy of it are on the volume at once
+	if need := 2*src.meta.Size + 64<<20; room < need {
+		return "", fmt.Errorf("restore.source %s: the snapshot is %s; restoring it takes %s of the data volume, which has %s free: give this node a larger data disk", src, status.Size(src.meta.Size), status.Size(need), status.Size(room))
 	}
 	p := filepath.Join(b.Paths.DataDir, "restore.db")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)

@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/etcd-appliance/appliance/internal/backup"
+	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/objstore"
 	"github.com/etcd-appliance/appliance/internal/status"
 )
@@ -80,23 +81,50 @@ func (n *Node) localEtcd() (*clientv3.Client, error) {
 
 // ReadBackupRecord reads the uploader's record from etcd (serializable: any member answers).
 func ReadBackupRecord(ctx context.Context, kv clientv3.KV) (status.Record, error) {
-	var rec status.Record
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	r, err := kv.Get(ctx, BackupRecordKey, clientv3.WithSerializable())
 	if err != nil {
-		return rec, fmt.Errorf("reading the backup record: %w", err)
+		return status.Record{}, fmt.Errorf("reading the backup record: %w", err)
 	}
-	if len(r.Kvs) == 0 {
-		return rec, nil
-	}
-	if err := json.Unmarshal(r.Kvs[0].Value, &rec); err != nil {
-		return rec, fmt.Errorf("the backup record %s: %w", BackupRecordKey, err)
-	}
+	rec, _ := parseRecord(r)
 	return rec, nil
 }
 
-// writeBackupRecord stores rec, only while cond holds (the writer still leads the election).
+// parseRecord is the record in a Get of BackupRecordKey and the key's mod revision (0: none).
+// An unreadable record counts as none: the next backup writes a good one.
+func parseRecord(r *clientv3.GetResponse) (status.Record, int64) {
+	var rec status.Record
+	if len(r.Kvs) == 0 || json.Unmarshal(r.Kvs[0].Value, &rec) != nil {
+		return status.Record{}, 0
+	}
+	return rec, r.Kvs[0].ModRevision
+}
+
+// currentRecord reads the record linearizably, only while cond holds (the reader leads the
+// election: a partitioned or expired uploader learns here that it no longer does). A record
+// of another store or cluster (restored with a backup) counts as none.
+func (n *Node) currentRecord(ctx context.Context, kv clientv3.KV, cond ...clientv3.Cmp) (rec status.Record, modRev int64, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, err := kv.Txn(ctx).If(cond...).Then(clientv3.OpGet(BackupRecordKey)).Commit()
+	if err != nil {
+		return rec, 0, false, fmt.Errorf("reading the backup record: %w", err)
+	}
+	if !r.Succeeded {
+		return rec, 0, false, nil
+	}
+	rec, modRev = parseRecord((*clientv3.GetResponse)(r.Responses[0].GetResponseRange()))
+	cluster := membership.IDString(r.Header.ClusterId)
+	if !rec.Fits(n.State.Backup.URL, cluster) {
+		rec = status.Record{}
+	}
+	rec.Store, rec.ClusterID = n.State.Backup.URL, cluster
+	return rec, modRev, true, nil
+}
+
+// writeBackupRecord stores rec, only while cond holds (the writer still leads the election,
+// or the record is still the one it read).
 func writeBackupRecord(ctx context.Context, kv clientv3.KV, rec status.Record, cond ...clientv3.Cmp) (bool, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -109,6 +137,23 @@ func writeBackupRecord(ctx context.Context, kv clientv3.KV, rec status.Record, c
 		return false, fmt.Errorf("recording the backup: %w", err)
 	}
 	return r.Succeeded, nil
+}
+
+// updateRecord changes the record with f, outside the election (backup now, verify): it
+// writes only over the record it read, and reads again when another writer came first.
+func (n *Node) updateRecord(ctx context.Context, kv clientv3.KV, f func(*status.Record)) error {
+	for range 5 {
+		rec, modRev, _, err := n.currentRecord(ctx, kv)
+		if err != nil {
+			return err
+		}
+		f(&rec)
+		ok, err := writeBackupRecord(ctx, kv, rec, clientv3.Compare(clientv3.ModRevision(BackupRecordKey), "=", modRev))
+		if err != nil || ok {
+			return err
+		}
+	}
+	return errors.New("recording the backup: the record kept changing")
 }
 
 // takeBackup streams a snapshot from the local member onto the data volume, records the
@@ -176,15 +221,12 @@ func (n *Node) BackupNow(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer cli.Close()
-	rec, _ := ReadBackupRecord(ctx, cli)
 	got, err := n.takeBackup(ctx, cli, store)
 	if err != nil {
-		rec.Failed, rec.Error = n.Now().UTC(), oneLine(err)
-		writeBackupRecord(ctx, cli, rec)
-		return fmt.Errorf("backup to %s: %w", store, err)
+		n.updateRecord(ctx, cli, func(rec *status.Record) { rec.Failed, rec.Error = n.Now().UTC(), oneLine(err) })
+		return fmt.Errorf("backup: %w", err)
 	}
-	rec = mergeBackup(rec, got)
-	if _, err := writeBackupRecord(ctx, cli, rec); err != nil {
+	if err := n.updateRecord(ctx, cli, func(rec *status.Record) { *rec = mergeBackup(*rec, got) }); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "backup: %s/%s (revision %d, %s, %.1fs)\n", store, got.Key, got.Revision, status.Size(got.Size), got.TookSeconds)
@@ -213,8 +255,7 @@ func (n *Node) VerifyBackup(ctx context.Context, key, identity string, w io.Writ
 	}
 	res, err := n.drill(ctx, store, key, ids)
 	if cli, cerr := n.localEtcd(); cerr == nil { // the record is shared; a drill without etcd still reports
-		rec, _ := ReadBackupRecord(ctx, cli)
-		writeBackupRecord(ctx, cli, n.drillRecord(rec, res, err))
+		n.updateRecord(ctx, cli, func(rec *status.Record) { *rec = n.drillRecord(*rec, res, err) })
 		cli.Close()
 	}
 	if err != nil {
@@ -234,6 +275,19 @@ func (n *Node) drill(ctx context.Context, store objstore.Store, key string, ids 
 			return backup.VerifyResult{}, err
 		}
 		key = o.Key
+	}
+	// the backup and the data restored from it are on the data volume at once, beside etcd
+	o, err := store.Stat(ctx, key)
+	if err != nil {
+		return backup.VerifyResult{}, err
+	}
+	_, free, err := n.Usage(n.State.Volume)
+	if err != nil {
+		return backup.VerifyResult{}, err
+	}
+	if need := 2*o.Size + snapshotHeadroom + max(n.State.Quota-o.Size, 0); free < need {
+		return backup.VerifyResult{}, fmt.Errorf("not enough room on the data volume for the restore drill: %s free, %s needed (twice the %s backup, the room etcd may still grow into, and %s)",
+			status.Size(free), status.Size(need), status.Size(o.Size), status.Size(snapshotHeadroom))
 	}
 	scratch := filepath.Join(n.State.Volume, "backups", "drill")
 	return backup.Verify(ctx, store, key, ids, scratch, backup.ExecRunner)
@@ -304,15 +358,31 @@ func (a *agent) uploaderTerm(ctx context.Context) error {
 	fmt.Fprintf(n.Console, "etcd-appliance: backup: this member uploads the backups to %s every %s\n", store, b.IntervalDuration())
 	leading := clientv3.Compare(clientv3.CreateRevision(el.Key()), ">", 0)
 	interval, verifyEvery := b.IntervalDuration(), b.VerifyDuration()
+	// an upload ends with the term: another member may be uploading by then
+	termCtx, endTerm := context.WithCancel(ctx)
+	defer endTerm()
+	go func() {
+		select {
+		case <-sess.Done():
+			endTerm()
+		case <-termCtx.Done():
+		}
+	}()
 	for {
-		rec, err := ReadBackupRecord(ctx, cli)
-		if err != nil {
+		rec, _, ok, err := n.currentRecord(termCtx, cli, leading)
+		switch {
+		case err != nil:
 			return err
+		case !ok:
+			return errors.New("no longer the uploader")
 		}
 		now := n.Now().UTC()
 		next := rec.Last.Add(interval)
 		if rec.Failed.After(rec.Last) {
 			next = rec.Failed.Add(backupRetry(interval))
+		}
+		if next.After(now.Add(interval)) {
+			next = now // a record from a clock running ahead must not hold backups back
 		}
 		verifyNext := time.Time{}
 		if verifyEvery > 0 && rec.Key != "" && len(b.EncryptTo) == 0 {
@@ -320,28 +390,31 @@ func (a *agent) uploaderTerm(ctx context.Context) error {
 		}
 		switch {
 		case !now.Before(next):
-			got, err := n.takeBackup(ctx, cli, store)
+			// bounded, so that a store that stops answering does not hold the election forever
+			actx, cancel := context.WithTimeout(termCtx, max(2*interval, 30*time.Minute))
+			got, err := n.takeBackup(actx, cli, store)
+			cancel()
 			if err != nil {
 				rec.Failed, rec.Error = n.Now().UTC(), oneLine(err)
 				a.counters.set(func(c *backupCounters) { c.failures++ })
-				fmt.Fprintf(n.Console, "etcd-appliance: backup: FAILED to %s (next try in %s): %s\n", store, backupRetry(interval), rec.Error)
+				fmt.Fprintf(n.Console, "etcd-appliance: backup: FAILED (next try in %s): %s\n", backupRetry(interval), rec.Error)
 			} else {
 				rec = mergeBackup(rec, got)
 				a.counters.set(func(c *backupCounters) { c.uploads++ })
 				fmt.Fprintf(n.Console, "etcd-appliance: backup: %s/%s (revision %d, %s, %.1fs)\n", store, got.Key, got.Revision, status.Size(got.Size), got.TookSeconds)
 			}
-			if ok, err := writeBackupRecord(ctx, cli, rec, leading); err != nil || !ok {
+			if ok, err := writeBackupRecord(termCtx, cli, rec, leading); err != nil || !ok {
 				return errors.Join(err, errors.New("no longer the uploader"))
 			}
 			continue
 		case !verifyNext.IsZero() && !now.Before(verifyNext):
-			res, err := n.drill(ctx, store, rec.Key, nil)
+			res, err := n.drill(termCtx, store, rec.Key, nil)
 			if err != nil {
 				fmt.Fprintf(n.Console, "etcd-appliance: backup: RESTORE DRILL FAILED: %s\n", oneLine(err))
 			} else {
 				fmt.Fprintf(n.Console, "etcd-appliance: backup: restore drill passed: %s restores, keyspace hash matches; last verified restorable revision %d (%.1fs)\n", res.Key, res.Revision, res.Took.Seconds())
 			}
-			if ok, err := writeBackupRecord(ctx, cli, n.drillRecord(rec, res, err), leading); err != nil || !ok {
+			if ok, err := writeBackupRecord(termCtx, cli, n.drillRecord(rec, res, err), leading); err != nil || !ok {
 				return errors.Join(err, errors.New("no longer the uploader"))
 			}
 			continue

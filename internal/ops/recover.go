@@ -21,6 +21,7 @@ import (
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/objstore"
 	"github.com/etcd-appliance/appliance/internal/snapshot"
+	"github.com/etcd-appliance/appliance/internal/status"
 )
 
 // RecoverOptions say how `firstboot recover` brings a cluster back.
@@ -56,17 +57,13 @@ func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	// stopped only now: a bad backup or store leaves the member as it was
-	if err := n.StopEtcd(ctx); err != nil {
-		return fmt.Errorf("stopping etcd: %w", err)
+	// everything that can fail for want of room or a store is done while etcd still runs
+	_, room, err := n.Usage(s.Volume)
+	if err != nil {
+		return err
 	}
-	member := filepath.Join(s.DataDir, "member")
-	if _, err := os.Stat(member); err == nil {
-		kept := filepath.Join(s.DataDir, "member.before-recover-"+n.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(member, kept); err != nil {
-			return fmt.Errorf("keeping the old member data: %w", err)
-		}
-		fmt.Fprintf(w, "recover: the member's data before recovery is kept in %s (delete it once the cluster is sound)\n", kept)
+	if need := 2*src.meta.Size + snapshotHeadroom; room < need {
+		return fmt.Errorf("recover: the backup is %s; restoring it takes %s of the data volume, which has %s free: delete old snapshots from %s", status.Size(src.meta.Size), status.Size(need), status.Size(room), filepath.Join(s.Volume, "snapshots"))
 	}
 	db := filepath.Join(s.Volume, "backups", "recover.db")
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
@@ -80,15 +77,30 @@ func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error
 	if err := syscall.Stat(s.DataDir, &st); err != nil {
 		return err
 	}
+	if err := n.StopEtcd(ctx); err != nil {
+		return fmt.Errorf("stopping etcd: %w", err)
+	}
+	member := filepath.Join(s.DataDir, "member")
+	kept := filepath.Join(s.DataDir, "member.before-recover-"+n.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(member, kept); err != nil && !os.IsNotExist(err) {
+		n.StartEtcd(ctx)
+		return fmt.Errorf("keeping the old member data: %w", err)
+	}
 	token := s.Cluster
 	if token == "" {
 		token = "etcd-cluster"
 	}
 	if err := snapshot.Restore(ctx, "etcdutl", db, s.DataDir, s.Member, s.PeerURL, s.Member+"="+s.PeerURL, token, int(st.Uid), int(st.Gid)); err != nil {
-		return err
+		// the member as it was: Restore moves its result into place only once it succeeded
+		if rerr := os.Rename(kept, member); rerr != nil && !os.IsNotExist(rerr) {
+			return fmt.Errorf("%w; putting the old member data back from %s failed too: %v", err, kept, rerr)
+		}
+		n.StartEtcd(ctx)
+		return fmt.Errorf("recover: %w; the member's data is as it was", err)
 	}
+	fmt.Fprintf(w, "recover: the member's data before recovery is kept in %s (delete it once the cluster is sound)\n", kept)
 	if id, err := datavol.ReadIdentity(s.Volume); err == nil && id != nil {
-		id.Restored, id.ClusterID, id.MemberID = src.meta.SHA256, "", ""
+		id.ClusterID, id.MemberID = "", "" // a new cluster: the agent records its IDs
 		if err := datavol.WriteIdentity(s.Volume, id); err != nil {
 			return err
 		}
@@ -106,17 +118,27 @@ func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error
 
 // checkLostQuorum refuses a recovery while the cluster has a quorum, as this member sees it.
 func (n *Node) checkLostQuorum(ctx context.Context) error {
-	cli, err := n.Dial(n.State.Local)
-	if err != nil {
-		return err
+	// through this member, else (etcd down here) through every configured member
+	var cli Cluster
+	var ms []membership.Member
+	for _, eps := range [][]string{{n.State.Local}, nil} {
+		c, err := n.Dial(eps...)
+		if err != nil {
+			return err
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ms, err = c.LocalMembers(lctx)
+		cancel()
+		if err == nil {
+			cli = c
+			break
+		}
+		c.Close()
+	}
+	if cli == nil {
+		return nil // no member answers: nothing shows a quorum
 	}
 	defer cli.Close()
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ms, err := cli.LocalMembers(lctx)
-	if err != nil {
-		return nil // etcd here does not answer: nothing shows a quorum
-	}
 	health := membership.HealthOf(statuses(ctx, cli, ms))
 	voters := membership.Voters(ms)
 	up := 0
@@ -151,24 +173,16 @@ func (n *Node) forceNewCluster(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	startErr := n.StartEtcd(ctx)
-	if startErr == nil {
-		startErr = n.waitAlone(ctx)
-	}
-	// the flag is for one start: a later restart with it would discard members added since
+	// the flag is for one start: etcd has read its environment, and a later restart with it
+	// (Restart=on-failure) would discard the members that joined since
 	if err := atomicfile.Write(envPath, env, 0o600); err != nil {
 		return err
 	}
+	if startErr == nil {
+		startErr = n.waitAlone(ctx)
+	}
 	if startErr != nil {
 		return fmt.Errorf("etcd with --force-new-cluster: %w", startErr)
-	}
-	if err := n.StopEtcd(ctx); err != nil {
-		return err
-	}
-	if err := n.StartEtcd(ctx); err != nil {
-		return err
-	}
-	if err := n.waitAlone(ctx); err != nil {
-		return err
 	}
 	fmt.Fprintf(w, "recovered: %s is a one-member cluster with all of its own data; the other members were dropped. Boot the other nodes on blank data disks to join it.\n", s.Member)
 	return nil
@@ -217,10 +231,7 @@ func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer)
 		if !config.IsStoreURL(o.From) {
 			return nil, fmt.Errorf("--from %s: expected latest, or an s3:// or azblob:// URL in backup.url's store", o.From)
 		}
-		url, key = o.From, ""
-		if base := filepath.Base(o.From); strings.HasSuffix(base, ".db") || strings.HasSuffix(base, ".db.age") {
-			url, key = strings.TrimSuffix(o.From, "/"+base), base
-		}
+		url, key = backup.SplitURL(o.From)
 	}
 	acc, err := b.Access(url)
 	if err != nil {

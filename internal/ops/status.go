@@ -26,7 +26,12 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	s := n.State
 	st := &status.Status{Time: now, Member: s.Member, Cluster: s.Cluster, Quota: s.Quota, Image: s.Image,
 		EtcdVersion: s.EtcdVersion, Role: status.Down, Members: []status.Member{}, Alarms: []status.Alarm{}}
-	defer func() { st.Summary = st.Line() }()
+	defer func() {
+		if b := st.Backup; b != nil && !b.Record.Fits(b.URL, st.ClusterID) {
+			b.Record = status.Record{} // restored from another cluster's backup: not ours
+		}
+		st.Summary = st.Line()
+	}()
 	if n.Clock != nil {
 		st.Clock = n.Clock(ctx)
 	}

@@ -94,6 +94,10 @@ type Backup struct {
 
 // Record is the last backup, failure and restore drill, as the uploader wrote them.
 type Record struct {
+	// Store and ClusterID say whose record it is: one restored from another cluster's backup,
+	// or left by another store, says nothing of this cluster's backups (Fits).
+	Store       string    `json:"store,omitempty"`
+	ClusterID   string    `json:"cluster_id,omitempty"`
 	Last        time.Time `json:"last,omitzero"` // the last successful upload
 	Key         string    `json:"key,omitempty"`
 	Revision    int64     `json:"revision,omitempty"`
@@ -109,6 +113,12 @@ type Record struct {
 	VerifySeconds    float64   `json:"verify_seconds,omitempty"`
 	VerifyFailed     time.Time `json:"verify_failed,omitzero"`
 	VerifyError      string    `json:"verify_error,omitempty"`
+}
+
+// Fits tells whether r is a record of backups to store by the cluster clusterID (either
+// unknown: it fits).
+func (r Record) Fits(store, clusterID string) bool {
+	return (r.Store == "" || r.Store == store) && (r.ClusterID == "" || clusterID == "" || r.ClusterID == clusterID)
 }
 
 // Stale tells whether the last successful backup (or, with none yet, since) is older than

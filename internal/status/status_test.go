@@ -83,3 +83,21 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordFits(t *testing.T) {
+	for _, tc := range []struct {
+		rec            Record
+		store, cluster string
+		want           bool
+	}{
+		{Record{}, "s3://b/p", "c1", true},
+		{Record{Store: "s3://b/p", ClusterID: "c1"}, "s3://b/p", "c1", true},
+		{Record{Store: "s3://b/p", ClusterID: "c1"}, "s3://b/p", "", true},
+		{Record{Store: "s3://b/old", ClusterID: "c1"}, "s3://b/p", "c1", false},
+		{Record{Store: "s3://b/p", ClusterID: "c0"}, "s3://b/p", "c1", false}, // restored from another cluster's backup
+	} {
+		if got := tc.rec.Fits(tc.store, tc.cluster); got != tc.want {
+			t.Errorf("%+v.Fits(%q, %q) = %v, want %v", tc.rec, tc.store, tc.cluster, got, tc.want)
+		}
+	}
+}

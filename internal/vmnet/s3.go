@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // VersitygwBinary is the S3 server (versitygw, built from its Go module by the Makefile); a
@@ -67,8 +68,10 @@ func (n *Net) StartS3() error {
 			if err == nil {
 				return c.Close()
 			}
-			if ctx.Err() != nil {
+			select {
+			case <-ctx.Done():
 				return err
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
