@@ -66,7 +66,8 @@
 //	                            (the latest backup there) or one backup object in them, reached
 //	                            with backup's endpoint and credentials (backup.url must name
 //	                            the same bucket), bounded by the data volume
-//	  sha256: 9f86d0…           64 hex digits of the snapshot; only with a URL source
+//	  sha256: 9f86d0…           64 hex digits of the snapshot; required with a URL source;
+//	                            with a store source it picks the newest backup of that snapshot
 //	  age_identity: AGE-SECRET-KEY-1…   decrypts backups made with backup.encrypt_to
 //
 //	snapshots:                  optional: scheduled snapshots, kept on each member's data volume
