@@ -39,7 +39,7 @@ func etcdutlCommand() *cobra.Command {
 	root.AddCommand(
 		etcdutl.NewDefragCommand(),
 		etcdutl.NewSnapshotCommand(),
-		etcdutl.NewHashKVCommand(),
+		hashKVCommand(), // hashkv.go: upstream's panics on leased keys
 		etcdutl.NewVersionCommand(),
 		etcdutl.NewCompletionCommand(),
 		etcdutl.NewMigrateCommand(),
