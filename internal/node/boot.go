@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/backup"
 	"github.com/etcd-appliance/appliance/internal/firewall"
 	"github.com/etcd-appliance/appliance/internal/membership"
 
@@ -88,7 +89,7 @@ type boot struct {
 	choice datavol.Choice
 	snap   string // the snapshot to restore, fetched and verified
 	// fromStore is a restore from the backup store, checked before anything was written
-	fromStore *storeSource
+	fromStore *backup.Source
 	want      datavol.Identity
 	uid, gid  int
 	vol       *datavol.Result
@@ -417,7 +418,7 @@ func (b *boot) cluster(ctx context.Context) error {
 			if b.snap, err = b.stageStoreRestore(ctx, b.fromStore); err != nil {
 				return b.refuse("restore", err.Error())
 			}
-			sum = b.fromStore.meta.SHA256
+			sum = b.fromStore.Meta.SHA256
 		} else if b.snap == "" {
 			if b.snap, err = b.fetchRestore(ctx, c.Restore); err != nil {
 				return b.refuse("restore", err.Error())

@@ -3,12 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
-
-	"filippo.io/age"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/backup"
@@ -18,23 +14,12 @@ import (
 	"github.com/etcd-appliance/appliance/internal/status"
 )
 
-// storeSource is a restore from the backup store: the object restore.source names (a
-// prefix: its latest backup), read through once and found good.
-type storeSource struct {
-	store objstore.Store
-	key   string
-	meta  backup.Meta
-	ids   []age.Identity
-}
-
-func (s *storeSource) String() string { return strings.TrimSuffix(s.store.String(), "/") + "/" + s.key }
-
 // checkStoreRestore finds the backup to restore and reads it through once, decrypting it
 // and checking its sha256, before any disk is changed: a bad object, a wrong identity or a
 // store that refuses is told with nothing written. The object is read again onto the data
 // volume (stageStoreRestore): reading it twice keeps the snapshot out of memory, so a restore
 // is bounded by the volume, not by RAM.
-func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeSource, error) {
+func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*backup.Source, error) {
 	storeURL, key := backup.SplitURL(r.Source)
 	acc, err := nodestate.NewBackup(b.c.Backup, b.r.Platform, b.r.Trust).Access(storeURL)
 	if err != nil {
@@ -44,9 +29,9 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeS
 	if err != nil {
 		return nil, fmt.Errorf("restore.source: %w", err)
 	}
-	src := &storeSource{store: st, key: key}
+	src := &backup.Source{Store: st, Key: key}
 	if r.AgeIdentity != "" {
-		if src.ids, err = backup.ParseIdentity(r.AgeIdentity); err != nil {
+		if src.IDs, err = backup.ParseIdentity(r.AgeIdentity); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +42,7 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeS
 		if err != nil {
 			return nil, fmt.Errorf("restore.sha256: %w%s", err, untrustedHint(err))
 		}
-		src.key = o.Key
+		src.Key = o.Key
 	case key == "":
 		o, _, err := backup.Latest(ctx, st, func(k string, why error) {
 			b.say("restore: skipping %s/%s: %v", st, k, why)
@@ -65,49 +50,37 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*storeS
 		if err != nil {
 			return nil, fmt.Errorf("restore.source: %w%s", err, untrustedHint(err))
 		}
-		src.key = o.Key
+		src.Key = o.Key
 	}
 	b.say("restore: checking %s (decrypting and hashing it; nothing is written yet)", src)
-	if src.meta, err = backup.Download(ctx, st, src.key, src.ids, io.Discard); err != nil {
+	if err := src.Check(ctx); err != nil {
 		return nil, fmt.Errorf("restore.source: %w%s", err, untrustedHint(err))
 	}
-	if r.SHA256 != "" && src.meta.SHA256 != r.SHA256 {
-		return nil, fmt.Errorf("restore.sha256: %s holds a snapshot with sha256 %s, not %s; nothing was restored", src, src.meta.SHA256, r.SHA256)
+	if r.SHA256 != "" && src.Meta.SHA256 != r.SHA256 {
+		return nil, fmt.Errorf("restore.sha256: %s holds a snapshot with sha256 %s, not %s; nothing was restored", src, src.Meta.SHA256, r.SHA256)
 	}
-	if b.c.Cluster.Name != "" && src.meta.Cluster != "" && src.meta.Cluster != b.c.Cluster.Name {
-		b.say("restore: %s is a backup of cluster %s; it seeds cluster %s", src, src.meta.Cluster, b.c.Cluster.Name)
+	if b.c.Cluster.Name != "" && src.Meta.Cluster != "" && src.Meta.Cluster != b.c.Cluster.Name {
+		b.say("restore: %s is a backup of cluster %s; it seeds cluster %s", src, src.Meta.Cluster, b.c.Cluster.Name)
 	}
-	b.say("restore: %s is good: revision %d, %s, taken %s by %s", src, src.meta.Revision, status.Size(src.meta.Size), src.meta.Time.Format("2006-01-02 15:04:05Z"), src.meta.Member)
+	b.say("restore: %s is good: revision %d, %s, taken %s by %s", src, src.Meta.Revision, status.Size(src.Meta.Size), src.Meta.Time.Format("2006-01-02 15:04:05Z"), src.Meta.Member)
 	return src, nil
 }
 
 // stageStoreRestore reads the checked backup again into the data volume, checking it again
 // (the store could have changed in between), and returns the snapshot's path. On any error
 // the staged file is removed: the volume holds no member data.
-func (b *boot) stageStoreRestore(ctx context.Context, src *storeSource) (string, error) {
+func (b *boot) stageStoreRestore(ctx context.Context, src *backup.Source) (string, error) {
 	room, err := freeBytes(b.Paths.DataDir)
 	if err != nil {
 		return "", err
 	}
 	// the snapshot and etcdutl's restored copy of it are on the volume at once
-	if need := 2*src.meta.Size + 64<<20; room < need {
-		return "", fmt.Errorf("restore.source %s: the snapshot is %s; restoring it takes %s of the data volume, which has %s free: give this node a larger data disk", src, status.Size(src.meta.Size), status.Size(need), status.Size(room))
+	if need := 2*src.Meta.Size + 64<<20; room < need {
+		return "", fmt.Errorf("restore.source %s: the snapshot is %s; restoring it takes %s of the data volume, which has %s free: give this node a larger data disk", src, status.Size(src.Meta.Size), status.Size(need), status.Size(room))
 	}
 	p := filepath.Join(b.Paths.DataDir, "restore.db")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", err
-	}
-	m, err := backup.Download(ctx, src.store, src.key, src.ids, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && m.SHA256 != src.meta.SHA256 {
-		err = fmt.Errorf("%s changed while it was restored (sha256 %s, then %s): restore an exact object", src, src.meta.SHA256, m.SHA256)
-	}
-	if err != nil {
-		os.Remove(p)
-		return "", fmt.Errorf("restore.source %s: %w", src, err)
+	if err := src.SaveTo(ctx, p); err != nil {
+		return "", fmt.Errorf("restore.source: %w", err)
 	}
 	b.release = append(b.release, func() { os.Remove(p) })
 	return p, nil

@@ -8,11 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
-
-	"filippo.io/age"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
@@ -62,15 +59,15 @@ func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	if need := 2*src.meta.Size + snapshotHeadroom; room < need {
-		return fmt.Errorf("recover: the backup is %s; restoring it takes %s of the data volume, which has %s free: delete old snapshots from %s", status.Size(src.meta.Size), status.Size(need), status.Size(room), filepath.Join(s.Volume, "snapshots"))
+	if need := 2*src.Meta.Size + snapshotHeadroom; room < need {
+		return fmt.Errorf("recover: the backup is %s; restoring it takes %s of the data volume, which has %s free: delete old snapshots from %s", status.Size(src.Meta.Size), status.Size(need), status.Size(room), filepath.Join(s.Volume, "snapshots"))
 	}
 	db := filepath.Join(s.Volume, "backups", "recover.db")
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
 		return err
 	}
 	defer os.Remove(db)
-	if err := downloadChecked(ctx, src, db); err != nil {
+	if err := src.SaveTo(ctx, db); err != nil {
 		return err
 	}
 	var st syscall.Stat_t
@@ -112,7 +109,7 @@ func (n *Node) Recover(ctx context.Context, o RecoverOptions, w io.Writer) error
 		return err
 	}
 	fmt.Fprintf(w, "recovered: %s is a new one-member cluster from backup %s (revision %d, taken %s); writes after it are lost. Boot the other nodes on blank data disks to join it.\n",
-		s.Member, src, src.meta.Revision, src.meta.Time.Format(time.RFC3339))
+		s.Member, src, src.Meta.Revision, src.Meta.Time.Format(time.RFC3339))
 	return nil
 }
 
@@ -221,7 +218,7 @@ func (n *Node) waitAlone(ctx context.Context) error {
 }
 
 // recoverSource finds and checks (read through once) the backup a recovery restores.
-func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer) (*recoverFrom, error) {
+func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer) (*backup.Source, error) {
 	b := n.State.Backup
 	if b == nil {
 		return nil, errors.New("--from needs a backup section (backup.url and its store's endpoint and credentials) in the user-data")
@@ -241,9 +238,9 @@ func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer)
 	if err != nil {
 		return nil, fmt.Errorf("--from %s: %w", url, err)
 	}
-	src := &recoverFrom{store: st, key: key}
+	src := &backup.Source{Store: st, Key: key}
 	if o.Identity != "" {
-		if src.ids, err = backup.ParseIdentity(o.Identity); err != nil {
+		if src.IDs, err = backup.ParseIdentity(o.Identity); err != nil {
 			return nil, err
 		}
 	}
@@ -252,37 +249,11 @@ func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer)
 		if err != nil {
 			return nil, err
 		}
-		src.key = obj.Key
+		src.Key = obj.Key
 	}
 	fmt.Fprintf(w, "recover: checking %s (nothing is changed yet)\n", src)
-	if src.meta, err = backup.Download(ctx, st, src.key, src.ids, io.Discard); err != nil {
+	if err := src.Check(ctx); err != nil {
 		return nil, err
 	}
 	return src, nil
-}
-
-// recoverFrom is the backup a recovery restores, checked once.
-type recoverFrom struct {
-	store objstore.Store
-	key   string
-	ids   []age.Identity
-	meta  backup.Meta
-}
-
-func (r *recoverFrom) String() string { return strings.TrimSuffix(r.store.String(), "/") + "/" + r.key }
-
-// downloadChecked reads the checked backup again into path, and checks it is the same.
-func downloadChecked(ctx context.Context, src *recoverFrom, path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	m, err := backup.Download(ctx, src.store, src.key, src.ids, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && m.SHA256 != src.meta.SHA256 {
-		err = fmt.Errorf("%s changed while it was read (sha256 %s, then %s): give an exact object", src, src.meta.SHA256, m.SHA256)
-	}
-	return err
 }
