@@ -175,6 +175,7 @@ func TestDayTwo(t *testing.T) {
 	bucket := filepath.Join(c.net.S3Dir(), s3Bucket, "day2")
 	watch := watchBucket(ctx, bucket)
 	var inBackup []string // keys acknowledged before `firstboot backup now`
+	src := 0              // the node the last subtests work through: etcd-a, unless it was killed
 
 	c.start(0, config(0))
 	c.waitBooted(ctx, 0)
@@ -396,9 +397,8 @@ func TestDayTwo(t *testing.T) {
 			return bs.Member != "" && bs.Member != st.Member && bs.Last.After(killed)
 		})
 		t.Logf("uploader %s killed; %s uploaded %s later", st.Member, c.backupStatus(ctx, t, key, other).Member, time.Since(killed).Round(time.Second))
-		if up == 0 { // etcd-a is needed below
-			c.start(0, config(0, 1, 2))
-			c.waitBooted(ctx, 0)
+		if up == 0 { // the killed node stays down (2 of 3 keep the quorum): etcd-b stands in
+			src, a = 1, c.client(1, good)
 		}
 
 		// on demand, and what it holds
@@ -410,25 +410,25 @@ func TestDayTwo(t *testing.T) {
 		for _, kv := range all.Kvs {
 			inBackup = append(inBackup, string(kv.Key))
 		}
-		out := c.mustSSH(ctx, t, key, 0, "firstboot backup now")
+		out := c.mustSSH(ctx, t, key, src, "firstboot backup now")
 		if !regexp.MustCompile(`backup: s3://backups/day2/day2-\S+\.db\.age \(revision \d+`).MatchString(out) {
 			t.Errorf("firstboot backup now said %q", out)
 		}
 
 		// the restore drill, with the age identity given at the time
-		c.mustSSH(ctx, t, key, 0, "umask 077; echo "+ageSecret+" > /run/drill.key")
-		out = c.mustSSH(ctx, t, key, 0, "firstboot backup verify --identity /run/drill.key")
+		c.mustSSH(ctx, t, key, src, "umask 077; echo "+ageSecret+" > /run/drill.key")
+		out = c.mustSSH(ctx, t, key, src, "firstboot backup verify --identity /run/drill.key")
 		if !strings.Contains(out, "restore drill passed") || !strings.Contains(out, "last verified restorable revision") {
 			t.Errorf("backup verify said %q", out)
 		}
-		if bs := c.backupStatus(ctx, t, key, 0); bs.VerifiedRevision == 0 {
+		if bs := c.backupStatus(ctx, t, key, src); bs.VerifiedRevision == 0 {
 			t.Errorf("status after a passed drill: %+v, want a verified revision", bs)
 		}
 		// a damaged backup fails it (the second newest: retention keeps it for a while)
 		ks := watch.list()
 		bad := ks[len(ks)-2]
 		damage(t, bucket, bad)
-		out, err = c.ssh(ctx, key, 0, "firstboot backup verify --identity /run/drill.key --key "+bad)
+		out, err = c.ssh(ctx, key, src, "firstboot backup verify --identity /run/drill.key --key "+bad)
 		if err == nil || !strings.Contains(out, "restore drill FAILED") {
 			t.Errorf("backup verify of a damaged object: %v\n%s", err, out)
 		}
@@ -439,7 +439,7 @@ func TestDayTwo(t *testing.T) {
 
 	if !t.Run("snapshot and restore", func(t *testing.T) {
 		putThenGet(ctx, t, a, a, "/day2/in-snapshot", "yes")
-		db, sidecar, err := key.exec(ctx, c.inNetns, c.nodes[0].ip.String(), sshPort, "firstboot snapshot --out -")
+		db, sidecar, err := key.exec(ctx, c.inNetns, c.nodes[src].ip.String(), sshPort, "firstboot snapshot --out -")
 		if err != nil {
 			t.Fatalf("firstboot snapshot: %v\n%s", err, sidecar)
 		}
@@ -454,7 +454,7 @@ func TestDayTwo(t *testing.T) {
 			t.Fatalf("sidecar: %v\n%s", err, sidecar)
 		}
 		sum := sha256.Sum256(db)
-		if got := hex.EncodeToString(sum[:]); got != sc.SHA256 || int64(len(db)) != sc.Size || sc.Revision == 0 || sc.Cluster != "day2" || sc.Member != "etcd-a" {
+		if got := hex.EncodeToString(sum[:]); got != sc.SHA256 || int64(len(db)) != sc.Size || sc.Revision == 0 || sc.Cluster != "day2" || sc.Member != c.nodes[src].name {
 			t.Fatalf("sidecar %+v for a snapshot of %d bytes with sha256 %s", sc, len(db), got)
 		}
 		want, err := a.Get(ctx, "/day2/", clientv3.WithPrefix())
