@@ -119,6 +119,13 @@ func (b *boot) fetchRestore(ctx context.Context, r config.Restore) (string, erro
 	if err != nil {
 		return "", err
 	}
+	if u, err := url.Parse(r.Source); err == nil && u.Scheme != "file" {
+		host := u.Hostname()
+		if b.r.Trust.Proxy != nil {
+			host = b.r.Trust.Proxy.Hostname()
+		}
+		b.waitResolvable(ctx, host)
+	}
 	b.say("restore: fetching %s (room for %d MiB)", r.Source, room>>20)
 	return snapshot.Fetch(ctx, b.r.Trust, r.Source, r.SHA256, dir, snapshot.Limits{MaxBytes: room,
 		Room: "the room for it in memory (the snapshot is fetched into a tmpfs of 75% of RAM, so that nothing reaches a disk before its sha256 is checked): give the machine more memory, or restore a smaller snapshot"})

@@ -1,14 +1,19 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/backup"
 	"github.com/etcd-appliance/appliance/internal/fetch"
+	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/nodestate"
 	"github.com/etcd-appliance/appliance/internal/objstore"
 	"github.com/etcd-appliance/appliance/internal/status"
@@ -29,6 +34,7 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*backup
 	if err != nil {
 		return nil, fmt.Errorf("restore.source: %w", err)
 	}
+	b.waitResolvable(ctx, storeHost(acc, b.r.Trust))
 	src := &backup.Source{Store: st, Key: key}
 	if r.AgeIdentity != "" {
 		if src.IDs, err = backup.ParseIdentity(r.AgeIdentity); err != nil {
@@ -92,4 +98,62 @@ func untrustedHint(err error) string {
 		return ""
 	}
 	return ": add the CA that signed the store's certificate to trust.ca_certs"
+}
+
+// nameWait bounds the wait for a restore's server name to resolve.
+const nameWait = 2 * time.Minute
+
+// waitResolvable waits, up to nameWait, until host resolves: firstboot starts before the
+// resolver and the DNS servers DHCP hands out may be in place. An IP address, or a name that
+// never resolves, returns at once or at the bound; the fetch then says what is wrong.
+func (b *boot) waitResolvable(ctx context.Context, host string) {
+	if host == "" {
+		return
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, nameWait)
+	defer cancel()
+	var said time.Time
+	for {
+		lctx, lcancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := b.lookup(lctx, host)
+		lcancel()
+		if err == nil {
+			return
+		}
+		if time.Since(said) >= 15*time.Second {
+			b.say("restore: waiting up to %s for %s to resolve: %v", nameWait, host, err)
+			said = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// storeHost is the host a store's requests go to first: the proxy's, or the endpoint's, or
+// AWS's regional endpoint.
+func storeHost(acc objstore.Access, t fetch.Trust) string {
+	if t.Proxy != nil {
+		return t.Proxy.Hostname()
+	}
+	if acc.Endpoint != "" {
+		if u, err := url.Parse(acc.Endpoint); err == nil {
+			return u.Hostname()
+		}
+		return ""
+	}
+	return "s3." + cmp.Or(acc.Region, "us-east-1") + ".amazonaws.com"
+}
+
+// lookup resolves host as the configuration's member names are (nodeconfig.Options.Lookup).
+func (b *boot) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	if b.Resolve.Lookup != nil {
+		return b.Resolve.Lookup(ctx, host)
+	}
+	return nodeconfig.LookupHost(ctx, host)
 }
