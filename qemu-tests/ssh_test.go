@@ -54,7 +54,12 @@ func (k sshKey) runWith(ctx context.Context, newCmd func(ctx context.Context, na
 // exec is runWith with standard output and standard error apart (a snapshot on one, its
 // description on the other).
 func (k sshKey) exec(ctx context.Context, newCmd func(ctx context.Context, name string, args ...string) *exec.Cmd, host string, port int, command string) ([]byte, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	return k.execFor(ctx, time.Minute, newCmd, host, port, command)
+}
+
+// execFor is exec with the command given up to d instead of a minute.
+func (k sshKey) execFor(ctx context.Context, d time.Duration, newCmd func(ctx context.Context, name string, args ...string) *exec.Cmd, host string, port int, command string) ([]byte, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	cmd := newCmd(ctx, "ssh", "-F", "/dev/null", "-i", k.private, "-p", fmt.Sprint(port),
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no",
