@@ -156,3 +156,15 @@ func (l *logBuffer) wait(ctx context.Context, substr string) error {
 		}
 	}
 }
+
+// logOf is the output so far of the server in *field (n.dhcp, n.proxy, …); "" when it is not
+// running.
+func (n *Net) logOf(field **daemon) string {
+	n.mu.Lock()
+	d := *field
+	n.mu.Unlock()
+	if d == nil {
+		return ""
+	}
+	return d.log.String()
+}

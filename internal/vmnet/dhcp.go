@@ -70,13 +70,7 @@ func (n *Net) StartDHCP(hosts []Host) error {
 // DHCPLog is dnsmasq's output so far (every DHCP exchange is logged, and with
 // Options.Domain every DNS query), for test failures.
 func (n *Net) DHCPLog() string {
-	n.mu.Lock()
-	d := n.dhcp
-	n.mu.Unlock()
-	if d == nil {
-		return ""
-	}
-	return d.log.String()
+	return n.logOf(&n.dhcp)
 }
 
 // dnsmasqArgs builds dnsmasq's command line, checking hosts so mistakes are reported here

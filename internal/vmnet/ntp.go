@@ -94,13 +94,7 @@ func chronyConf(opts Options, gw, gw6 netip.Addr, dir string) string {
 
 // NTPLog is chronyd's output so far, for test failures; empty without Options.NTP.
 func (n *Net) NTPLog() string {
-	n.mu.Lock()
-	d := n.ntp
-	n.mu.Unlock()
-	if d == nil {
-		return ""
-	}
-	return d.log.String()
+	return n.logOf(&n.ntp)
 }
 
 // ntpReply holds the fields of an NTP server's answer that tell whether it serves time.

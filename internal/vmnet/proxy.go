@@ -78,13 +78,7 @@ func (n *Net) ProxyURL() string {
 // e.g. "Request (file descriptor 6): CONNECT restore.etcd.test:443 HTTP/1.1" or
 // "… GET http://10.77.0.1:8080/x HTTP/1.1". Empty without Options.Proxy.
 func (n *Net) ProxyLog() string {
-	n.mu.Lock()
-	d := n.proxy
-	n.mu.Unlock()
-	if d == nil {
-		return ""
-	}
-	return d.log.String()
+	return n.logOf(&n.proxy)
 }
 
 // WaitProxyLog waits until the proxy's output contains substr, e.g.

@@ -97,19 +97,7 @@ func (n *Net) StopS3() error {
 // S3Dir is the directory of the S3 server's buckets: DIR/BUCKET/KEY is an object's content.
 func (n *Net) S3Dir() string { return filepath.Join(n.s3Dir, "root") }
 
-// S3Endpoint is the server's address, for a node's backup.endpoint when no name is given
-// to it in DNSRecords.
-func (n *Net) S3Endpoint() string {
-	return "https://" + netip.AddrPortFrom(n.gw, S3Port).String()
-}
-
 // S3Log is the S3 server's output so far: a line per request (method, path, status).
 func (n *Net) S3Log() string {
-	n.mu.Lock()
-	d := n.s3
-	n.mu.Unlock()
-	if d == nil {
-		return ""
-	}
-	return d.log.String()
+	return n.logOf(&n.s3)
 }
