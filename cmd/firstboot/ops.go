@@ -129,13 +129,9 @@ func backupCmd(ctx context.Context, args []string, runDir string, w io.Writer) e
 	case "now":
 		return n.BackupNow(ctx, w)
 	case "verify":
-		var id string
-		if *idFile != "" {
-			b, err := os.ReadFile(*idFile)
-			if err != nil {
-				return fmt.Errorf("--identity: %w", err)
-			}
-			id = string(b)
+		id, err := readIdentity(*idFile)
+		if err != nil {
+			return err
 		}
 		return n.VerifyBackup(ctx, *key, id, w)
 	case "list":
@@ -161,13 +157,21 @@ func recoverCmd(ctx context.Context, args []string, runDir string, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	o := ops.RecoverOptions{Confirmed: *confirm, From: *from}
-	if *idFile != "" {
-		b, err := os.ReadFile(*idFile)
-		if err != nil {
-			return fmt.Errorf("--identity: %w", err)
-		}
-		o.Identity = string(b)
+	id, err := readIdentity(*idFile)
+	if err != nil {
+		return err
 	}
-	return n.Recover(ctx, o, w)
+	return n.Recover(ctx, ops.RecoverOptions{Confirmed: *confirm, From: *from, Identity: id}, w)
+}
+
+// readIdentity is the age identity in the file --identity names; "" without one.
+func readIdentity(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--identity: %w", err)
+	}
+	return string(b), nil
 }
