@@ -54,3 +54,24 @@ func (s *Source) SaveTo(ctx context.Context, path string) error {
 	}
 	return err
 }
+
+// Pick sets Key, when the source names no object, to the backup to restore: the newest one
+// whose snapshot has sha256 pin, or without a pin the newest whose metadata is sound (skipped
+// hears of the newer ones passed over).
+func (s *Source) Pick(ctx context.Context, pin string, skipped func(key string, why error)) error {
+	if s.Key != "" {
+		return nil
+	}
+	var o objstore.Object
+	var err error
+	if pin != "" {
+		o, _, err = Find(ctx, s.Store, pin)
+	} else {
+		o, _, err = Latest(ctx, s.Store, skipped)
+	}
+	if err != nil {
+		return err
+	}
+	s.Key = o.Key
+	return nil
+}

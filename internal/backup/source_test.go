@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +53,27 @@ func TestSource(t *testing.T) {
 				t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 			}
 		})
+	}
+}
+
+// TestSourcePick: an object named is kept; otherwise the pinned snapshot, or the latest.
+func TestSourcePick(t *testing.T) {
+	st := newMemStore()
+	m := fullMeta()
+	var keys, sums []string
+	for rev := int64(1); rev <= 3; rev++ {
+		m.Revision, m.SHA256 = rev, strings.Repeat(fmt.Sprintf("%02d", rev), 32)
+		st.put(Key(m), nil, m.Map())
+		keys, sums = append(keys, Key(m)), append(sums, m.SHA256)
+	}
+	for _, tc := range []struct{ key, pin, want string }{
+		{keys[0], "", keys[0]},
+		{"", sums[1], keys[1]},
+		{"", "", keys[2]},
+	} {
+		s := &Source{Store: st, Key: tc.key}
+		if err := s.Pick(context.Background(), tc.pin, nil); err != nil || s.Key != tc.want {
+			t.Errorf("Pick(key %q, pin %q) = %q, %v; want %q", tc.key, tc.pin, s.Key, err, tc.want)
+		}
 	}
 }

@@ -41,22 +41,14 @@ func (b *boot) checkStoreRestore(ctx context.Context, r config.Restore) (*backup
 			return nil, err
 		}
 	}
-	switch {
-	case key == "" && r.SHA256 != "":
-		// pinned: every member of the new cluster restores this one, whatever arrives meanwhile
-		o, _, err := backup.Find(ctx, st, r.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("restore.sha256: %w%s", err, untrustedHint(err))
+	// pinned by restore.sha256, every member of the new cluster restores the same backup,
+	// whatever arrives meanwhile
+	if err := src.Pick(ctx, r.SHA256, func(k string, why error) { b.say("restore: skipping %s/%s: %v", st, k, why) }); err != nil {
+		field := "restore.source"
+		if r.SHA256 != "" {
+			field = "restore.sha256"
 		}
-		src.Key = o.Key
-	case key == "":
-		o, _, err := backup.Latest(ctx, st, func(k string, why error) {
-			b.say("restore: skipping %s/%s: %v", st, k, why)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("restore.source: %w%s", err, untrustedHint(err))
-		}
-		src.Key = o.Key
+		return nil, fmt.Errorf("%s: %w%s", field, err, untrustedHint(err))
 	}
 	b.say("restore: checking %s (decrypting and hashing it; nothing is written yet)", src)
 	if err := src.Check(ctx); err != nil {

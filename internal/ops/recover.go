@@ -244,12 +244,8 @@ func (n *Node) recoverSource(ctx context.Context, o RecoverOptions, w io.Writer)
 			return nil, err
 		}
 	}
-	if key == "" {
-		obj, _, err := backup.Latest(ctx, st, func(k string, why error) { fmt.Fprintf(w, "recover: skipping %s/%s: %v\n", st, k, why) })
-		if err != nil {
-			return nil, err
-		}
-		src.Key = obj.Key
+	if err := src.Pick(ctx, "", func(k string, why error) { fmt.Fprintf(w, "recover: skipping %s/%s: %v\n", st, k, why) }); err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(w, "recover: checking %s (nothing is changed yet)\n", src)
 	if err := src.Check(ctx); err != nil {
