@@ -7,12 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"go.etcd.io/etcd/pkg/v3/cobrautl"
-	"go.etcd.io/etcd/server/v3/lease"
-	"go.etcd.io/etcd/server/v3/storage/backend"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
 )
 
 // hashKVCommand is `etcdutl hashkv` as upstream declares it (same flags, same JSON), with one
@@ -55,18 +51,5 @@ func hashKV(path string, rev int64) (kvHash, error) {
 	} else if fi.IsDir() {
 		return kvHash{}, errors.New(path + " is a directory: give the database file (member/snap/db)")
 	}
-	lg := zap.NewNop()
-	cfg := backend.DefaultBackendConfig(lg)
-	cfg.Path = path
-	be := backend.New(cfg)
-	defer be.Close()
-	le := lease.NewLessor(lg, be, nil, lease.LessorConfig{})
-	defer le.Stop()
-	st := mvcc.NewStore(lg, be, le, mvcc.StoreConfig{})
-	defer st.Close()
-	h, _, err := mvcc.NewHashStorage(lg, st).HashByRev(rev)
-	if err != nil {
-		return kvHash{}, err
-	}
-	return kvHash{Hash: h.Hash, HashRevision: h.Revision, CompactRevision: h.CompactRevision}, nil
+	return hashStore(path, rev) // store_*.go: the storage packages moved in v3.6
 }

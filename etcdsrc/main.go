@@ -2,9 +2,11 @@
 // (the image links etcdctl and etcdutl to it). The three release binaries link the same gRPC,
 // protobuf and client code; one copy of it makes the root filesystem ~20 MiB smaller.
 //
-// It calls the entry points of the pinned release (v3.6): etcdmain.Main, ctlv3.MustStart, and
-// the etcdutl commands, whose root command lives in that module's main package and so is
-// declared again here with the same flags.
+// It calls the entry points every supported line (v3.5, v3.6, v3.7) has: etcdmain.Main,
+// ctlv3.MustStart, and the etcdutl commands, whose root command lives in that module's main
+// package and so is declared again here with the same flags. go.mod pins the default line;
+// go.v3.5.mod and go.v3.6.mod (built with -modfile and the tag etcd_v3_5 for v3.5) pin the
+// others.
 package main
 
 import (
@@ -36,14 +38,7 @@ func etcdutlCommand() *cobra.Command {
 	root := &cobra.Command{Use: "etcdutl", Short: "An administrative command line tool for etcd3."}
 	root.PersistentFlags().StringVarP(&etcdutl.OutputFormat, "write-out", "w", "simple",
 		"set the output format (fields, json, protobuf, simple, table)")
-	root.AddCommand(
-		etcdutl.NewDefragCommand(),
-		etcdutl.NewSnapshotCommand(),
-		hashKVCommand(), // hashkv.go: upstream's panics on leased keys
-		etcdutl.NewVersionCommand(),
-		etcdutl.NewCompletionCommand(),
-		etcdutl.NewMigrateCommand(),
-	)
+	root.AddCommand(etcdutlCommands()...) // store_*.go: each line's own list
 	root.SetHelpTemplate(`{{.UsageString}}`)
 	return root
 }

@@ -83,6 +83,9 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		}
 		o.EtcdVersion = v
 	}
+	if _, err := lineOf(o.EtcdVersion); err != nil {
+		return nil, err
+	}
 	lockBytes, err := os.ReadFile(LockPath(o.SrcDir))
 	if err != nil {
 		return nil, fmt.Errorf("reading the package lock: %w (create it with 'make lock')", err)

@@ -38,40 +38,37 @@ var etcdModules = []string{"go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl
 // etcdLinks are the names that run the etcd binary as its other commands.
 var etcdLinks = []string{"etcdctl", "etcdutl"}
 
-// PinnedEtcdVersion reads the etcd version pinned in etcdsrc/go.mod.
-func PinnedEtcdVersion(srcDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(srcDir, "etcdsrc", "go.mod"))
-	if err != nil {
-		return "", fmt.Errorf("reading the pinned etcd module: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == etcdModules[0] {
-			return f[1], nil
-		}
-	}
-	return "", fmt.Errorf("etcdsrc/go.mod does not require %s", etcdModules[0])
-}
-
-// etcdSource returns a module directory that builds the requested etcd version: the pinned
-// one in the repo, or a temporary copy re-resolved through the Go module proxy.
+// etcdSource assembles a module directory that builds the requested etcd version from its
+// line's files (etcdlines.go); a version other than the line's pinned one is re-resolved
+// through the Go module proxy.
 func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error) {
-	pinned := filepath.Join(srcDir, "etcdsrc")
-	if v, err := PinnedEtcdVersion(srcDir); err != nil || v == version {
-		return pinned, err
+	e, err := lineOf(version)
+	if err != nil {
+		return "", err
+	}
+	pinned, err := pinnedIn(srcDir, e)
+	if err != nil {
+		return "", err
 	}
 	dir := filepath.Join(tmp, "etcdsrc-"+version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
-		b, err := os.ReadFile(filepath.Join(pinned, f))
+	files := map[string]string{"go.mod": e.Mod, "go.sum": e.Sum, "store.go": e.Code}
+	for _, f := range etcdCommon {
+		files[f] = f
+	}
+	for to, from := range files {
+		b, err := os.ReadFile(filepath.Join(srcDir, "etcdsrc", from))
 		if err != nil {
+			return "", fmt.Errorf("etcd %s source: %w", e.Line, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return "", err
-		}
+	}
+	if version == pinned {
+		return dir, nil
 	}
 	args := []string{"get"}
 	for _, m := range etcdModules {
