@@ -9,12 +9,15 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export SOURCE_DATE_EPOCH VERSION
 
 IMAGEBUILD := bin/imagebuild
+# etcdctl for this host from the image's own pinned etcd source (Debian's etcd-client is v3.4):
+# the one binary of etcdsrc, run by the name etcdctl. make run prints lines that use it.
+ETCDCTL := bin/etcdctl
 # The tests' S3 server: versitygw, a real S3 gateway over a directory, built from its Go module
 # at a pinned release (internal/vmnet runs it on the test network).
 VERSITYGW_VERSION := v1.8.0
 export VERSITYGW := $(CURDIR)/bin/versitygw
 
-.PHONY: all image images host-deps lock run test test-long unit-test vm-test bench fuzz clean $(IMAGEBUILD)
+.PHONY: all image images host-deps lock run test test-long unit-test vm-test bench fuzz clean $(IMAGEBUILD) $(ETCDCTL)
 
 all: image
 
@@ -25,8 +28,12 @@ $(IMAGEBUILD):
 	@mkdir -p bin
 	$(GO) build -o $@ ./cmd/imagebuild
 
-## image: amd64 raw + qcow2 images into out/ (installs host packages first)
-image: host-deps $(IMAGEBUILD)
+$(ETCDCTL):
+	@mkdir -p bin
+	cd etcdsrc && CGO_ENABLED=0 $(GO) build -trimpath -o $(CURDIR)/$@ .
+
+## image: amd64 raw + qcow2 images into out/ (installs host packages first), and bin/etcdctl
+image: host-deps $(IMAGEBUILD) $(ETCDCTL)
 	$(IMAGEBUILD) build --arch amd64 --format raw,qcow2 --out $(OUT) --version $(VERSION)
 
 ## images: every arch in every format, with the direct-boot files: the VM tests boot each disk
@@ -39,7 +46,7 @@ lock: host-deps $(IMAGEBUILD)
 	$(IMAGEBUILD) lock
 
 ## run: boot the amd64 image in qemu with a data disk (ARCH=arm64 for another)
-run: $(IMAGEBUILD)
+run: $(IMAGEBUILD) $(ETCDCTL)
 	$(IMAGEBUILD) run --arch $(or $(ARCH),amd64) --dir $(OUT)
 
 ## test: unit tests, then all three arches built and booted in qemu (30–56 min with warm caches, no KVM)
@@ -58,9 +65,10 @@ vm-test: $(VERSITYGW)
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
 		$(GO) test -count=1 -v -timeout 80m ./qemu-tests/
 
-## test-long: the long VM matrices beside make test (backups: faults, recovery, a three-member
-## restore), after unit tests and the images
+## test-long: the long matrices beside make test: every etcd line built for every arch, and the
+## long VM tests (backups: faults, recovery, a three-member restore), after unit tests and images
 test-long: host-deps unit-test images $(VERSITYGW)
+	QEMU_TESTS_LONG=1 $(GO) test -count=1 -run TestEtcdLinesBuild ./image/
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) QEMU_TESTS_LONG=1 ETCD_APPLIANCE_STRICT=1 \
 		$(GO) test -count=1 -v -timeout 80m -run 'Long$$' ./qemu-tests/
 

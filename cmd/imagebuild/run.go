@@ -150,8 +150,9 @@ func run(ctx context.Context, args []string) error {
 	client, metrics := v.HostPort(2379), v.HostPort(2381)
 	fmt.Fprintf(os.Stderr, "\nimagebuild run: node booted (state=%s, failed units: %s). From this host:\n  curl http://127.0.0.1:%d/health\n", match[1], match[2], metrics)
 	if clientCert != "" {
-		fmt.Fprintf(os.Stderr, "  export ETCDCTL_ENDPOINTS=https://127.0.0.1:%d ETCDCTL_CACERT=%s ETCDCTL_CERT=%s ETCDCTL_KEY=%s\n  etcdctl put hello world && etcdctl get hello\n",
-			client, abs(caCert), abs(clientCert), abs(clientKey))
+		ctl := hostEtcdctl()
+		fmt.Fprintf(os.Stderr, "  export ETCDCTL_ENDPOINTS=https://127.0.0.1:%d ETCDCTL_CACERT=%s ETCDCTL_CERT=%s ETCDCTL_KEY=%s\n  %s put hello world && %s get hello\n",
+			client, abs(caCert), abs(clientCert), abs(clientKey), ctl, ctl)
 	} else {
 		fmt.Fprintf(os.Stderr, "  etcd's client port (TLS, client certificate from your CA): https://127.0.0.1:%d\n", client)
 	}
@@ -192,4 +193,18 @@ func readManifest(dir string) (*image.Manifest, error) {
 		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
 	}
 	return &m, nil
+}
+
+// hostEtcdctl is the etcdctl make builds beside imagebuild (bin/etcdctl, from the image's own
+// etcd source), or plain etcdctl from the PATH when there is none.
+func hostEtcdctl() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "etcdctl"
+	}
+	p := filepath.Join(filepath.Dir(exe), "etcdctl")
+	if _, err := os.Stat(p); err != nil {
+		return "etcdctl"
+	}
+	return p
 }

@@ -1,0 +1,83 @@
+package image
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcd-appliance/appliance/arch"
+)
+
+func TestLineOf(t *testing.T) {
+	for _, tc := range []struct{ version, line, err string }{
+		{"v3.5.36", "v3.5", ""},
+		{"v3.6.16", "v3.6", ""},
+		{"v3.7.3", "v3.7", ""},
+		{"v3.4.37", "", "not a supported etcd line; supported: v3.5, v3.6, v3.7"},
+		{"3.7.3", "", `want a release such as v3.7.3`},
+		{"v3.7", "", `want a release such as v3.7.3`},
+		{"v3.7.0-rc.0", "", `want a release such as v3.7.3`},
+	} {
+		e, err := lineOf(tc.version)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("lineOf(%s): %v, want an error with %q", tc.version, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || e.Line != tc.line {
+			t.Errorf("lineOf(%s) = %s, %v, want %s", tc.version, e.Line, err, tc.line)
+		}
+	}
+}
+
+// TestEtcdLinesBuild builds every supported line's pinned release from etcdsrc, as the image
+// build does, and runs the amd64 binary as etcd and etcdutl: the version it reports is the
+// pin. make test builds amd64 (the images build the default line for every arch);
+// QEMU_TESTS_LONG=1 (make test-long) builds every arch.
+func TestEtcdLinesBuild(t *testing.T) {
+	src, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins, err := PinnedEtcdVersions(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arches := arch.All()
+	if os.Getenv("QEMU_TESTS_LONG") != "1" {
+		amd64, err := arch.Lookup("amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		arches = []arch.Arch{amd64}
+	}
+	for _, v := range pins {
+		for _, a := range arches {
+			t.Run(v+"/"+a.Name, func(t *testing.T) {
+				bin := t.TempDir()
+				if err := BuildEtcd(t.Context(), src, v, a.GOARCH, bin, t.TempDir()); err != nil {
+					t.Fatal(err)
+				}
+				if a.GOARCH != "amd64" {
+					return
+				}
+				etcd := filepath.Join(bin, "etcd")
+				out, err := exec.Command(etcd, "--version").CombinedOutput()
+				if want := "etcd Version: " + strings.TrimPrefix(v, "v") + "\n"; err != nil || !strings.Contains(string(out), want) {
+					t.Errorf("etcd --version: %v\n%s\nwant %q", err, out, want)
+				}
+				// etcdutl by its link name, with our hashkv on every line
+				util := filepath.Join(bin, "etcdutl")
+				if err := os.Symlink(etcd, util); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command(util, "hashkv", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "etcdutl hashkv <filename>") {
+					t.Errorf("etcdutl hashkv --help: %v\n%s", err, out)
+				}
+			})
+		}
+	}
+}
