@@ -47,7 +47,7 @@ func main() {
 	case "agent":
 		err = agent(ctx, run)
 	case "upgrade-check":
-		err = upgradeCheck(ctx, run, os.Stdout)
+		err = upgradeCheck(ctx, os.Args[2:], run, os.Stdout)
 	case "leave":
 		err = leave(ctx, os.Args[2:], run, os.Stdout)
 	case "remove-member":
@@ -81,8 +81,11 @@ func usage() {
            client.crt, client.key, README) to FILE or standard output
   status   [--json] this member's and the cluster's health; exits 1 when unhealthy
   agent    watch the member: promote it from learner, log health (etcd-agent.service)
-  upgrade-check
-           whether this node may go down now (reboot, reimage) without losing quorum
+  upgrade-check [--to-etcd VERSION]
+           whether this node may go down now (reboot, reimage) without losing quorum;
+           with --to-etcd (the new image's manifest.json etcd_version), also whether etcd
+           allows this member to move to VERSION now (one minor at a time, every member
+           healthy, v3.5.26 before v3.6, downgrades enabled first)
   leave    [--force] remove this member from the cluster, wipe its data, keep etcd off
   remove-member [--force] NAME
            remove another member whose machine is gone

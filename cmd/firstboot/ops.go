@@ -60,12 +60,21 @@ func agent(ctx context.Context, runDir string) error {
 	return n.Agent(ctx)
 }
 
-func upgradeCheck(ctx context.Context, runDir string, w io.Writer) error {
+// upgradeCheck is `firstboot upgrade-check [--to-etcd VERSION]`.
+func upgradeCheck(ctx context.Context, args []string, runDir string, w io.Writer) error {
+	fs := flag.NewFlagSet("upgrade-check", flag.ContinueOnError)
+	toEtcd := fs.String("to-etcd", "", "the etcd version of the image this node is to come back on (its manifest.json etcd_version): also check that etcd allows the move now")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New("usage: firstboot upgrade-check [--to-etcd VERSION]")
+	}
 	n, err := opsNode(runDir)
 	if err != nil {
 		return err
 	}
-	return n.UpgradeCheck(ctx, w)
+	return n.UpgradeCheck(ctx, *toEtcd, w)
 }
 
 func leave(ctx context.Context, args []string, runDir string, w io.Writer) error {

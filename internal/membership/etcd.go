@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -39,6 +42,7 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 // Client talks to a cluster through the given client URLs.
 type Client struct {
 	*clientv3.Client
+	tls *tls.Config // what it was dialled with, for etcd's HTTP endpoints (Versions)
 }
 
 // Dial makes a client for endpoints; it does not wait for a connection (calls do, within
@@ -54,7 +58,7 @@ func Dial(endpoints []string, tc *tls.Config, extra ...grpc.DialOption) (*Client
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
 	}
-	return &Client{c}, nil
+	return &Client{Client: c, tls: tc}, nil
 }
 
 func members(pbs []*etcdserverpb.Member) []Member {
@@ -145,6 +149,40 @@ func (c *Client) Statuses(ctx context.Context, ms []Member, timeout time.Duratio
 	}
 	wg.Wait()
 	return out
+}
+
+// Versions is what etcd serves at /version: its own version and the cluster version, the
+// version every member has agreed to run at (etcd's gRPC status does not carry it).
+type Versions struct {
+	Server  string `json:"etcdserver"`
+	Cluster string `json:"etcdcluster"`
+}
+
+// Versions asks the member at clientURL for its /version, with the client's TLS certificate.
+func (c *Client) Versions(ctx context.Context, clientURL string) (Versions, error) {
+	tr := &http.Transport{TLSClientConfig: c.tls.Clone()}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(clientURL, "/")+"/version", nil)
+	if err != nil {
+		return Versions{}, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return Versions{}, fmt.Errorf("asking %s for its versions: %w", clientURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Versions{}, fmt.Errorf("asking %s for its versions: %s", clientURL, resp.Status)
+	}
+	var v Versions
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil {
+		return Versions{}, fmt.Errorf("%s/version: %w", clientURL, err)
+	}
+	if v.Cluster == "" || v.Cluster == "not_decided" {
+		// etcd says not_decided until the members have agreed on one
+		return Versions{}, fmt.Errorf("%s/version: no cluster version yet", clientURL)
+	}
+	return v, nil
 }
 
 // HealthOf is which members answered with a leader and no errors but NOSPACE. etcd lists every

@@ -66,12 +66,14 @@ type fakeCluster struct {
 	slow       map[uint64]*clientv3.StatusResponse // answer only when given longer than statusTimeout
 	alarms     []*etcdserverpb.AlarmMember
 	local      *clientv3.StatusResponse // Status of the local endpoint
+	version    string                   // the cluster version /version serves; "" fails
 	removeErr  error
 
 	dials        [][]string
 	removed      []uint64
 	promoted     []uint64
 	statusCalls  int
+	versionsAt   []string // the client URLs asked for /version
 	open, closed int
 }
 
@@ -107,6 +109,14 @@ func (f *fakeCluster) Status(_ context.Context, endpoint string) (*clientv3.Stat
 		return nil, errors.New("connection refused")
 	}
 	return f.local, nil
+}
+
+func (f *fakeCluster) Versions(_ context.Context, clientURL string) (membership.Versions, error) {
+	f.versionsAt = append(f.versionsAt, clientURL)
+	if f.version == "" {
+		return membership.Versions{}, errors.New("connection refused")
+	}
+	return membership.Versions{Server: "3.6.16", Cluster: f.version}, nil
 }
 
 func (f *fakeCluster) AlarmList(context.Context) (*clientv3.AlarmResponse, error) {

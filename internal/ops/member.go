@@ -7,17 +7,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/etcdversion"
 	"github.com/etcd-appliance/appliance/internal/membership"
 )
 
 // UpgradeCheck tells whether this node may go down now (reboot, reimage) without the cluster
-// losing its quorum.
-func (n *Node) UpgradeCheck(ctx context.Context, w io.Writer) error {
+// losing its quorum. With toEtcd, the etcd version of the image it is to come back on, it also
+// checks that etcd allows this member to move to that version now (etcdversion.Check).
+func (n *Node) UpgradeCheck(ctx context.Context, toEtcd string, w io.Writer) error {
 	s := n.State
+	if toEtcd != "" {
+		if _, err := etcdversion.Parse(toEtcd); err != nil {
+			return fmt.Errorf("--to-etcd: %w", err)
+		}
+	}
 	v, err := n.view(ctx)
 	if err != nil {
 		return fmt.Errorf("not safe to take %s down: %w", s.Member, err)
@@ -28,6 +36,11 @@ func (n *Node) UpgradeCheck(ctx context.Context, w io.Writer) error {
 	}
 	if !v.health[v.self.ID] {
 		fmt.Fprintf(w, "note: %s itself is not healthy now\n", s.Member)
+	}
+	if toEtcd != "" {
+		if err := n.versionCheck(ctx, v, toEtcd, w); err != nil {
+			return fmt.Errorf("not safe to take %s to etcd %s: %w", s.Member, toEtcd, err)
+		}
 	}
 	if err := membership.CheckDown(v.members, v.health, v.self.ID); err != nil {
 		return fmt.Errorf("not safe to take %s down now: %w", s.Member, err)
@@ -41,6 +54,64 @@ func (n *Node) UpgradeCheck(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "ok: %s may go down now: %d of %d voting members stay healthy (quorum %d)\n", s.Member, up, len(voters), membership.Quorum(len(voters)))
 	return nil
+}
+
+// versionCheck prints what etcdversion.Check decides for moving this member to target, from
+// the members' statuses in v and the cluster version.
+func (n *Node) versionCheck(ctx context.Context, v *view, target string, w io.Writer) error {
+	cv, err := n.clusterVersion(ctx, v)
+	if err != nil {
+		return err
+	}
+	roll := etcdversion.Roll{Cluster: cv, Target: target}
+	for _, m := range v.members {
+		em := etcdversion.Member{Name: m.Label(), Self: m.ID == v.self.ID, Healthy: v.health[m.ID]}
+		if r := v.statuses[m.ID]; r != nil {
+			em.Server, em.Storage = r.Version, r.StorageVersion
+			if d := r.DowngradeInfo; d != nil && d.Enabled {
+				em.Downgrade = d.TargetVersion
+			}
+		}
+		roll.Members = append(roll.Members, em)
+	}
+	lines, err := etcdversion.Check(roll)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return err
+}
+
+// clusterVersion asks the members that answered in v, this one (locally) first, for the
+// cluster version until one tells it: every member serves the same.
+func (n *Node) clusterVersion(ctx context.Context, v *view) (string, error) {
+	cli, err := n.Dial()
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	ms := askSelfLocally(v.members, v.self.ID, n.State.Local)
+	if i := slices.IndexFunc(ms, func(m membership.Member) bool { return m.ID == v.self.ID }); i > 0 {
+		ms = slices.Concat(ms[i:i+1], ms[:i], ms[i+1:])
+	}
+	var errs []error
+	for _, m := range ms {
+		if v.statuses[m.ID] == nil {
+			continue
+		}
+		for _, u := range m.ClientURLs {
+			vctx, cancel := context.WithTimeout(ctx, statusTimeout)
+			vs, err := cli.Versions(vctx, u)
+			cancel()
+			if err == nil {
+				return vs.Cluster, nil
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return "", errors.New("reading the cluster version: no member answered")
+	}
+	return "", fmt.Errorf("reading the cluster version: %w", errors.Join(errs...))
 }
 
 // Leave removes this node's member from the cluster, wipes its member data and keeps etcd

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
@@ -44,7 +45,7 @@ func TestUpgradeCheck(t *testing.T) {
 			fc := &fakeCluster{members: tc.members, membersErr: tc.membersErr, statuses: tc.statuses, slow: tc.slow}
 			n, m, _ := testNode(t, fc)
 			var out bytes.Buffer
-			err := n.UpgradeCheck(t.Context(), &out)
+			err := n.UpgradeCheck(t.Context(), "", &out)
 			checkErr(t, err, tc.wantErr)
 			if out.String() != tc.want {
 				t.Errorf("output %q, want %q", out.String(), tc.want)
@@ -54,6 +55,83 @@ func TestUpgradeCheck(t *testing.T) {
 			}
 			checkClosed(t, fc)
 		})
+	}
+}
+
+// at is r answering from etcd server, with storage as its storage version ("" for none).
+func at(r *clientv3.StatusResponse, server, storage string) *clientv3.StatusResponse {
+	c := *r
+	c.Version, c.StorageVersion = server, storage
+	return &c
+}
+
+// downgradingTo is r reporting an enabled downgrade to target.
+func downgradingTo(r *clientv3.StatusResponse, target string) *clientv3.StatusResponse {
+	c := *r
+	c.DowngradeInfo = &etcdserverpb.DowngradeInfo{Enabled: true, TargetVersion: target}
+	return &c
+}
+
+func TestUpgradeCheckToEtcd(t *testing.T) {
+	const okLine = "ok: etcd-a may go down now: 2 of 3 voting members stay healthy (quorum 2)\n"
+	for _, tc := range []struct {
+		name     string
+		version  string // the cluster version
+		statuses map[uint64]*clientv3.StatusResponse
+		to       string
+		want     string // the output
+		wantErr  string
+	}{
+		{name: "roll under way", version: "3.6.0", to: "v3.7.3",
+			statuses: map[uint64]*clientv3.StatusResponse{idA: at(answer(idA, idB), "3.6.16", "3.6.0"),
+				idB: at(answer(idB, idB), "3.7.3", "3.6.0"), idC: at(answer(idC, idB), "3.6.16", "3.6.0")},
+			want: "cluster version: 3.6.0\nmember etcd-a (this node): 3.6.16, storage 3.6.0\nmember etcd-b: 3.7.3, storage 3.6.0\n" +
+				"member etcd-c: 3.6.16, storage 3.6.0\ntarget: v3.7.3\nverdict: upgrade 3.6 → 3.7 under way (1 of 3 members on 3.7) may go on\n" + okLine},
+		{name: "v3.5 below v3.5.26", version: "3.5.0", to: "3.6.16",
+			statuses: map[uint64]*clientv3.StatusResponse{idA: at(answer(idA, idB), "3.5.36", ""),
+				idB: at(answer(idB, idB), "3.5.25", ""), idC: at(answer(idC, idB), "3.5.36", "")},
+			want: "cluster version: 3.5.0\nmember etcd-a (this node): 3.5.36\nmember etcd-b: 3.5.25\nmember etcd-c: 3.5.36\n" +
+				"target: 3.6.16\nverdict: refused\n",
+			wantErr: "not safe to take etcd-a to etcd 3.6.16: etcd-b runs 3.5.25: etcd requires v3.5.26 or later on every member before upgrading to v3.6"},
+		{name: "a member down", version: "3.6.0", to: "3.6.17", statuses: up(idB, idA, idB),
+			wantErr: "etcd-c does not answer: a change of etcd version needs every member healthy"},
+		{name: "downgrade enabled, storage migrated", version: "3.6.0", to: "3.6.16",
+			statuses: map[uint64]*clientv3.StatusResponse{idA: downgradingTo(at(answer(idA, idB), "3.7.3", "3.6.0"), "3.6.0"),
+				idB: downgradingTo(at(answer(idB, idB), "3.6.16", "3.6.0"), "3.6.0"), idC: downgradingTo(at(answer(idC, idB), "3.7.3", "3.6.0"), "3.6.0")},
+			want: "cluster version: 3.6.0\nmember etcd-a (this node): 3.7.3, storage 3.6.0\nmember etcd-b: 3.6.16, storage 3.6.0\n" +
+				"member etcd-c: 3.7.3, storage 3.6.0\ndowngrade: enabled, to 3.6.0\ntarget: 3.6.16\n" +
+				"verdict: downgrade to 3.6 enabled and etcd-a's storage version is 3.6: it may move to 3.6.16\n" + okLine},
+		{name: "the cluster version cannot be read", version: "", to: "3.6.17", statuses: up(idB, idA, idB, idC),
+			wantErr: "not safe to take etcd-a to etcd 3.6.17: reading the cluster version: connection refused"},
+		{name: "not a version", to: "3.7", wantErr: `--to-etcd: etcd version "3.7": want MAJOR.MINOR.PATCH such as 3.6.16`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := &fakeCluster{members: three(), statuses: tc.statuses, version: tc.version}
+			n, m, _ := testNode(t, fc)
+			var out bytes.Buffer
+			err := n.UpgradeCheck(t.Context(), tc.to, &out)
+			checkErr(t, err, tc.wantErr)
+			if tc.want != "" && out.String() != tc.want {
+				t.Errorf("output\n%s\nwant\n%s", out.String(), tc.want)
+			}
+			if m.stopped > 0 {
+				t.Errorf("upgrade-check stopped etcd")
+			}
+			checkClosed(t, fc)
+		})
+	}
+}
+
+// The cluster version is asked of this member first, at its local URL.
+func TestClusterVersionAsksSelfFirst(t *testing.T) {
+	ms := []membership.Member{mem(idB, "etcd-b"), mem(idA, "etcd-a"), mem(idC, "etcd-c")}
+	fc := &fakeCluster{members: ms, statuses: up(idB, idA, idB, idC), version: "3.6.0"}
+	n, _, _ := testNode(t, fc)
+	if err := n.UpgradeCheck(t.Context(), "3.6.17", &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://127.0.0.1:2379"}; !slices.Equal(fc.versionsAt, want) {
+		t.Errorf("asked %v for the cluster version, want %v", fc.versionsAt, want)
 	}
 }
 

@@ -35,6 +35,7 @@ type Cluster interface {
 	LocalMembers(ctx context.Context) ([]membership.Member, error)
 	Statuses(ctx context.Context, ms []membership.Member, timeout time.Duration) map[uint64]*clientv3.StatusResponse
 	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+	Versions(ctx context.Context, clientURL string) (membership.Versions, error)
 	AlarmList(ctx context.Context) (*clientv3.AlarmResponse, error)
 	Remove(ctx context.Context, id uint64) error
 	Promote(ctx context.Context, id uint64) error
@@ -125,10 +126,11 @@ func sameFS(a, b string) bool {
 
 // view is the member list and who answered, as seen through the configured members.
 type view struct {
-	members []membership.Member
-	health  membership.Health
-	self    membership.Member
-	inList  bool
+	members  []membership.Member
+	statuses map[uint64]*clientv3.StatusResponse // who answered, and what
+	health   membership.Health
+	self     membership.Member
+	inList   bool
 }
 
 // view asks for the member list linearizably: what a decision to go down or remove a member
@@ -147,7 +149,8 @@ func (n *Node) view(ctx context.Context) (*view, error) {
 	}
 	v := &view{members: ms}
 	v.self, v.inList = membership.Find(ms, n.State.Self())
-	v.health = membership.HealthOf(statuses(ctx, cli, askSelfLocally(ms, v.self.ID, n.State.Local)))
+	v.statuses = statuses(ctx, cli, askSelfLocally(ms, v.self.ID, n.State.Local))
+	v.health = membership.HealthOf(v.statuses)
 	return v, nil
 }
 
