@@ -197,3 +197,24 @@ func TestParseMinor(t *testing.T) {
 	}
 }
 
+// firstboot status shows this member's etcd and storage version, and an enabled downgrade.
+func TestStatusVersions(t *testing.T) {
+	fd, n := downgradeNode(t)
+	versions(fd.fakeCluster, "3.7.3", "3.6.0", "3.6.0")
+	st := n.Status(context.Background(), testNow)
+	if st.EtcdVersion != "v3.7.3" || st.StorageVersion != "3.6.0" || st.Downgrade != "3.6" || st.Members[1].StorageVersion != "3.6.0" {
+		t.Errorf("etcd %q, storage %q, downgrade %q, etcd-b's storage %q", st.EtcdVersion, st.StorageVersion, st.Downgrade, st.Members[1].StorageVersion)
+	}
+	var out bytes.Buffer
+	Report(&out, st, false)
+	if want := "\n  etcd v3.7.3, storage version 3.6\n  DOWNGRADE to 3.6 enabled: firstboot downgrade status\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, &out)
+	}
+	out.Reset()
+	Report(&out, st, true)
+	for _, want := range []string{`"etcd_version": "v3.7.3"`, `"storage_version": "3.6.0"`, `"downgrade_target": "3.6"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status.json lacks %s:\n%s", want, &out)
+		}
+	}
+}
