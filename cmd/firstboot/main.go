@@ -1,7 +1,8 @@
 // Command firstboot is the node agent baked into the image. systemd runs `firstboot boot` on
 // every boot before etcd.service, and `firstboot report` once startup has finished.
 //
-// The other commands are the on-node operations: status, snapshot, leave, client credentials.
+// The other commands are the on-node operations: status, snapshot, leave, client credentials,
+// backups, recovery and downgrades.
 package main
 
 import (
@@ -58,6 +59,8 @@ func main() {
 		err = backupCmd(ctx, os.Args[2:], run, os.Stdout)
 	case "recover":
 		err = recoverCmd(ctx, os.Args[2:], run, os.Stdout)
+	case "downgrade":
+		err = downgradeCmd(ctx, os.Args[2:], run, os.Stdout)
 	default:
 		usage()
 	}
@@ -101,7 +104,11 @@ func usage() {
   recover --confirm-lost-quorum [--from latest|URL] [--identity FILE]
            when most members are gone for good: make this member a new one-member cluster,
            from its own data (etcd --force-new-cluster) or from a backup; the other nodes
-           then join again on blank data disks`)
+           then join again on blank data disks
+  downgrade enable vX.Y | cancel | status
+           downgrade the cluster one etcd minor (etcd's downgrade): enable migrates every
+           member's storage to X.Y, after which each node is reimaged to the vX.Y image, one
+           at a time; status shows each member's server and storage version; cancel aborts`)
 	os.Exit(2)
 }
 

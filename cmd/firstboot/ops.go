@@ -184,3 +184,32 @@ func readIdentity(path string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// downgradeCmd is `firstboot downgrade enable vX.Y|cancel|status`.
+func downgradeCmd(ctx context.Context, args []string, runDir string, w io.Writer) error {
+	if len(args) == 0 {
+		usage()
+	}
+	want := map[string]int{"enable": 1, "cancel": 0, "status": 0}
+	n, ok := want[args[0]]
+	if !ok {
+		usage()
+	}
+	if len(args)-1 != n {
+		if args[0] == "enable" {
+			return errors.New("usage: firstboot downgrade enable vX.Y (the etcd line to go down to, one minor below the cluster's, e.g. v3.6)")
+		}
+		return fmt.Errorf("usage: firstboot downgrade %s (no arguments)", args[0])
+	}
+	node, err := opsNode(runDir)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "enable":
+		return node.DowngradeEnable(ctx, args[1], w)
+	case "cancel":
+		return node.DowngradeCancel(ctx, w)
+	}
+	return node.DowngradeStatus(ctx, w)
+}

@@ -121,6 +121,7 @@ func (b *boot) steps() []step {
 		{"apply-config", b.applyConfig},
 		{"before-volume", b.pauseAt("before-volume")},
 		{"prepare-volume", b.prepareVolume},
+		{"check-storage", b.checkStorage},
 		{"filter", b.filter},
 		{"before-tls", b.pauseAt("before-tls")},
 		{"tls", b.tls},
@@ -164,6 +165,11 @@ func (b *boot) refuse(kind string, problems ...string) error {
 	for _, line := range problems {
 		b.say("%s: %s", kind, line)
 	}
+	return b.stop(kind)
+}
+
+// stop ends a refusal whose lines are already on the console: etcd stays off, the unit fails.
+func (b *boot) stop(kind string) error {
 	b.say("etcd is not started: fix this and reboot (firstboot inspect shows what this node sees)")
 	return &StopError{What: kind}
 }

@@ -92,7 +92,7 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 		names[m.ID] = m.Label()
 		sm := status.Member{Name: m.Label(), ID: membership.IDString(m.ID), Healthy: health[m.ID], Learner: m.Learner}
 		if r := statuses[m.ID]; r != nil {
-			sm.DBSize, sm.Version = r.DbSize, r.Version
+			sm.DBSize, sm.Version, sm.StorageVersion = r.DbSize, r.Version, r.StorageVersion
 			if r.Leader != 0 {
 				leader = r.Leader
 			}
@@ -120,6 +120,13 @@ func (n *Node) Status(ctx context.Context, now time.Time) *status.Status {
 	if r := statuses[self.ID]; r != nil {
 		st.ClusterID = membership.IDString(r.Header.ClusterId)
 		st.DBSize, st.DBInUse = r.DbSize, r.DbSizeInUse
+		if r.Version != "" {
+			st.EtcdVersion = "v" + r.Version // the running etcd's, in the image's form
+		}
+		st.StorageVersion = r.StorageVersion
+		if d := r.DowngradeInfo; d != nil && d.Enabled {
+			st.Downgrade = shortVersion(d.TargetVersion)
+		}
 		switch {
 		case r.IsLearner:
 			st.Role = status.Learner
@@ -174,6 +181,12 @@ func Report(w io.Writer, st *status.Status, asJSON bool) error {
 		return enc.Encode(st)
 	}
 	fmt.Fprintln(w, st.Summary)
+	if st.StorageVersion != "" {
+		fmt.Fprintf(w, "  etcd %s, storage version %s\n", st.EtcdVersion, shortVersion(st.StorageVersion))
+	}
+	if st.Downgrade != "" {
+		fmt.Fprintf(w, "  DOWNGRADE to %s enabled: firstboot downgrade status\n", st.Downgrade)
+	}
 	if st.Clock != nil {
 		fmt.Fprintln(w, "  "+st.Clock.Line())
 	}

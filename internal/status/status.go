@@ -19,6 +19,8 @@ type Member struct {
 	Leader  bool   `json:"leader,omitempty"`
 	DBSize  int64  `json:"db_size,omitempty"`
 	Version string `json:"version,omitempty"`
+	// StorageVersion is the member's storage version ("3.7.0"; none from etcd v3.5).
+	StorageVersion string `json:"storage_version,omitempty"`
 }
 
 // Alarm is an etcd alarm raised by a member.
@@ -73,10 +75,15 @@ type Status struct {
 	ClockSkew    []Skew    `json:"clock_skew,omitempty"` // members whose clock is SkewLimit or more from this one
 	Clock        *Clock    `json:"clock,omitempty"`      // this node's time synchronisation; nil: not known
 	Image        string    `json:"image"`
-	EtcdVersion  string    `json:"etcd_version,omitempty"`
-	Errors       []string  `json:"errors,omitempty"`
-	Filter       string    `json:"filter,omitempty"` // the packet filter in force, in one line
-	Backup       *Backup   `json:"backup,omitempty"` // off-node backups; nil: not configured
+	// EtcdVersion is the version this member's etcd reports ("v3.7.3"), or, when it does not
+	// answer, the image's. StorageVersion is the version of its data ("3.7.0"; none from etcd
+	// v3.5, or when it does not answer), and Downgrade the target of an enabled downgrade.
+	EtcdVersion    string   `json:"etcd_version,omitempty"`
+	StorageVersion string   `json:"storage_version,omitempty"`
+	Downgrade      string   `json:"downgrade_target,omitempty"`
+	Errors         []string `json:"errors,omitempty"`
+	Filter         string   `json:"filter,omitempty"` // the packet filter in force, in one line
+	Backup         *Backup  `json:"backup,omitempty"` // off-node backups; nil: not configured
 	// MemberHosts are the hosts of every member's URLs in etcd's member list (for the filter).
 	MemberHosts []string `json:"-"`
 	// Since is when the reporting agent started: with no backup yet, backups are stale from it.
