@@ -52,12 +52,13 @@ func builder(t *testing.T) string {
 
 // buildAtCommit builds the amd64 image of an older commit of this repository, with that
 // commit's own builder: the image a user of that commit runs.
-func buildAtCommit(t *testing.T, commit string) *images {
+func buildAtCommit(t *testing.T, repo, commit string) *images {
 	t.Helper()
 	src := workDir(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	archive := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", commit, src)
+	archive.Dir = repo // git archive in a subdirectory takes only that subtree
 	if b, err := archive.CombinedOutput(); err != nil {
 		t.Fatalf("extracting commit %s (the test needs the repository's history: a full clone): %v\n%s", commit, err, b)
 	}
@@ -130,11 +131,11 @@ func TestRollingReimage(t *testing.T) {
 		t.Skip("amd64 not in QEMU_TESTS_ARCHES")
 	}
 	cur := loadImages(t)
-	old := buildAtCommit(t, reimageFrom)
 	src, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	old := buildAtCommit(t, src, reimageFrom)
 	pins, err := image.PinnedEtcdVersions(src)
 	if err != nil {
 		t.Fatal(err)
