@@ -327,23 +327,19 @@ func (n *Node) DowngradeEnable(ctx context.Context, target string, w io.Writer) 
 	if _, err := d.Downgrade(dctx, clientv3.DowngradeValidate, t.String()); err != nil {
 		return downgradeError(err, t, clusterName)
 	}
-	resp, err := d.Downgrade(dctx, clientv3.DowngradeEnable, t.String())
-	if err != nil {
+	// etcd answers with the cluster version from before the change: not worth printing
+	if _, err := d.Downgrade(dctx, clientv3.DowngradeEnable, t.String()); err != nil {
 		return downgradeError(err, t, clusterName)
 	}
-	now := t.String()
-	if resp != nil && resp.Version != "" {
-		now = shortVersion(resp.Version)
-	}
-	fmt.Fprintf(w, `downgrade to %[1]s enabled: the cluster version is now %[2]s, and each member migrates its storage to %[1]s
+	fmt.Fprintf(w, `downgrade to %[1]s enabled: the cluster version drops to %[1]s, and each member migrates its storage to %[1]s
 next, one member at a time:
   1. wait until its storage version is %[1]s: firstboot downgrade status (on any node)
   2. on its node: firstboot upgrade-check, then reimage it to the v%[1]s image on the same data volume
   3. wait until firstboot status is healthy again before the next member
-a node reimaged before its storage version is %[1]s refuses to start etcd and says so: boot the v%[3]s image on it again
+a node reimaged before its storage version is %[1]s refuses to start etcd and says so: boot the v%[2]s image on it again
 to abort before any member runs etcd %[1]s: firstboot downgrade cancel
 
-`, t, now, clusterName)
+`, t, clusterName)
 	// the members as they are now: storage migrates within seconds of the enable
 	if v, err := n.downgradeView(ctx, cli); err == nil {
 		printDowngrade(w, v)

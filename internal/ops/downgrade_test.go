@@ -68,7 +68,7 @@ func TestDowngradeEnable(t *testing.T) {
 		t.Errorf("requests %s, want validate 3.6, then enable 3.6 (etcd reads X.Y, not vX.Y)", got)
 	}
 	for _, want := range []string{
-		"downgrade to 3.6 enabled: the cluster version is now 3.6, and each member migrates its storage to 3.6\n",
+		"downgrade to 3.6 enabled: the cluster version drops to 3.6, and each member migrates its storage to 3.6\n",
 		"1. wait until its storage version is 3.6: firstboot downgrade status",
 		"reimage it to the v3.6 image on the same data volume",
 		"boot the v3.7 image on it again",
