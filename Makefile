@@ -59,7 +59,7 @@ test unit-test vm-test: export ETCD_APPLIANCE_STRICT ?= 1
 
 unit-test: $(VERSITYGW)
 	$(GO) vet ./...
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /qemu-tests)
+	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /qemu-tests)
 
 vm-test: $(VERSITYGW)
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \
@@ -68,7 +68,7 @@ vm-test: $(VERSITYGW)
 ## test-long: the long matrices beside make test: every etcd line built for every arch, and the
 ## long VM tests (backups: faults, recovery, a three-member restore), after unit tests and images
 test-long: host-deps unit-test images $(VERSITYGW)
-	QEMU_TESTS_LONG=1 $(GO) test -count=1 -run TestEtcdLinesBuild ./image/
+	QEMU_TESTS_LONG=1 $(GO) test -count=1 -timeout 60m -run TestEtcdLinesBuild ./image/
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) QEMU_TESTS_LONG=1 ETCD_APPLIANCE_STRICT=1 \
 		$(GO) test -count=1 -v -timeout 80m -run 'Long$$' ./qemu-tests/
 

@@ -1,6 +1,6 @@
-// The pinned etcd build: etcd, etcdctl and etcdutl (one binary, main.go) from these versions.
-// go.v3.5.mod and go.v3.6.mod pin the other supported lines; imagebuild --etcd-version V
-// builds from the one of V's line, or from a temporary copy with the versions replaced.
+// The default etcd line (v3.7): etcd, etcdctl and etcdutl (one binary, main.go). go.v3.6.mod
+// and v3.5/go.mod pin the other lines; imagebuild assembles each line's build directory
+// (image/etcdlines.go) and moves every etcd module to another patch when asked for one.
 module etcd-appliance/etcdsrc
 
 go 1.26.0

@@ -1,5 +1,5 @@
-// The pinned etcd build: etcd, etcdctl and etcdutl (one binary, main.go) from these versions.
-// imagebuild --etcd-version V builds from a temporary copy with the versions replaced.
+// etcd v3.6 for imagebuild --etcd-version v3.6.x: go.mod's build with these versions
+// (tidy it with go mod tidy -modfile go.v3.6.mod).
 module etcd-appliance/etcdsrc
 
 go 1.26.0

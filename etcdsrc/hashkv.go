@@ -51,5 +51,5 @@ func hashKV(path string, rev int64) (kvHash, error) {
 	} else if fi.IsDir() {
 		return kvHash{}, errors.New(path + " is a directory: give the database file (member/snap/db)")
 	}
-	return hashStore(path, rev) // store_*.go: the storage packages moved in v3.6
+	return hashStore(path, rev) // store.go (v3.5/store.go): the storage packages moved in v3.6
 }

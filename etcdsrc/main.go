@@ -4,9 +4,8 @@
 //
 // It calls the entry points every supported line (v3.5, v3.6, v3.7) has: etcdmain.Main,
 // ctlv3.MustStart, and the etcdutl commands, whose root command lives in that module's main
-// package and so is declared again here with the same flags. go.mod pins the default line;
-// go.v3.5.mod and go.v3.6.mod (built with -modfile and the tag etcd_v3_5 for v3.5) pin the
-// others.
+// package and so is declared again here with the same flags. imagebuild builds each line
+// from this file and hashkv.go plus the line's go.mod and store.go (image/etcdlines.go).
 package main
 
 import (
@@ -38,7 +37,7 @@ func etcdutlCommand() *cobra.Command {
 	root := &cobra.Command{Use: "etcdutl", Short: "An administrative command line tool for etcd3."}
 	root.PersistentFlags().StringVarP(&etcdutl.OutputFormat, "write-out", "w", "simple",
 		"set the output format (fields, json, protobuf, simple, table)")
-	root.AddCommand(etcdutlCommands()...) // store_*.go: each line's own list
+	root.AddCommand(etcdutlCommands()...) // store.go (v3.5/store.go): each line's own list
 	root.SetHelpTemplate(`{{.UsageString}}`)
 	return root
 }

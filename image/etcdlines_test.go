@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,5 +80,35 @@ func TestEtcdLinesBuild(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestEtcdModulesIn(t *testing.T) {
+	src, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range etcdLines {
+		pinned, err := pinnedIn(src, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods, err := etcdModulesIn(filepath.Join(src, "etcdsrc", e.Mod), pinned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// every etcd module the line requires moves with a patch change, api (the version
+		// etcd reports) above all
+		for _, m := range []string{"go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/v3", "go.etcd.io/etcd/pkg/v3"} {
+			if !slices.Contains(mods, m) {
+				t.Errorf("%s: %v lacks %s", e.Line, mods, m)
+			}
+		}
+		if e.Line == "v3.5" && !slices.Contains(mods, "go.etcd.io/etcd/client/v2") {
+			t.Errorf("v3.5: %v lacks client/v2 (numbered v2.305.N)", mods)
+		}
+	}
+	if got := sameRelease("go.etcd.io/etcd/client/v2", "v3.5.26"); got != "v2.305.26" {
+		t.Errorf("client/v2 of v3.5.26 = %s", got)
 	}
 }

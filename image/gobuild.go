@@ -70,9 +70,13 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	if version == pinned {
 		return dir, nil
 	}
+	mods, err := etcdModulesIn(filepath.Join(dir, "go.mod"), pinned)
+	if err != nil {
+		return "", err
+	}
 	args := []string{"get"}
-	for _, m := range etcdModules {
-		args = append(args, m+"@"+version)
+	for _, m := range mods {
+		args = append(args, m+"@"+sameRelease(m, version))
 	}
 	for _, a := range [][]string{args, {"mod", "tidy"}} {
 		cmd := exec.CommandContext(ctx, "go", a...)
@@ -91,8 +95,53 @@ func BuildEtcd(ctx context.Context, srcDir, version, goarch, binDir, tmp string)
 	if err != nil {
 		return err
 	}
-	return goBuild(ctx, dir, goarch, filepath.Join(binDir, "etcd"), ".",
-		"-X", "go.etcd.io/etcd/api/v3/version.GitSHA="+version)
+	bin := filepath.Join(binDir, "etcd")
+	if err := goBuild(ctx, dir, goarch, bin, ".", "-X", "go.etcd.io/etcd/api/v3/version.GitSHA="+version); err != nil {
+		return err
+	}
+	return checkEtcdModules(bin, version)
+}
+
+// etcdModulesIn lists the go.etcd.io/etcd modules a go.mod requires at the pinned release
+// (client/v2 at its own numbering of it): all of them move to another patch together, or the
+// binary mixes releases and reports the wrong version (api/v3/version holds it).
+func etcdModulesIn(goMod, pinned string) ([]string, error) {
+	b, err := os.ReadFile(goMod)
+	if err != nil {
+		return nil, err
+	}
+	var mods []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(f) >= 2 && strings.HasPrefix(f[0], "go.etcd.io/etcd/") && f[1] == sameRelease(f[0], pinned) {
+			mods = append(mods, f[0])
+		}
+	}
+	return mods, nil
+}
+
+// sameRelease is module m's version for etcd release v ("v3.5.36"): etcd numbers client/v2
+// v2.305.36 for v3.5.36.
+func sameRelease(m, v string) string {
+	var minor, patch int
+	if _, err := fmt.Sscanf(v, "v3.%d.%d", &minor, &patch); err == nil && strings.HasSuffix(m, "/v2") {
+		return fmt.Sprintf("v2.3%02d.%d", minor, patch)
+	}
+	return v
+}
+
+// checkEtcdModules checks that every etcd module compiled into bin is of release version.
+func checkEtcdModules(bin, version string) error {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return fmt.Errorf("reading build info of %s: %w", bin, err)
+	}
+	for _, d := range info.Deps {
+		if strings.HasPrefix(d.Path, "go.etcd.io/etcd/") && d.Version != sameRelease(d.Path, version) {
+			return fmt.Errorf("etcd %s: the binary holds %s %s: every etcd module must be of one release", version, d.Path, d.Version)
+		}
+	}
+	return nil
 }
 
 // binaryModules lists the modules compiled into Go binaries.

@@ -140,7 +140,11 @@ func TestRollingReimage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	etcd36 := pins[slices.IndexFunc(pins, func(v string) bool { return strings.HasPrefix(v, "v3.6.") })]
+	i36 := slices.IndexFunc(pins, func(v string) bool { return strings.HasPrefix(v, "v3.6.") })
+	if i36 < 0 {
+		t.Fatalf("no v3.6 line among the pins %v: the downgrade goes to v3.6", pins)
+	}
+	etcd36 := pins[i36]
 	down := buildImage(t, builder(t), src, cur.m.Version+".etcd36", "--etcd-version", etcd36)
 	if old.m.EtcdVersion != etcd36 || !strings.HasPrefix(cur.m.EtcdVersion, "v3.7.") {
 		t.Fatalf("images run etcd %s (old) and %s (now); the test rolls v3.6 to v3.7", old.m.EtcdVersion, cur.m.EtcdVersion)

@@ -148,6 +148,17 @@ func decide(r Roll, self *Member, downgrade string) (string, error) {
 	}
 
 	from, to := LineOf(cv), LineOf(target)
+	if downgrade != "" {
+		// etcd lowers the cluster version to the downgrade's target a few seconds after the
+		// enable; until then the check would read the old line as the cluster's
+		dv, err := Parse(downgrade)
+		if err != nil {
+			return "", fmt.Errorf("the enabled downgrade's target: %w", err)
+		}
+		if LineOf(dv) != from {
+			return "", fmt.Errorf("a downgrade to %s is enabled but the cluster version is still %s: etcd lowers it within seconds; ask again", LineOf(dv), from)
+		}
+	}
 	if from.Major != to.Major {
 		return "", fmt.Errorf("etcd %s → %s changes the major version; etcd has no such upgrade path", from, to)
 	}

@@ -27,10 +27,12 @@ const dbOpenTimeout = 2 * time.Second
 // readStorageVersion is the storage version recorded in the etcd database at db, read-only:
 // "" when there is no database or it records none.
 func readStorageVersion(db string) (string, error) {
-	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+	if fi, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	} else if err != nil {
 		return "", err
+	} else if fi.Size() == 0 {
+		return "", nil // a crash while etcd created it: bbolt cannot open it read-only; etcd judges
 	}
 	d, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: dbOpenTimeout})
 	if err != nil {

@@ -93,6 +93,13 @@ func TestReadStorageVersion(t *testing.T) {
 	if got, err := readStorageVersion(empty); err != nil || got != "" {
 		t.Errorf("no meta bucket: %q, %v; want none", got, err)
 	}
+	// a zero-length file, left by a crash while etcd created it: left to etcd
+	zero := filepath.Join(dir, "zero", "db")
+	os.MkdirAll(filepath.Dir(zero), 0o700)
+	os.WriteFile(zero, nil, 0o600)
+	if got, err := readStorageVersion(zero); err != nil || got != "" {
+		t.Errorf("zero-length database: %q, %v; want none", got, err)
+	}
 	// not a database
 	junk := filepath.Join(dir, "junk", "db")
 	os.MkdirAll(filepath.Dir(junk), 0o700)

@@ -93,6 +93,18 @@ func (v *downgradeView) clusterMinor() (minor, bool) {
 	return low, found
 }
 
+// lines are the distinct minor versions the members' servers run, as "3.6".
+func (v *downgradeView) lines() []string {
+	var out []string
+	for _, m := range v.members {
+		if mv, ok := parseMinor(m.server); ok && !slices.Contains(out, mv.String()) {
+			out = append(out, mv.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // target is the enabled downgrade's target, as the first member that knows of one says.
 func (v *downgradeView) target() (minor, bool) {
 	for _, m := range v.members {
@@ -214,7 +226,7 @@ func printDowngrade(w io.Writer, v *downgradeView) {
 			waiting = append(waiting, m.name)
 		}
 	}
-	fmt.Fprintf(w, "downgrade to %s enabled: the cluster version is %s\n", t, t)
+	fmt.Fprintf(w, "downgrade to %s enabled\n", t)
 	if len(done) > 0 {
 		fmt.Fprintf(w, "  running etcd %s already: %s\n", t, strings.Join(done, ", "))
 	}
@@ -308,6 +320,9 @@ func (n *Node) DowngradeEnable(ctx context.Context, target string, w io.Writer) 
 	if t, ok := v.target(); ok {
 		return fmt.Errorf("a downgrade to %s is enabled already: see it with 'firstboot downgrade status', or abort it with 'firstboot downgrade cancel'", t)
 	}
+	if lines := v.lines(); len(lines) > 1 {
+		return fmt.Errorf("the members run etcd %s: a roll between lines is under way; finish it (every member on one line, firstboot upgrade-check --to-etcd) before a downgrade", strings.Join(lines, " and "))
+	}
 	cluster, haveCluster := v.clusterMinor()
 	t, err := checkDowngradeTarget(target, cluster, haveCluster)
 	if err != nil {
@@ -331,10 +346,11 @@ func (n *Node) DowngradeEnable(ctx context.Context, target string, w io.Writer) 
 	if _, err := d.Downgrade(dctx, clientv3.DowngradeEnable, t.String()); err != nil {
 		return downgradeError(err, t, clusterName)
 	}
-	fmt.Fprintf(w, `downgrade to %[1]s enabled: the cluster version drops to %[1]s, and each member migrates its storage to %[1]s
+	fmt.Fprintf(w, `downgrade to %[1]s enabled: the cluster version drops to %[1]s within seconds, and each member migrates its storage to %[1]s
 next, one member at a time:
   1. wait until its storage version is %[1]s: firstboot downgrade status (on any node)
-  2. on its node: firstboot upgrade-check, then reimage it to the v%[1]s image on the same data volume
+  2. on its node: firstboot upgrade-check --to-etcd (the v%[1]s image's etcd_version), then reimage it
+     to that image on the same data volume
   3. wait until firstboot status is healthy again before the next member
 a node reimaged before its storage version is %[1]s refuses to start etcd and says so: boot the v%[2]s image on it again
 to abort before any member runs etcd %[1]s: firstboot downgrade cancel

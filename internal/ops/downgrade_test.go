@@ -68,9 +68,9 @@ func TestDowngradeEnable(t *testing.T) {
 		t.Errorf("requests %s, want validate 3.6, then enable 3.6 (etcd reads X.Y, not vX.Y)", got)
 	}
 	for _, want := range []string{
-		"downgrade to 3.6 enabled: the cluster version drops to 3.6, and each member migrates its storage to 3.6\n",
+		"downgrade to 3.6 enabled: the cluster version drops to 3.6 within seconds, and each member migrates its storage to 3.6\n",
 		"1. wait until its storage version is 3.6: firstboot downgrade status",
-		"reimage it to the v3.6 image on the same data volume",
+		"firstboot upgrade-check --to-etcd (the v3.6 image's etcd_version), then reimage it",
 		"boot the v3.7 image on it again",
 		"firstboot downgrade cancel",
 		"MEMBER  SERVER  STORAGE  DOWNGRADE\netcd-a  3.7.3   3.7.0    enabled, target 3.6\n",
@@ -100,6 +100,8 @@ func TestDowngradeEnableRefuses(t *testing.T) {
 		{"not below", "v3.7", nil, "v3.7 is not below the cluster's 3.7: nothing to downgrade", ""},
 		{"enabled already", "v3.6", func(f *fakeDowngrade) { versions(f.fakeCluster, "3.7.3", "3.7.0", "3.6.0") },
 			"a downgrade to 3.6 is enabled already: see it with 'firstboot downgrade status', or abort it with 'firstboot downgrade cancel'", ""},
+		{"a roll between lines under way", "v3.5", func(f *fakeDowngrade) { f.statuses[idB].Version = "3.6.16" },
+			"the members run etcd 3.6 and 3.7: a roll between lines is under way; finish it", ""},
 		{"a member down", "v3.6", func(f *fakeDowngrade) { delete(f.statuses, idC) },
 			"etcd-c did not answer: a downgrade needs every member running", ""},
 		{"etcd refuses the target", "v3.6", func(f *fakeDowngrade) {
@@ -153,7 +155,7 @@ no downgrade is enabled
 etcd-a  3.6.16  3.6.0    enabled, target 3.6
 etcd-b  3.7.3   3.6.0    enabled, target 3.6
 etcd-c  -       -        did not answer
-downgrade to 3.6 enabled: the cluster version is 3.6
+downgrade to 3.6 enabled
   running etcd 3.6 already: etcd-a
   storage version 3.6, ready to reimage to the v3.6 image, one at a time (firstboot upgrade-check first): etcd-b
   waiting for storage version 3.6 (etcd migrates it within seconds; do not reimage yet): etcd-c (did not answer)
