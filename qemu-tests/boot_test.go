@@ -228,21 +228,9 @@ func waitHealthyWith(ctx context.Context, client *http.Client, url string) error
 }
 
 func checkHealth(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := getBody(ctx, client, url)
 	if err != nil {
 		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s: %s", resp.Status, body)
 	}
 	var h struct {
 		Health string `json:"health"`
@@ -254,6 +242,37 @@ func checkHealth(ctx context.Context, client *http.Client, url string) error {
 		return fmt.Errorf("health %q: %s", h.Health, body)
 	}
 	return nil
+}
+
+// getBody is the body (at most 64 KiB) of a GET answered 200 OK; another status is an error
+// that carries the body (etcd explains an unhealthy 503 there).
+func getBody(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %s: %s", resp.Status, body)
+	}
+	return body, nil
+}
+
+// getJSON decodes the JSON answer of a GET.
+func getJSON(ctx context.Context, client *http.Client, url string, v any) error {
+	body, err := getBody(ctx, client, url)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
 }
 
 // fileSHA256 is the hex digest of a file, to prove a disk was not changed.
