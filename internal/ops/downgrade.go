@@ -143,6 +143,21 @@ func (n *Node) downgradeClient() (Cluster, downgrader, error) {
 	return cli, d, nil
 }
 
+// downgradeSession is downgradeClient and the members' versions asked through it; the
+// caller closes the client.
+func (n *Node) downgradeSession(ctx context.Context) (Cluster, downgrader, *downgradeView, error) {
+	cli, d, err := n.downgradeClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := n.downgradeView(ctx, cli)
+	if err != nil {
+		cli.Close()
+		return nil, nil, nil, err
+	}
+	return cli, d, v, nil
+}
+
 // downgradeView asks every member for its status through cli.
 func (n *Node) downgradeView(ctx context.Context, cli Cluster) (*downgradeView, error) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -171,15 +186,11 @@ func (n *Node) downgradeView(ctx context.Context, cli Cluster) (*downgradeView, 
 // DowngradeStatus prints every member's server and storage version and the downgrade that is
 // enabled, with what is left to do.
 func (n *Node) DowngradeStatus(ctx context.Context, w io.Writer) error {
-	cli, _, err := n.downgradeClient()
+	cli, _, v, err := n.downgradeSession(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	v, err := n.downgradeView(ctx, cli)
-	if err != nil {
-		return err
-	}
 	printDowngrade(w, v)
 	return nil
 }
@@ -308,15 +319,11 @@ func downgradeError(err error, target minor, cluster string) error {
 // ("v3.6"), and prints what comes next. Every member must answer: each one's storage must
 // migrate before its node is reimaged.
 func (n *Node) DowngradeEnable(ctx context.Context, target string, w io.Writer) error {
-	cli, d, err := n.downgradeClient()
+	cli, d, v, err := n.downgradeSession(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	v, err := n.downgradeView(ctx, cli)
-	if err != nil {
-		return err
-	}
 	if t, ok := v.target(); ok {
 		return fmt.Errorf("a downgrade to %s is enabled already: see it with 'firstboot downgrade status', or abort it with 'firstboot downgrade cancel'", t)
 	}
@@ -366,15 +373,11 @@ to abort before any member runs etcd %[1]s: firstboot downgrade cancel
 // DowngradeCancel cancels an enabled downgrade. etcd answers a cancel with nothing to cancel
 // without an error, so the members are asked first.
 func (n *Node) DowngradeCancel(ctx context.Context, w io.Writer) error {
-	cli, d, err := n.downgradeClient()
+	cli, d, v, err := n.downgradeSession(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	v, err := n.downgradeView(ctx, cli)
-	if err != nil {
-		return err
-	}
 	t, ok := v.target()
 	if !ok {
 		fmt.Fprintln(w, "no downgrade is enabled: nothing to cancel")
