@@ -40,10 +40,9 @@ func (l *logger) write(level, line string) (toKmsg bool) {
 	return false
 }
 
-// fatal reports err where an operator will see it and powers off. Exiting instead would
-// panic the kernel with "Attempted to kill init", which says nothing about the cause.
-func (l *logger) fatal(err error) {
-	line := "initramfs: FATAL: " + err.Error() + "\n"
+// alert logs a line an operator must see, whatever the console log level.
+func (l *logger) alert(format string, args ...any) {
+	line := "initramfs: " + fmt.Sprintf(format, args...) + "\n"
 	// KERN_CRIT is shown even with "quiet"; the console copy is for when kmsg is not (the
 	// stderr fallback already is the console).
 	if l.write("<2>", line) {
@@ -54,6 +53,12 @@ func (l *logger) fatal(err error) {
 			os.Stderr.WriteString(line)
 		}
 	}
+}
+
+// fatal reports err where an operator will see it and powers off. Exiting instead would
+// panic the kernel with "Attempted to kill init", which says nothing about the cause.
+func (l *logger) fatal(err error) {
+	l.alert("FATAL: %s", err)
 	time.Sleep(5 * time.Second)
 	unix.Sync()
 	if perr := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); perr != nil {
@@ -73,8 +78,10 @@ func relaxKmsgRatelimit() (restore func()) {
 	if err != nil || strings.TrimSpace(string(old)) == "on" {
 		return func() {}
 	}
-	if err := os.WriteFile(knob, []byte("on"), 0); err != nil {
+	// The kernel takes the value only with its trailing newline (it checks that the known
+	// word is all but one byte of the write); without it the write fails with EINVAL.
+	if err := os.WriteFile(knob, []byte("on\n"), 0); err != nil {
 		return func() {}
 	}
-	return func() { _ = os.WriteFile(knob, []byte(strings.TrimSpace(string(old))), 0) }
+	return func() { _ = os.WriteFile(knob, []byte(strings.TrimSpace(string(old))+"\n"), 0) }
 }
