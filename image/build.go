@@ -190,7 +190,8 @@ type archBuild struct {
 	bootDebs   []string      // packages: the boot chain's (UEFI stub, GRUB), kept apart
 	rt         *rootTree     // root tree
 	bootPkgDir string        // root tree: the boot packages, unpacked
-	squash     string        // root filesystem
+	squash     string        // root partition: the squashfs, then its dm-verity hash tree
+	verity     verity        // the hash tree's parameters
 	ba         bootArtefacts // boot artefacts
 	raw        string        // GPT disk
 }
@@ -347,13 +348,20 @@ func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
 	return "kernel " + b.rt.kver, nil
 }
 
-// buildRootFS packs the root tree into the read-only squashfs root filesystem.
+// buildRootFS packs the root tree into the read-only squashfs root filesystem and appends
+// its dm-verity hash tree: the root partition's content.
 func (b *archBuild) buildRootFS(ctx context.Context) (string, error) {
 	b.squash = filepath.Join(b.work, "root.squashfs")
 	if err := makeSquashfs(ctx, b.rt.dir, b.squash, b.o.Epoch); err != nil {
 		return "", err
 	}
-	return "squashfs " + humanSize(fileSize(b.squash)), nil
+	size := fileSize(b.squash)
+	v, err := appendVerity(ctx, b.squash, veritySalt(b.m.BuildID+"/"+b.a.Name))
+	if err != nil {
+		return "", err
+	}
+	b.verity = v
+	return fmt.Sprintf("squashfs %s, verity tree %s", humanSize(size), humanSize(v.TreeBytes)), nil
 }
 
 // buildBootArtefacts writes the initramfs and the kernel command line, then the arch's boot
@@ -368,7 +376,9 @@ func (b *archBuild) buildBootArtefacts(ctx context.Context) (string, error) {
 		return "", err
 	}
 	rootUUID := PartUUID(b.m.BuildID+"/"+b.a.Name, "root")
-	cmdline := fmt.Sprintf("root=PARTUUID=%s ro %s", rootUUID, b.a.KernelCmdline())
+	// The root hash rides in the UKI (or the GRUB core image on ppc64le), which the firmware
+	// loaded: the initramfs believes nothing on the root partition itself.
+	cmdline := fmt.Sprintf("root=PARTUUID=%s %s ro %s", rootUUID, b.verity.KernelArg(), b.a.KernelCmdline())
 	if b.o.Platform != "" {
 		cmdline += " etcd.platform=" + b.o.Platform
 	}
@@ -403,7 +413,7 @@ func (b *archBuild) recordContents() error {
 	if err != nil {
 		return fmt.Errorf("sizing the root tree: %w", err)
 	}
-	b.m.Contents = append(b.m.Contents, Contents{Arch: b.a.Name, RootFS: fileSize(b.squash), Kernel: fileSize(b.ba.kernel), Initrd: fileSize(b.ba.initrd), Tree: parts})
+	b.m.Contents = append(b.m.Contents, Contents{Arch: b.a.Name, RootFS: b.verity.DataBlocks * verityBlockSize, VerityTree: b.verity.TreeBytes, Kernel: fileSize(b.ba.kernel), Initrd: fileSize(b.ba.initrd), Tree: parts})
 	return nil
 }
 

@@ -13,8 +13,10 @@ import (
 type Contents struct {
 	Arch   string `json:"arch"`
 	RootFS int64  `json:"rootfs"` // the squashfs
-	Kernel int64  `json:"kernel"` // the kernel image booted (also inside the UKI)
-	Initrd int64  `json:"initrd"`
+	// VerityTree is the dm-verity hash tree after the squashfs on the root partition.
+	VerityTree int64 `json:"verity_tree"`
+	Kernel     int64 `json:"kernel"` // the kernel image booted (also inside the UKI)
+	Initrd     int64 `json:"initrd"`
 	// Tree is the root tree's bytes (uncompressed) by contributor, biggest first.
 	Tree []Part `json:"tree"`
 }

@@ -39,10 +39,11 @@ var rootModules = []string{
 var initramfsModules = []string{
 	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "sd_mod", "nvme", "ahci",
 	"xen-blkfront", "hv_vmbus", "hv_storvsc", "ibmvscsi", "squashfs", "overlay",
+	"dm-mod", "dm-verity", // the root is opened only through dm-verity
 }
 
 // requiredModules must exist (as a module or built in) or the image cannot boot anywhere.
-var requiredModules = []string{"virtio_blk", "squashfs", "overlay"}
+var requiredModules = []string{"virtio_blk", "squashfs", "overlay", "dm-verity"}
 
 // pruneDirs are removed from the root tree: documentation, translations and files only a
 // mutable, package-managed system uses.

@@ -187,18 +187,20 @@ func TestDirectKernelBoot(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 		defer cancel()
-		v := bootVM(t, vm.Config{
-			Arch:    a,
-			Kernel:  kernel,
-			Initrd:  initrd,
-			Cmdline: strings.TrimSpace(string(cmdline)),
-			// Snapshot: a streamOptimized VMDK takes no random writes, its qcow2 overlay does
-			Disks: []vm.Disk{{Path: img, Format: format, Snapshot: true}, dataDisk()},
-		})
+		cfg := vm.Config{Arch: a, Kernel: kernel, Initrd: initrd, Cmdline: strings.TrimSpace(string(cmdline))}
+		// dm-verity: a copy of the OS disk with one byte changed in its root partition is
+		// refused alone, and skipped when it sorts first beside the genuine disk
+		raw, _ := im.need(t, a.Name, "raw")
+		altered := alteredCopy(t, raw)
+		checkAlteredRootStops(ctx, t, cfg, altered)
+		// Snapshot: a streamOptimized VMDK takes no random writes, its qcow2 overlay does
+		cfg.Disks = []vm.Disk{{Path: altered, Format: "raw", Snapshot: true}, {Path: img, Format: format, Snapshot: true}, dataDisk()}
+		v := bootVM(t, cfg)
 		waitBooted(ctx, t, v)
 		if t.Failed() {
 			return
 		}
+		checkCopyRefused(ctx, t, v)
 		if _, err := v.WaitConsole(ctx, singleHealthy); err != nil {
 			t.Fatal(err)
 		}

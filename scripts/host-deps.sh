@@ -10,6 +10,8 @@ pkgs=(
   binutils-multiarch grub-common
   # build: kernel module dependency closure for the initramfs
   kmod
+  # build: the root partition's dm-verity hash tree (veritysetup)
+  cryptsetup-bin
   # build: resolving the package lock (apt for foreign architectures, keyring)
   apt debian-archive-keyring ca-certificates
   # tests and `imagebuild run`: qemu for all three arches and their firmware

@@ -11,11 +11,13 @@ const defaultInit = "/usr/lib/systemd/systemd"
 
 // bootParams is what /init takes from the kernel command line.
 type bootParams struct {
-	root guid   // unique partition GUID from root=PARTUUID=
-	init string // program to exec on the real root
+	root   guid         // unique partition GUID from root=PARTUUID=
+	verity verityParams // from etcd.verity=
+	init   string       // program to exec on the real root
 }
 
-// parseCmdline extracts root= and init=. As in the kernel, the last occurrence wins and
+// parseCmdline extracts root=, etcd.verity= and init=. There is no unverified root: a
+// command line without etcd.verity= is refused. As in the kernel, the last occurrence wins and
 // nothing after "--" is a kernel parameter.
 func parseCmdline(cmdline string) (bootParams, error) {
 	p := bootParams{init: defaultInit}
@@ -35,6 +37,13 @@ func parseCmdline(cmdline string) (bootParams, error) {
 		return p, fmt.Errorf("root=%s: %w", root, err)
 	}
 	p.root = g
+	v, ok := kcmdline.Get(cmdline, "etcd.verity")
+	if !ok {
+		return p, fmt.Errorf("no etcd.verity= on the kernel command line: this initramfs mounts only a verified root (boot the image's UKI, or with direct kernel boot its .cmdline file)")
+	}
+	if p.verity, err = parseVerity(v); err != nil {
+		return p, err
+	}
 	if !strings.HasPrefix(p.init, "/") {
 		return p, fmt.Errorf("init=%s: must be an absolute path", p.init)
 	}

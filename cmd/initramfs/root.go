@@ -10,13 +10,14 @@ import (
 	"time"
 )
 
-// findRoot looks once through every whole disk for the GPT partition whose unique GUID is
-// want. It returns the partition's device path, or "" if it is not (yet) there, plus one
-// note per disk looked at for the error message if the root never turns up.
-func findRoot(sysBlock, devDir string, want guid) (dev string, notes []string) {
+// findRoots looks once through every whole disk for GPT partitions whose unique GUID is
+// want. A copy of the image carries the same GUIDs, so there may be several; they come in
+// /sys/block order. It also returns one note per disk without one, for the error message if
+// no root turns up.
+func findRoots(sysBlock, devDir string, want guid) (devs []string, notes []string) {
 	disks, err := os.ReadDir(sysBlock)
 	if err != nil {
-		return "", []string{fmt.Sprintf("(reading %s: %v)", sysBlock, err)}
+		return nil, []string{fmt.Sprintf("(reading %s: %v)", sysBlock, err)}
 	}
 	for _, d := range disks {
 		name := d.Name()
@@ -30,10 +31,10 @@ func findRoot(sysBlock, devDir string, want guid) (dev string, notes []string) {
 		case part == "":
 			notes = append(notes, name)
 		default:
-			return filepath.Join(devDir, part), nil
+			devs = append(devs, filepath.Join(devDir, part))
 		}
 	}
-	return "", notes
+	return devs, notes
 }
 
 // skipDisk leaves out RAM-backed block devices, which never hold the root.
@@ -101,28 +102,64 @@ func readInt(file string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 }
 
-// waitForRoot polls findRoot until the root partition appears: drivers probe devices
-// asynchronously after their modules load.
-func waitForRoot(l *logger, want guid, timeout, interval time.Duration) (string, error) {
+// sysBlockDir and devNodes are where disks are looked for, and refusedGrace how long the OS
+// disk may take to appear once a copy was refused (tests change them).
+var (
+	sysBlockDir, devNodes = "/sys/block", "/dev"
+	refusedGrace          = 10 * time.Second
+)
+
+// openFunc opens a candidate root partition through verity and returns the device to
+// mount; an error wrapping errVerification means its content is not the image's.
+type openFunc func(dev string) (string, error)
+
+// waitForRoot polls findRoots until a partition with the root GUID opens: drivers probe
+// devices asynchronously after their modules load. Each candidate is tried once; one that
+// fails verification is skipped with a console line and never mounted, so a disk that only
+// copies the image's GUIDs cannot stand in for the OS disk.
+func waitForRoot(l *logger, want guid, timeout, interval time.Duration, open openFunc) (string, error) {
 	l.printf("waiting up to %s for root PARTUUID=%s", timeout, want)
 	start := time.Now()
 	nextReport := start.Add(10 * time.Second)
+	tried := map[string]bool{}
+	var refused []string
+	var refusedAt time.Time
 	for {
-		dev, notes := findRoot("/sys/block", "/dev", want)
-		if dev != "" {
-			l.printf("root is %s (after %s)", dev, time.Since(start).Round(time.Millisecond))
-			return dev, nil
-		}
-		seen := "none"
-		if len(notes) > 0 {
-			seen = strings.Join(notes, ", ")
+		devs, notes := findRoots(sysBlockDir, devNodes, want)
+		for _, dev := range devs {
+			if tried[dev] {
+				continue
+			}
+			tried[dev] = true
+			mapped, err := open(dev)
+			if err == nil {
+				l.printf("root is %s, verified as %s (after %s)", dev, mapped, time.Since(start).Round(time.Millisecond))
+				return mapped, nil
+			}
+			if errors.Is(err, errVerification) {
+				l.alert("OS DISK FAILED VERIFICATION: %s has the root partition's PARTUUID but %v; not mounting it", dev, err)
+				if refused == nil {
+					refusedAt = time.Now()
+				}
+				refused = append(refused, dev)
+				continue
+			}
+			return "", fmt.Errorf("opening root %s: %w", dev, err)
 		}
 		now := time.Now()
-		if now.Sub(start) >= timeout {
+		// After a refusal the real OS disk gets a short grace to turn up, not the whole wait.
+		if now.Sub(start) >= timeout || (refused != nil && now.Sub(refusedAt) >= refusedGrace) {
+			if len(refused) > 0 {
+				return "", fmt.Errorf("OS disk failed verification: no partition with PARTUUID=%s matches the root hash on the kernel command line (refused: %s); reinstall the image on the OS disk and detach disks that copy it", want, strings.Join(refused, ", "))
+			}
+			seen := "none"
+			if len(notes) > 0 {
+				seen = strings.Join(notes, ", ")
+			}
 			return "", fmt.Errorf("root partition PARTUUID=%s not found on any disk after %s (disks seen: %s)", want, timeout, seen)
 		}
 		if now.After(nextReport) {
-			l.printf("still waiting for root; disks seen: %s", seen)
+			l.printf("still waiting for root; disks without it: %s", strings.Join(notes, ", "))
 			nextReport = now.Add(10 * time.Second)
 		}
 		time.Sleep(interval)

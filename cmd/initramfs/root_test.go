@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,27 +54,90 @@ func TestFindRoot(t *testing.T) {
 		sector    int64
 		withParts bool
 		want      guid
-		wantDev   string
+		wantDevs  []string
 		wantNotes string
 	}{
-		{"found", 512, true, rootUUID, "vda3", ""},
-		{"found 4k", 4096, true, rootUUID, "vda3", ""},
-		{"partitions not added yet", 512, false, rootUUID, "", "vda (GPT entry 3 matches but the kernel has no partition 3), vdb (no GPT signature)"},
-		{"absent", 512, true, mustGUID(t, "00000000-0000-0000-0000-000000000001"), "", "vda, vdb (no GPT signature)"},
+		{"found", 512, true, rootUUID, []string{"vda3"}, "vdb (no GPT signature)"},
+		{"found 4k", 4096, true, rootUUID, []string{"vda3"}, "vdb (no GPT signature)"},
+		{"partitions not added yet", 512, false, rootUUID, nil, "vda (GPT entry 3 matches but the kernel has no partition 3), vdb (no GPT signature)"},
+		{"absent", 512, true, mustGUID(t, "00000000-0000-0000-0000-000000000001"), nil, "vda, vdb (no GPT signature)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sysBlock, dev := fakeSys(t, tt.sector, tt.withParts, entries)
-			got, notes := findRoot(sysBlock, dev, tt.want)
-			wantDev := ""
-			if tt.wantDev != "" {
-				wantDev = filepath.Join(dev, tt.wantDev)
+			got, notes := findRoots(sysBlock, dev, tt.want)
+			var wantDevs []string
+			for _, d := range tt.wantDevs {
+				wantDevs = append(wantDevs, filepath.Join(dev, d))
 			}
-			if got != wantDev {
-				t.Errorf("dev = %q, want %q", got, wantDev)
+			if !slices.Equal(got, wantDevs) {
+				t.Errorf("devs = %q, want %q", got, wantDevs)
 			}
 			if n := strings.Join(notes, ", "); n != tt.wantNotes {
 				t.Errorf("notes = %q, want %q", n, tt.wantNotes)
+			}
+		})
+	}
+}
+
+// TestWaitForRoot: with two disks carrying the root GUID (the OS disk and a copy), the first
+// that verifies is the root; one that fails verification is never returned.
+func TestWaitForRoot(t *testing.T) {
+	rootUUID := mustGUID(t, "6A4F8C3E-1B2D-4E5F-8A9B-0C1D2E3F4A5B")
+	typ := mustGUID(t, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709")
+	entries := []gptEntry{{Index: 2, Type: typ, Unique: rootUUID, FirstLBA: 101, LastLBA: 200}}
+	bad := fmt.Errorf("%w: block at byte 4096 does not match the root hash", errVerification)
+	tests := []struct {
+		name    string
+		results map[string]error // by partition; absent: verifies
+		want    string           // mapped device, or "" for an error
+		wantErr string
+		tried   []string
+	}{
+		{"first verifies", nil, "dm(vda3)", "", []string{"vda3"}},
+		{"copy sorts first and is refused", map[string]error{"vda3": bad}, "dm(vdb3)", "", []string{"vda3", "vdb3"}},
+		{"every copy refused", map[string]error{"vda3": bad, "vdb3": bad}, "", "OS disk failed verification", []string{"vda3", "vdb3"}},
+		{"other error stops", map[string]error{"vda3": errors.New("no dm-mod")}, "", "opening root", []string{"vda3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sysBlock, dev := fakeSys(t, 512, true, entries)
+			// vdb: a copy with the same GPT
+			gpt, err := os.ReadFile(filepath.Join(dev, "vda"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dev, "vdb"), gpt, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(sysBlock, "vdb", "vdb3"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(sysBlock, "vdb", "vdb3", "partition"), []byte("3\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			oldSys, oldDev, oldGrace := sysBlockDir, devNodes, refusedGrace
+			sysBlockDir, devNodes, refusedGrace = sysBlock, dev, 50*time.Millisecond
+			t.Cleanup(func() { sysBlockDir, devNodes, refusedGrace = oldSys, oldDev, oldGrace })
+
+			var tried []string
+			got, err := waitForRoot(&logger{}, rootUUID, 5*time.Second, time.Millisecond, func(part string) (string, error) {
+				name := filepath.Base(part)
+				tried = append(tried, name)
+				if err := tt.results[name]; err != nil {
+					return "", err
+				}
+				return "dm(" + name + ")", nil
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+			if !slices.Equal(tried, tt.tried) {
+				t.Errorf("tried %q, want %q (each candidate once)", tried, tt.tried)
 			}
 		})
 	}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// verityBlock is the data and hash block size the build uses (imagebuild's makeVerity).
+const verityBlock = 4096
+
+// verityParams describe the root partition's dm-verity layout: the squashfs fills the first
+// DataBlocks blocks, the hash tree (no superblock) starts right after it, and RootHash is
+// the trusted hash everything is checked against.
+type verityParams struct {
+	RootHash   string // hex sha256
+	DataBlocks uint64
+	Salt       string // hex
+}
+
+// parseVerity reads etcd.verity=sha256:ROOTHASH:DATABLOCKS:SALT.
+func parseVerity(v string) (verityParams, error) {
+	f := strings.Split(v, ":")
+	if len(f) != 4 || f[0] != "sha256" {
+		return verityParams{}, fmt.Errorf("etcd.verity=%s: want sha256:ROOTHASH:DATABLOCKS:SALT", v)
+	}
+	p := verityParams{RootHash: strings.ToLower(f[1]), Salt: strings.ToLower(f[3])}
+	if b, err := hex.DecodeString(p.RootHash); err != nil || len(b) != 32 {
+		return p, fmt.Errorf("etcd.verity=%s: root hash is not 64 hex digits", v)
+	}
+	if _, err := hex.DecodeString(p.Salt); err != nil || p.Salt == "" {
+		return p, fmt.Errorf("etcd.verity=%s: salt is not hex", v)
+	}
+	n, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil || n == 0 {
+		return p, fmt.Errorf("etcd.verity=%s: data blocks %q is not a positive number", v, f[2])
+	}
+	p.DataBlocks = n
+	return p, nil
+}
+
+// target is one device-mapper table entry starting at sector 0.
+type target struct {
+	sectors uint64 // length
+	ttype   string // target type, e.g. "verity"
+	params  string
+}
+
+// verityTarget is the dm-verity target over a partition with device number devNum
+// ("MAJOR:MINOR") holding both the data and, from block DataBlocks on, the hash tree.
+// Corrupt blocks fail with EIO (the default mode): never a panic or a restart, which would
+// loop.
+func (p verityParams) verityTarget(devNum string) target {
+	return target{
+		sectors: p.DataBlocks * verityBlock / 512,
+		ttype:   "verity",
+		params: fmt.Sprintf("1 %s %s %d %d %d %d sha256 %s %s",
+			devNum, devNum, verityBlock, verityBlock, p.DataBlocks, p.DataBlocks, p.RootHash, p.Salt),
+	}
+}
+
+// dmVersion is the oldest device-mapper ioctl interface with everything used here.
+var dmVersion = [3]uint32{4, 0, 0}
+
+// dmIoctl issues one device-mapper ioctl on /dev/mapper/control for device name, with an
+// optional single target. It returns the kernel's reply header.
+func dmIoctl(cmd uintptr, name string, flags uint32, t *target) (*unix.DmIoctl, error) {
+	ctl, err := os.OpenFile("/dev/mapper/control", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the device-mapper control device (is dm-mod loaded?): %w", err)
+	}
+	defer ctl.Close()
+	hdrSize := int(unsafe.Sizeof(unix.DmIoctl{}))
+	specSize := int(unsafe.Sizeof(unix.DmTargetSpec{}))
+	size := hdrSize
+	if t != nil {
+		size += (specSize + len(t.params) + 1 + 7) &^ 7
+	}
+	// extra room for the kernel's reply
+	buf := make([]byte, size+4096)
+	hdr := (*unix.DmIoctl)(unsafe.Pointer(&buf[0]))
+	hdr.Version = dmVersion
+	hdr.Data_size = uint32(len(buf))
+	hdr.Data_start = uint32(hdrSize)
+	hdr.Flags = flags
+	if len(name) >= len(hdr.Name) {
+		return nil, fmt.Errorf("device-mapper name %q too long", name)
+	}
+	copy(hdr.Name[:], name)
+	if t != nil {
+		if len(t.ttype) >= 16 {
+			return nil, fmt.Errorf("device-mapper target type %q too long", t.ttype)
+		}
+		hdr.Target_count = 1
+		spec := (*unix.DmTargetSpec)(unsafe.Pointer(&buf[hdrSize]))
+		spec.Length = t.sectors
+		copy(spec.Target_type[:], t.ttype)
+		copy(buf[hdrSize+specSize:], t.params)
+	}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, ctl.Fd(), cmd, uintptr(unsafe.Pointer(&buf[0])))
+	if errno != 0 {
+		return nil, errno
+	}
+	out := *hdr
+	return &out, nil
+}
+
+// openVerity creates the read-only verity device name over the partition dev (a /dev path)
+// and returns its /dev/dm-N path. On error nothing is left behind.
+func openVerity(name, dev string, p verityParams) (string, error) {
+	devNum, err := blockDevNum(dev)
+	if err != nil {
+		return "", err
+	}
+	if _, err := dmIoctl(unix.DM_DEV_CREATE, name, 0, nil); err != nil {
+		return "", fmt.Errorf("creating device-mapper device %s: %w", name, err)
+	}
+	t := p.verityTarget(devNum)
+	if _, err := dmIoctl(unix.DM_TABLE_LOAD, name, unix.DM_READONLY_FLAG, &t); err != nil {
+		closeVerity(name)
+		return "", fmt.Errorf("loading the verity table for %s: %w", dev, err)
+	}
+	hdr, err := dmIoctl(unix.DM_DEV_SUSPEND, name, 0, nil) // without DM_SUSPEND_FLAG: resume
+	if err != nil {
+		closeVerity(name)
+		return "", fmt.Errorf("activating verity device %s: %w", name, err)
+	}
+	return "/dev/dm-" + strconv.FormatUint(uint64(unix.Minor(hdr.Dev)), 10), nil
+}
+
+// closeVerity removes the device; errors are ignored: it is only cleanup of a failed try.
+func closeVerity(name string) {
+	_, _ = dmIoctl(unix.DM_DEV_REMOVE, name, 0, nil)
+}
+
+// blockDevNum gives "MAJOR:MINOR" of a block device node.
+func blockDevNum(dev string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return "", fmt.Errorf("stat %s: %w", dev, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return "", fmt.Errorf("%s is not a block device", dev)
+	}
+	return fmt.Sprintf("%d:%d", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev))), nil
+}
+
+// errVerification marks content that does not match the trusted root hash.
+var errVerification = errors.New("failed verification")
+
+// checkAll reads the whole verity device once: dm-verity checks every block against the
+// root hash, so a partition with one altered byte is refused before anything mounts it.
+func checkAll(dev string) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := f.Read(buf)
+		off += int64(n)
+		if err == io.EOF {
+			return nil
+		}
+		if errors.Is(err, unix.EIO) {
+			return fmt.Errorf("%w: block at byte %d does not match the root hash", errVerification, off)
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", dev, err)
+		}
+	}
+}
