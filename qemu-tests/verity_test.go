@@ -20,13 +20,17 @@ var (
 	verifiedRoot  = regexp.MustCompile(`initramfs: root is (/dev/\S+), verified as`)
 )
 
-// alteredCopy writes a raw copy of the raw image src with one byte flipped in the middle of
-// its root partition's squashfs: the same GPT and PARTUUIDs, different content.
-func alteredCopy(t *testing.T, src string) string {
+// alteredCopy writes a raw copy of the image src (qemu format) with one byte flipped in its
+// root partition's squashfs: the same GPT and PARTUUIDs, different content.
+func alteredCopy(t *testing.T, src, format string) string {
 	t.Helper()
-	out, err := exec.Command("sgdisk", "-p", src).CombinedOutput()
+	dst := filepath.Join(workDir(t), "altered.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-f", format, "-O", "raw", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v\n%s", src, err, out)
+	}
+	out, err := exec.Command("sgdisk", "-p", dst).CombinedOutput()
 	if err != nil {
-		t.Fatalf("sgdisk -p %s: %v\n%s", src, err, out)
+		t.Fatalf("sgdisk -p %s: %v\n%s", dst, err, out)
 	}
 	var start, end int64 = -1, -1
 	for _, line := range strings.Split(string(out), "\n") {
@@ -37,11 +41,7 @@ func alteredCopy(t *testing.T, src string) string {
 		}
 	}
 	if start <= 0 || end <= start {
-		t.Fatalf("no root partition in sgdisk -p %s:\n%s", src, out)
-	}
-	dst := filepath.Join(workDir(t), "altered.raw")
-	if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copying %s: %v\n%s", src, err, out)
+		t.Fatalf("no root partition in sgdisk -p %s:\n%s", dst, out)
 	}
 	f, err := os.OpenFile(dst, os.O_RDWR, 0)
 	if err != nil {

@@ -18,6 +18,8 @@ pkgs=(
   qemu-system-x86 qemu-system-arm qemu-system-ppc ovmf qemu-efi-aarch64
   # tests: network namespaces, bridges and tap devices; ssh into the nodes
   iproute2 openssh-client
+  # tests: the Secure Boot key (snakeoil, encrypted PKCS#8) and SHA256SUMS signatures
+  openssl
   # tests: DHCP and DNS for the VMs on the test bridge (binary only: no system service), NoCloud
   # seed ISOs
   dnsmasq-base xorriso
