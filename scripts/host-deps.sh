@@ -10,6 +10,9 @@ pkgs=(
   binutils-multiarch grub-common
   # build: kernel module dependency closure for the initramfs
   kmod
+  # build with --signing-key: sbsign signs the UKI for Secure Boot (sbverify checks it in the
+  # tests); openssl verifies SHA256SUMS.sig in the tests
+  sbsigntool openssl
   # build: resolving the package lock (apt for foreign architectures, keyring)
   apt debian-archive-keyring ca-certificates
   # tests and `imagebuild run`: qemu for all three arches and their firmware
