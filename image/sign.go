@@ -96,7 +96,7 @@ func readSigningKey(path string) (*rsa.PrivateKey, error) {
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("--signing-key %s is a %s key: UEFI Secure Boot verifies RSA signatures; make an RSA key of %d bits or more (openssl req -new -x509 -newkey rsa:2048 -nodes …)", path, keyKind(key), minRSABits)
+		return nil, fmt.Errorf("--signing-key %s holds an %s key: UEFI Secure Boot verifies RSA signatures; make an RSA key of %d bits or more (openssl req -new -x509 -newkey rsa:2048 -nodes …)", path, keyKind(key), minRSABits)
 	}
 	if n := rk.N.BitLen(); n < minRSABits {
 		return nil, fmt.Errorf("--signing-key %s is RSA-%d: UEFI db keys are RSA-%d or more; make a larger key", path, n, minRSABits)

@@ -126,7 +126,7 @@ func TestLoadSigner(t *testing.T) {
 		{"not PEM", garbage, cert, []string{"--signing-key " + garbage + ": no PEM block"}},
 		{"cert as key", cert, cert, []string{"--signing-key " + cert, `"CERTIFICATE" block, not a private key`}},
 		{"key as cert", key, key, []string{"--signing-cert " + key, "no PEM CERTIFICATE block"}},
-		{"EC key", ecKeyPath, ecCert, []string{"is a EC key", "RSA"}},
+		{"EC key", ecKeyPath, ecCert, []string{"holds an EC key", "RSA"}},
 		{"RSA-1024", smallKey, smallCert, []string{"is RSA-1024", "RSA-2048"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
