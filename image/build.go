@@ -42,6 +42,9 @@ type Options struct {
 	Epoch       int64  // SOURCE_DATE_EPOCH: every timestamp in the image
 	KeepWork    bool
 	Progress    io.Writer
+	// SigningKey and SigningCert (PEM files, both or neither) sign the build: the UKI for UEFI
+	// Secure Boot, and SHA256SUMS (SHA256SUMS.sig, SHA256SUMS.pub). See LoadSigner.
+	SigningKey, SigningCert string
 }
 
 // Artifact is one output file, as listed in manifest.json.
@@ -76,6 +79,10 @@ func LockPath(srcDir string) string { return filepath.Join(srcDir, "packages.loc
 
 // Build runs the pipeline for every requested arch and writes the manifest.
 func Build(ctx context.Context, o Options) (*Manifest, error) {
+	signer, err := LoadSigner(o.SigningKey, o.SigningCert)
+	if err != nil {
+		return nil, err
+	}
 	if o.EtcdVersion == "" {
 		v, err := PinnedEtcdVersion(o.SrcDir)
 		if err != nil {
@@ -104,7 +111,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	m := &Manifest{
 		Version:     o.Version,
-		BuildID:     buildID(o, lockBytes),
+		BuildID:     buildID(o, lockBytes, signer),
 		EtcdVersion: o.EtcdVersion,
 		Artifacts:   []Artifact{},
 		Packages:    []ManifestPackage{},
@@ -120,7 +127,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	builds := make([]*archBuild, len(o.Arches))
 	for i, a := range o.Arches {
-		b := &archBuild{o: o, a: a, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{}}
+		b := &archBuild{o: o, a: a, signer: signer, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{}}
 		builds[i] = b
 		g.Go(func() error {
 			if err := b.run(ctx); err != nil {
@@ -134,6 +141,9 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	m.join(builds)
 	if err := writeManifest(o.OutDir, m); err != nil {
+		return nil, err
+	}
+	if err := signManifest(o.OutDir, signer); err != nil {
 		return nil, err
 	}
 	p.summary(o.OutDir, m)
@@ -164,22 +174,34 @@ func (m *Manifest) join(builds []*archBuild) {
 }
 
 // buildID names a build by its inputs, so a rebuild of the same inputs is the same build.
-func buildID(o Options, lock []byte) string {
+// A signed build's inputs include the signing certificate: its SHA-256 is mixed in, so a
+// signed and an unsigned build of the same commit (or two builds signed by different
+// certificates) are different builds, as their ESPs differ: different build IDs in the
+// manifest and os-release, and different partition GUIDs and FAT serials, so two such disks
+// attached to one machine never share a PARTUUID. The certificate rather than the key: it is
+// public, fixes the key, and is what the UKI's signature names. An unsigned build's ID is
+// what it always was.
+func buildID(o Options, lock []byte, signer *Signer) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n", o.Version, o.Epoch, o.EtcdVersion, o.Platform)
 	h.Write(lock)
+	if signer != nil {
+		c := signer.CertSHA256()
+		fmt.Fprintf(h, "signed-by-cert-sha256 %x\n", c)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // archBuild is one arch's way through the pipeline. Each stage reads what the stages before it
 // left in the fields below and adds its own.
 type archBuild struct {
-	o    Options
-	a    arch.Arch
-	lock *Lock
-	m    *Manifest
-	p    *progress
-	mods map[GoModule]bool
+	o      Options
+	a      arch.Arch
+	signer *Signer // nil: unsigned
+	lock   *Lock
+	m      *Manifest
+	p      *progress
+	mods   map[GoModule]bool
 
 	work         string       // work directory, removed at the end unless --keep-work
 	name         string       // the outputs' name: etcd-appliance-<version>-<arch>
@@ -390,10 +412,22 @@ func (b *archBuild) buildBootArtefacts(ctx context.Context) (string, error) {
 	case arch.UEFI:
 		ba.uki = filepath.Join(b.work, "uki.efi")
 		osrel := filepath.Join(b.rt.dir, "usr/lib/os-release")
-		if err := makeUKI(ctx, filepath.Join(b.bootPkgDir, b.a.EFIStub), ba.kernel, ba.initrd, ba.cmdline, osrel, ba.uki); err != nil {
+		unsigned := ba.uki
+		if b.signer != nil {
+			unsigned = filepath.Join(b.work, "uki.unsigned.efi")
+		}
+		if err := makeUKI(ctx, filepath.Join(b.bootPkgDir, b.a.EFIStub), ba.kernel, ba.initrd, ba.cmdline, osrel, unsigned); err != nil {
 			return "", err
 		}
-		return "UKI " + humanSize(fileSize(ba.uki)), makeFAT(ctx, ba.bootFAT, "ESP", serial, fatSizeMiB(ba.uki), b.o.Epoch,
+		what := "UKI "
+		if b.signer != nil {
+			// signed before it goes onto the ESP: the firmware checks what it boots
+			if err := b.signer.signEFI(ctx, unsigned, ba.uki, b.o.Epoch); err != nil {
+				return "", err
+			}
+			what = "signed UKI "
+		}
+		return what + humanSize(fileSize(ba.uki)), makeFAT(ctx, ba.bootFAT, "ESP", serial, fatSizeMiB(ba.uki), b.o.Epoch,
 			[]fatFile{{ba.uki, "/" + b.a.EFIBootPath}})
 	case arch.IEEE1275:
 		ba.grubCore = filepath.Join(b.work, "grub-core.elf")
@@ -513,6 +547,15 @@ func writeManifest(dir string, m *Manifest) error {
 		fmt.Fprintf(&sums, "%s  %s\n", a.SHA256, a.Path)
 	}
 	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums.String()), 0o644)
+}
+
+// signManifest signs SHA256SUMS when the build is signed (SHA256SUMS.sig, SHA256SUMS.pub),
+// and otherwise removes the signature an earlier signed build left in dir.
+func signManifest(dir string, signer *Signer) error {
+	if signer == nil {
+		return removeSumsSignature(dir)
+	}
+	return signer.signSums(dir)
 }
 
 // fatSerial derives the boot partition's FAT volume serial from the build.

@@ -12,14 +12,15 @@ pkgs=(
   kmod
   # build: the root partition's dm-verity hash tree (veritysetup)
   cryptsetup-bin
+  # build with --signing-key: sbsign signs the UKI for Secure Boot (sbverify checks it in the
+  # tests); openssl verifies SHA256SUMS.sig in the tests
+  sbsigntool openssl
   # build: resolving the package lock (apt for foreign architectures, keyring)
   apt debian-archive-keyring ca-certificates
   # tests and `imagebuild run`: qemu for all three arches and their firmware
   qemu-system-x86 qemu-system-arm qemu-system-ppc ovmf qemu-efi-aarch64
   # tests: network namespaces, bridges and tap devices; ssh into the nodes
   iproute2 openssh-client
-  # tests: the Secure Boot key (snakeoil, encrypted PKCS#8) and SHA256SUMS signatures
-  openssl
   # tests: DHCP and DNS for the VMs on the test bridge (binary only: no system service), NoCloud
   # seed ISOs
   dnsmasq-base xorriso

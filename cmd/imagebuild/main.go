@@ -1,6 +1,6 @@
 // Command imagebuild builds etcd appliance disk images and helps around them.
 //
-//	imagebuild build --arch amd64,arm64 --format raw,qcow2 --out out/
+//	imagebuild build --arch amd64,arm64 --format raw,qcow2 --out out/ [--signing-key K --signing-cert C]
 //	imagebuild lock [--arch ...]     re-resolve packages.lock against the Debian mirror
 //	imagebuild run --arch amd64      boot a built image in qemu with a data disk
 //	imagebuild ca init --dir ca      make a cluster CA (and client credentials from it)
@@ -73,7 +73,14 @@ func build(ctx context.Context, args []string) error {
 	version := fs.String("version", "", "image version (default: git describe)")
 	src := fs.String("src", "", "repository root (default: found from the working directory)")
 	keep := fs.Bool("keep-work", false, "keep the work directory (root tree, boot files) for inspection")
+	signKey := fs.String("signing-key", "", "unencrypted RSA private key (PEM) signing the UKI for Secure Boot and SHA256SUMS; needs --signing-cert")
+	signCert := fs.String("signing-cert", "", "the signing key's X.509 certificate (PEM), the one to enrol in the firmware's db; needs --signing-key")
 	fs.Parse(args)
+
+	// checked before any work; Build reads them again
+	if _, err := image.LoadSigner(*signKey, *signCert); err != nil {
+		return err
+	}
 
 	srcDir, err := repoRoot(*src)
 	if err != nil {
@@ -87,6 +94,7 @@ func build(ctx context.Context, args []string) error {
 		SrcDir: srcDir, OutDir: *out, CacheDir: cacheDir(), Arches: archList,
 		Formats: splitList(*formats), Platform: *platform, EtcdVersion: *etcdVersion,
 		Version: *version, KeepWork: *keep, Progress: os.Stderr,
+		SigningKey: *signKey, SigningCert: *signCert,
 	}
 	if o.Version == "" {
 		o.Version = gitVersion(srcDir)
