@@ -161,12 +161,12 @@ func TestInitramfs(t *testing.T) {
 
 func TestSizeTables(t *testing.T) {
 	got := SizeTables([]SizeRow{
-		{Arch: "amd64", RawAllocated: 48 << 20, QCOW2: 50462720, RootFS: 37 << 20, Kernel: 8 << 20, Initrd: 2 << 20, QCOW2Goal: 48 << 20,
+		{Arch: "amd64", RawAllocated: 48 << 20, QCOW2: 50462720, RootFS: 37 << 20, VerityTree: 296 << 10, Kernel: 8 << 20, Initrd: 2 << 20, QCOW2Goal: 48 << 20,
 			Tree: []Part{{"etcd, etcdctl, etcdutl", 60 << 20}, {"kernel modules", 20 << 20}}},
 		{Arch: "ppc64le", QCOW2: 40 << 20, QCOW2Goal: 64 << 20, Tree: []Part{{"kernel modules", 30 << 20}, {"firstboot", 20 << 20}}},
 	})
 	for _, want := range []string{
-		"| amd64 | 48.1 | ≤ 48.0 (over by 0.1) | 48.0 | 37.0 | 8.0 | 2.0 |",
+		"| amd64 | 48.1 | ≤ 48.0 (over by 0.1) | 48.0 | 37.0 | 0.3 | 8.0 | 2.0 |",
 		"| ppc64le | 40.0 | ≤ 64.0 (met) |",
 		"| arch | etcd, etcdctl, etcdutl | kernel modules | firstboot | total |",
 		"| amd64 | 60.0 | 20.0 | 0.0 | 80.0 |",

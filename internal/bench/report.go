@@ -234,6 +234,7 @@ type SizeRow struct {
 	Arch                   string
 	RawAllocated, QCOW2    int64
 	RootFS, Kernel, Initrd int64
+	VerityTree             int64  // the root's dm-verity hash tree
 	Tree                   []Part // the root tree uncompressed, biggest first
 	QCOW2Goal              int64  // 0: none
 }
@@ -250,7 +251,7 @@ func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
 // SizeTables renders image sizes per arch, then the root tree's biggest contributors.
 func SizeTables(rows []SizeRow) string {
 	var b strings.Builder
-	b.WriteString("| arch | qcow2 | goal | raw allocated | root filesystem (squashfs) | kernel | initrd |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| arch | qcow2 | goal | raw allocated | root filesystem (squashfs) | verity tree | kernel | initrd |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		goal := "–"
 		if r.QCOW2Goal > 0 {
@@ -260,7 +261,7 @@ func SizeTables(rows []SizeRow) string {
 			}
 			goal = fmt.Sprintf("≤ %s (%s)", mib(r.QCOW2Goal), mark)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Arch, mib(r.QCOW2), goal, mib(r.RawAllocated), mib(r.RootFS), mib(r.Kernel), mib(r.Initrd))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Arch, mib(r.QCOW2), goal, mib(r.RawAllocated), mib(r.RootFS), mib(r.VerityTree), mib(r.Kernel), mib(r.Initrd))
 	}
 	b.WriteString("\nRoot tree before compression, MiB, biggest contributors:\n\n| arch | ")
 	var names []string

@@ -82,7 +82,7 @@ func sizeRows(dir string) ([]bench.SizeRow, error) {
 	}
 	var rows []bench.SizeRow
 	for _, c := range m.Contents {
-		r := bench.SizeRow{Arch: c.Arch, RootFS: c.RootFS, Kernel: c.Kernel, Initrd: c.Initrd, QCOW2Goal: qcow2Goals[c.Arch]}
+		r := bench.SizeRow{Arch: c.Arch, RootFS: c.RootFS, VerityTree: c.VerityTree, Kernel: c.Kernel, Initrd: c.Initrd, QCOW2Goal: qcow2Goals[c.Arch]}
 		for _, p := range c.Tree {
 			r.Tree = append(r.Tree, bench.Part{Name: p.Name, Bytes: p.Bytes})
 		}
