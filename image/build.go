@@ -127,7 +127,8 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	builds := make([]*archBuild, len(o.Arches))
 	for i, a := range o.Arches {
-		b := &archBuild{o: o, a: a, signer: signer, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{}}
+		b := &archBuild{o: o, a: a, signer: signer, lock: lock, m: &Manifest{BuildID: m.BuildID}, p: p, mods: map[GoModule]bool{},
+			sbom: sbomImage{Version: o.Version, BuildID: m.BuildID, Arch: a.Name, Epoch: o.Epoch}}
 		builds[i] = b
 		g.Go(func() error {
 			if err := b.run(ctx); err != nil {
@@ -210,6 +211,7 @@ type archBuild struct {
 
 	rootDebs   []string      // packages: what goes into the root tree
 	bootDebs   []string      // packages: the boot chain's (UEFI stub, GRUB), kept apart
+	sbom       sbomImage     // packages, binaries: what the SBOM lists; root tree: the licences
 	rt         *rootTree     // root tree
 	bootPkgDir string        // root tree: the boot packages, unpacked
 	squash     string        // root partition: the squashfs, then its dm-verity hash tree
@@ -248,7 +250,10 @@ func (b *archBuild) run(ctx context.Context) error {
 	if err := b.stage(ctx, "GPT disk", b.buildDisk); err != nil {
 		return err
 	}
-	return b.stage(ctx, "formats", b.writeFormats)
+	if err := b.stage(ctx, "formats", b.writeFormats); err != nil {
+		return err
+	}
+	return b.stage(ctx, "SBOM", b.writeSBOM)
 }
 
 // stage runs one step of the build as a timed stage on the progress display.
@@ -300,12 +305,19 @@ func (b *archBuild) binaries(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	mods, err := binaryModules(filepath.Join(b.bin, "etcd"), filepath.Join(b.bin, "firstboot"), filepath.Join(b.bin, "initramfs"))
-	if err != nil {
-		return "", err
-	}
-	for _, mod := range mods {
-		b.mods[mod] = true
+	for _, bin := range []struct{ name, file, inImage, version string }{
+		{"etcd", "etcd", "/usr/bin/etcd", b.o.EtcdVersion},
+		{"firstboot", "firstboot", "/usr/bin/firstboot", b.o.Version},
+		{"init", "initramfs", "/init in the initramfs", b.o.Version},
+	} {
+		sb, err := goBinary(bin.name, bin.inImage, bin.version, filepath.Join(b.bin, bin.file))
+		if err != nil {
+			return "", err
+		}
+		b.sbom.Binaries = append(b.sbom.Binaries, sb)
+		for _, mod := range sb.Modules {
+			b.mods[mod] = true
+		}
 	}
 	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
 }
@@ -326,6 +338,12 @@ func (b *archBuild) fetchPackages(ctx context.Context) (string, error) {
 		isBoot[n] = true
 	}
 	for i, pkg := range pkgs {
+		src, srcVersion, err := debSource(ctx, paths[i])
+		if err != nil {
+			return "", err
+		}
+		b.sbom.Packages = append(b.sbom.Packages, sbomPackage{Name: pkg.Name, Version: pkg.Version, Arch: pkg.PkgArch,
+			Source: src, SourceVersion: srcVersion})
 		// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root
 		b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
 		if isBoot[pkg.Name] {
@@ -353,6 +371,8 @@ func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	// the copyright files, before configureRoot prunes /usr/share/doc
+	b.readLicenses()
 	if err := takeKernel(ctx, b.a, b.rt, b.work); err != nil {
 		return "", err
 	}
@@ -368,6 +388,46 @@ func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "kernel " + b.rt.kver, nil
+}
+
+// readLicenses fills in the SBOM's packages' licences from their copyright files, in the
+// root tree or, for the boot packages, beside it.
+func (b *archBuild) readLicenses() {
+	for i := range b.sbom.Packages {
+		p := &b.sbom.Packages[i]
+		tree := b.rt.dir
+		if slices.Contains(b.a.BootPackages, p.Name) {
+			tree = b.bootPkgDir
+		}
+		p.Licenses = copyrightLicenses(tree, p.Name)
+	}
+}
+
+// writeSBOM writes the arch's SBOM into --out and lists it in the manifest.
+func (b *archBuild) writeSBOM(context.Context) (string, error) {
+	j, err := encodeSBOM(makeSBOM(b.sbom))
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(b.o.OutDir, SBOMFile(b.a.Name))
+	if err := os.WriteFile(path, j, 0o644); err != nil {
+		return "", err
+	}
+	if err := b.addArtifact("sbom", path); err != nil {
+		return "", err
+	}
+	licensed, mods := 0, map[GoModule]bool{}
+	for _, p := range b.sbom.Packages {
+		if len(p.Licenses) > 0 {
+			licensed++
+		}
+	}
+	for _, bin := range b.sbom.Binaries {
+		for _, m := range bin.Modules {
+			mods[m] = true
+		}
+	}
+	return fmt.Sprintf("%s: %d packages (%d with a licence), %d Go modules", filepath.Base(path), len(b.sbom.Packages), licensed, len(mods)), nil
 }
 
 // buildRootFS packs the root tree into the read-only squashfs root filesystem and appends
