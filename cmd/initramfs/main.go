@@ -91,8 +91,10 @@ func openVerified(l *logger, part string, p verityParams) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkAll(dev); err != nil {
-		closeVerity(verityName)
+	if err := checkAll(dev, p.DataBlocks*verityBlock); err != nil {
+		if cerr := closeVerity(verityName); cerr != nil {
+			l.alert("removing the verity device of refused %s: %v", part, cerr)
+		}
 		return "", err
 	}
 	l.printf("verified %d MiB of %s against the root hash in %s", p.DataBlocks*verityBlock>>20, part, time.Since(start).Round(time.Millisecond))

@@ -110,7 +110,9 @@ var (
 )
 
 // openFunc opens a candidate root partition through verity and returns the device to
-// mount; an error wrapping errVerification means its content is not the image's.
+// mount; an error wrapping errVerification means this partition cannot be the verified root
+// (its content, or its size, is not the image's): the next is tried. Any other error is the
+// initramfs's own (no device-mapper) and stops the boot.
 type openFunc func(dev string) (string, error)
 
 // waitForRoot polls findRoots until a partition with the root GUID opens: drivers probe
@@ -124,8 +126,16 @@ func waitForRoot(l *logger, want guid, timeout, interval time.Duration, open ope
 	tried := map[string]bool{}
 	var refused []string
 	var refusedAt time.Time
+	disks := -1
 	for {
 		devs, notes := findRoots(sysBlockDir, devNodes, want)
+		// The grace restarts whenever a disk appears: a slow controller still gets its turn.
+		if n := len(devs) + len(notes); n != disks {
+			disks = n
+			if refused != nil {
+				refusedAt = time.Now()
+			}
+		}
 		for _, dev := range devs {
 			if tried[dev] {
 				continue
@@ -147,7 +157,8 @@ func waitForRoot(l *logger, want guid, timeout, interval time.Duration, open ope
 			return "", fmt.Errorf("opening root %s: %w", dev, err)
 		}
 		now := time.Now()
-		// After a refusal the real OS disk gets a short grace to turn up, not the whole wait.
+		// After a refusal the real OS disk gets a short grace to turn up, not the whole wait:
+		// a node with an altered copy attached stops soon, with the reason on the console.
 		if now.Sub(start) >= timeout || (refused != nil && now.Sub(refusedAt) >= refusedGrace) {
 			if len(refused) > 0 {
 				return "", fmt.Errorf("OS disk failed verification: no partition with PARTUUID=%s matches the root hash on the kernel command line (refused: %s); reinstall the image on the OS disk and detach disks that copy it", want, strings.Join(refused, ", "))

@@ -87,54 +87,70 @@ func TestWaitForRoot(t *testing.T) {
 	typ := mustGUID(t, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709")
 	entries := []gptEntry{{Index: 2, Type: typ, Unique: rootUUID, FirstLBA: 101, LastLBA: 200}}
 	bad := fmt.Errorf("%w: block at byte 4096 does not match the root hash", errVerification)
+	const timeout, grace = 5 * time.Second, 200 * time.Millisecond
 	tests := []struct {
 		name    string
 		results map[string]error // by partition; absent: verifies
+		late    bool             // vdb's copy appears only 50 ms after vda3 is refused
 		want    string           // mapped device, or "" for an error
 		wantErr string
 		tried   []string
 	}{
-		{"first verifies", nil, "dm(vda3)", "", []string{"vda3"}},
-		{"copy sorts first and is refused", map[string]error{"vda3": bad}, "dm(vdb3)", "", []string{"vda3", "vdb3"}},
-		{"every copy refused", map[string]error{"vda3": bad, "vdb3": bad}, "", "OS disk failed verification", []string{"vda3", "vdb3"}},
-		{"other error stops", map[string]error{"vda3": errors.New("no dm-mod")}, "", "opening root", []string{"vda3"}},
+		{"first verifies", nil, false, "dm(vda3)", "", []string{"vda3"}},
+		{"copy sorts first and is refused", map[string]error{"vda3": bad}, false, "dm(vdb3)", "", []string{"vda3", "vdb3"}},
+		{"OS disk appears within the grace after a refusal", map[string]error{"vda3": bad}, true, "dm(vdb3)", "", []string{"vda3", "vdb3"}},
+		{"every copy refused", map[string]error{"vda3": bad, "vdb3": bad}, false, "", "OS disk failed verification", []string{"vda3", "vdb3"}},
+		{"other error stops", map[string]error{"vda3": errors.New("no dm-mod")}, false, "", "opening root", []string{"vda3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sysBlock, dev := fakeSys(t, 512, true, entries)
-			// vdb: a copy with the same GPT
-			gpt, err := os.ReadFile(filepath.Join(dev, "vda"))
-			if err != nil {
-				t.Fatal(err)
+			// vdb: a copy with the same GPT, now or once vda3 was refused
+			addCopy := func() {
+				gpt, err := os.ReadFile(filepath.Join(dev, "vda"))
+				if err == nil {
+					err = os.MkdirAll(filepath.Join(sysBlock, "vdb", "vdb3"), 0o755)
+				}
+				if err == nil {
+					err = os.WriteFile(filepath.Join(sysBlock, "vdb", "vdb3", "partition"), []byte("3\n"), 0o644)
+				}
+				if err == nil {
+					err = os.WriteFile(filepath.Join(dev, "vdb"), gpt, 0o644)
+				}
+				if err != nil {
+					t.Error(err)
+				}
 			}
-			if err := os.WriteFile(filepath.Join(dev, "vdb"), gpt, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.MkdirAll(filepath.Join(sysBlock, "vdb", "vdb3"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(sysBlock, "vdb", "vdb3", "partition"), []byte("3\n"), 0o644); err != nil {
-				t.Fatal(err)
+			if !tt.late {
+				addCopy()
 			}
 			oldSys, oldDev, oldGrace := sysBlockDir, devNodes, refusedGrace
-			sysBlockDir, devNodes, refusedGrace = sysBlock, dev, 50*time.Millisecond
+			sysBlockDir, devNodes, refusedGrace = sysBlock, dev, grace
 			t.Cleanup(func() { sysBlockDir, devNodes, refusedGrace = oldSys, oldDev, oldGrace })
 
 			var tried []string
-			got, err := waitForRoot(&logger{}, rootUUID, 5*time.Second, time.Millisecond, func(part string) (string, error) {
+			start := time.Now()
+			got, err := waitForRoot(&logger{}, rootUUID, timeout, time.Millisecond, func(part string) (string, error) {
 				name := filepath.Base(part)
 				tried = append(tried, name)
+				if tt.late && name == "vda3" {
+					time.AfterFunc(50*time.Millisecond, addCopy)
+				}
 				if err := tt.results[name]; err != nil {
 					return "", err
 				}
 				return "dm(" + name + ")", nil
 			})
+			took := time.Since(start)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
 			} else if err != nil || got != tt.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+			if took >= timeout/2 {
+				t.Errorf("took %s: a refusal must end the wait after the grace (%s), not the timeout (%s)", took, grace, timeout)
 			}
 			if !slices.Equal(tried, tt.tried) {
 				t.Errorf("tried %q, want %q (each candidate once)", tried, tt.tried)

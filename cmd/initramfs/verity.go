@@ -113,31 +113,42 @@ func dmIoctl(cmd uintptr, name string, flags uint32, t *target) (*unix.DmIoctl, 
 }
 
 // openVerity creates the read-only verity device name over the partition dev (a /dev path)
-// and returns its /dev/dm-N path. On error nothing is left behind.
+// and returns its /dev/dm-N path. On error nothing is left behind. Errors that concern this
+// partition (gone, too small for the data and tree, refused by dm-verity) wrap
+// errVerification, so the caller tries the next candidate; failing to create the device at
+// all does not.
 func openVerity(name, dev string, p verityParams) (string, error) {
 	devNum, err := blockDevNum(dev)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", errVerification, err)
 	}
 	if _, err := dmIoctl(unix.DM_DEV_CREATE, name, 0, nil); err != nil {
 		return "", fmt.Errorf("creating device-mapper device %s: %w", name, err)
 	}
 	t := p.verityTarget(devNum)
 	if _, err := dmIoctl(unix.DM_TABLE_LOAD, name, unix.DM_READONLY_FLAG, &t); err != nil {
-		closeVerity(name)
-		return "", fmt.Errorf("loading the verity table for %s: %w", dev, err)
+		return "", removeAfter(name, fmt.Errorf("%w: loading its verity table (a partition too small for the image's data and hash tree gives E2BIG): %w", errVerification, err))
 	}
 	hdr, err := dmIoctl(unix.DM_DEV_SUSPEND, name, 0, nil) // without DM_SUSPEND_FLAG: resume
 	if err != nil {
-		closeVerity(name)
-		return "", fmt.Errorf("activating verity device %s: %w", name, err)
+		return "", removeAfter(name, fmt.Errorf("%w: activating its verity device: %w", errVerification, err))
 	}
 	return "/dev/dm-" + strconv.FormatUint(uint64(unix.Minor(hdr.Dev)), 10), nil
 }
 
-// closeVerity removes the device; errors are ignored: it is only cleanup of a failed try.
-func closeVerity(name string) {
-	_, _ = dmIoctl(unix.DM_DEV_REMOVE, name, 0, nil)
+// removeAfter removes device name after a failed setup and returns err, with the removal's
+// error added if it failed too (the next candidate would then find the name taken).
+func removeAfter(name string, err error) error {
+	if rerr := closeVerity(name); rerr != nil {
+		return fmt.Errorf("%w (and removing device-mapper device %s: %v)", err, name, rerr)
+	}
+	return err
+}
+
+// closeVerity removes the device.
+func closeVerity(name string) error {
+	_, err := dmIoctl(unix.DM_DEV_REMOVE, name, 0, nil)
+	return err
 }
 
 // blockDevNum gives "MAJOR:MINOR" of a block device node.
@@ -156,26 +167,28 @@ func blockDevNum(dev string) (string, error) {
 var errVerification = errors.New("failed verification")
 
 // checkAll reads the whole verity device once: dm-verity checks every block against the
-// root hash, so a partition with one altered byte is refused before anything mounts it.
-func checkAll(dev string) error {
+// root hash, so a partition with one altered byte is refused before anything mounts it. Any
+// failure refuses the partition; dm-verity's EIO is the usual one (the kernel logs the block).
+func checkAll(dev string, size uint64) error {
 	f, err := os.Open(dev)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: opening %s: %w", errVerification, dev, err)
 	}
 	defer f.Close()
 	buf := make([]byte, 1<<20)
-	var off int64
+	var off uint64
 	for {
 		n, err := f.Read(buf)
-		off += int64(n)
-		if err == io.EOF {
+		off += uint64(n)
+		switch {
+		case err == io.EOF && off == size:
 			return nil
-		}
-		if errors.Is(err, unix.EIO) {
-			return fmt.Errorf("%w: block at byte %d does not match the root hash", errVerification, off)
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", dev, err)
+		case err == io.EOF:
+			return fmt.Errorf("%w: %s ends after %d bytes, not %d", errVerification, dev, off, size)
+		case errors.Is(err, unix.EIO):
+			return fmt.Errorf("%w: reading byte %d: I/O error (dm-verity: the block does not match the root hash, or the disk failed)", errVerification, off)
+		case err != nil:
+			return fmt.Errorf("%w: reading %s: %w", errVerification, dev, err)
 		}
 	}
 }
