@@ -40,12 +40,18 @@ type Facts struct {
 	Labels []string
 	// DeviceTreeModel is /proc/device-tree/model (ppc64le and other device-tree machines).
 	DeviceTreeModel string
+	// DeviceTreeCompatible is /proc/device-tree/compatible's strings (arm64 booted without
+	// firmware has a device tree and no DMI).
+	DeviceTreeCompatible []string
 }
 
 // DMIKeys are the /sys/class/dmi/id files Choose uses (all world-readable).
 func DMIKeys() []string {
 	return []string{"sys_vendor", "product_name", "product_version", "chassis_asset_tag", "bios_vendor", "board_vendor"}
 }
+
+// qemuVirtCompatible is the root compatible string of qemu's arm and riscv "virt" machines.
+const qemuVirtCompatible = "linux,dummy-virt"
 
 // Names are the platforms etcd.platform= accepts, in a stable order.
 func Names() []string {
@@ -57,7 +63,9 @@ func Names() []string {
 //  2. etcd.config.url= on the kernel command line: metal;
 //  3. a filesystem labelled cidata/CIDATA: nocloud; config-2/CONFIG-2: openstack (config drive);
 //  4. DMI strings (see dmiRules);
-//  5. a device-tree model saying "emulated by qemu" (ppc64le pseries under qemu): qemu;
+//  5. a device-tree model saying "emulated by qemu" (ppc64le pseries under qemu), or the
+//     root compatible "linux,dummy-virt" (qemu's arm virt machine booted with -kernel, where
+//     no firmware provides DMI): qemu;
 //  6. nothing: "" with reason NoPlatform, which is not an error.
 func Choose(f Facts) (platform, reason string, err error) {
 	if p, ok := kcmdline.Get(f.Cmdline, PlatformArg); ok && p != Detect {
@@ -84,6 +92,9 @@ func Choose(f Facts) (platform, reason string, err error) {
 	}
 	if m := strings.TrimRight(f.DeviceTreeModel, "\x00 \n"); strings.Contains(m, "emulated by qemu") {
 		return qemu.Name, fmt.Sprintf("device-tree model %q", m), nil
+	}
+	if slices.Contains(f.DeviceTreeCompatible, qemuVirtCompatible) {
+		return qemu.Name, fmt.Sprintf("device-tree compatible %q (qemu's virt machine)", qemuVirtCompatible), nil
 	}
 	return "", NoPlatform, nil
 }

@@ -50,6 +50,8 @@ func TestChoose(t *testing.T) {
 		// 5.
 		{"ppc64le pseries under qemu", Facts{DeviceTreeModel: "IBM pSeries (emulated by qemu)\x00"}, "qemu", "emulated by qemu"},
 		{"ppc64le PowerVM", Facts{DeviceTreeModel: "IBM,9009-42A"}, "", NoPlatform},
+		{"arm64 qemu virt, direct kernel boot", Facts{DeviceTreeCompatible: []string{"linux,dummy-virt"}}, "qemu", "qemu's virt machine"},
+		{"arm64 board", Facts{DeviceTreeCompatible: []string{"raspberrypi,4-model-b", "brcm,bcm2711"}}, "", NoPlatform},
 		// 6.
 		{"nothing", Facts{Cmdline: cmd, DMI: map[string]string{"sys_vendor": "Dell Inc."}}, "", NoPlatform},
 		{"empty", Facts{}, "", NoPlatform},

@@ -55,6 +55,15 @@ func (r Reader) Facts() (Facts, error) {
 		return Facts{}, err
 	}
 	f.DeviceTreeModel = strings.TrimRight(model, "\x00 \n")
+	compat, err := readOptional(filepath.Join(r.proc(), "device-tree", "compatible"))
+	if err != nil {
+		return Facts{}, err
+	}
+	for _, c := range strings.Split(compat, "\x00") {
+		if c = strings.TrimSpace(c); c != "" {
+			f.DeviceTreeCompatible = append(f.DeviceTreeCompatible, c)
+		}
+	}
 	return f, nil
 }
 

@@ -77,6 +77,14 @@ func TestFacts(t *testing.T) {
 			},
 			want: Facts{Cmdline: "console=hvc0", DMI: map[string]string{}, DeviceTreeModel: "IBM pSeries (emulated by qemu)"},
 		},
+		{
+			name: "arm64 virt without firmware",
+			setup: func(t *testing.T, r Reader) {
+				write(t, filepath.Join(r.ProcRoot, "cmdline"), "console=ttyAMA0\n")
+				write(t, filepath.Join(r.ProcRoot, "device-tree/compatible"), "linux,dummy-virt\x00")
+			},
+			want: Facts{Cmdline: "console=ttyAMA0", DMI: map[string]string{}, DeviceTreeCompatible: []string{"linux,dummy-virt"}},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fakeRoots(t)
