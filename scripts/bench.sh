@@ -73,7 +73,8 @@ echo "bench: cluster" >&2
 IMAGE_DIR="$work/out-amd64" IMAGEBUILD="$ib" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 \
   go test -count=1 -run '^TestCluster$' -v -timeout 30m ./qemu-tests/ >"$work/cluster.log" 2>&1 ||
   { tail -40 "$work/cluster.log" >&2; exit 1; }
-cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.]*s' "$work/cluster.log" | head -1 || true)
+# Go prints a duration over a minute as 1m2.3s
+cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
 
 echo "bench: backups" >&2
 IMAGE_DIR="$work/out-amd64" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 BENCH_BACKUP=1 VERSITYGW="$PWD/bin/versitygw" \
@@ -122,8 +123,8 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo
   echo "## Backups (amd64)"
   echo
-  echo "One node writes 105 values of 1 MiB, then \\`firstboot backup now\\` to the test network's S3"
-  echo "server (versitygw, https), \\`firstboot backup verify\\` (download, etcdutl restore into scratch,"
+  echo 'One node writes 105 values of 1 MiB, then `firstboot backup now` to the test network'"'"'s S3'
+  echo 'server (versitygw, https), `firstboot backup verify` (download, etcdutl restore into scratch,'
   echo "hashkv), and a new node restores the latest backup (direct kernel boot):"
   echo "${backups:-not found in the log of TestBackupBench}."
 } > BENCHMARKS.md
