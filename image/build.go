@@ -576,7 +576,7 @@ func (b *archBuild) initramfs(rt *rootTree, initBin, out string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteInitramfs(zw, initBin, rt.modulesDir, rt.initrdFiles, time.Unix(b.o.Epoch, 0)); err != nil {
+	if err := WriteInitramfs(zw, initBin, rt.modulesDir, rt.initrdFiles, rt.initrdProbe, time.Unix(b.o.Epoch, 0)); err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
 	if err := zw.Close(); err != nil {

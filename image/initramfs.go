@@ -123,18 +123,21 @@ func kmodName(s string) string {
 const (
 	initramfsModDir   = "lib/modules"
 	initramfsLoadList = "etc/modules.load"
+	// initramfsProbeList are disk drivers, loaded in order until the root partition appears.
+	initramfsProbeList = "etc/modules.probe"
 )
 
 // WriteInitramfs writes an uncompressed newc cpio archive holding /init (initBinary), the
-// module files (read from modDir/<file>, stored as lib/modules/<basename>), the load list
-// /etc/modules.load in the given order, the mount point directories, and a /dev/console node
+// module files (read from modDir/<file>, stored as lib/modules/<basename>), the load lists
+// /etc/modules.load (always loaded) and /etc/modules.probe (disk drivers, loaded until the
+// root appears) in the given orders, the mount point directories, and a /dev/console node
 // so the kernel can give /init a console before devtmpfs is mounted. All entries are owned by
 // root, dated epoch and written in sorted order with inode numbers from that order, so the
 // same inputs always give the same bytes.
 //
 // The archive is written by hand: github.com/cavaliergopher/cpio v1.0.1 always writes zero
 // rdevmajor/rdevminor fields, so it cannot make /dev/console.
-func WriteInitramfs(w io.Writer, initBinary string, modDir string, moduleFiles []string, epoch time.Time) error {
+func WriteInitramfs(w io.Writer, initBinary string, modDir string, load, probe []string, epoch time.Time) error {
 	mtime := epoch.Unix()
 	if mtime < 0 || mtime > 0xFFFFFFFF {
 		return fmt.Errorf("epoch %v cannot be stored in a newc archive", epoch)
@@ -147,16 +150,18 @@ func WriteInitramfs(w io.Writer, initBinary string, modDir string, moduleFiles [
 	for _, d := range []string{"dev", "proc", "sys", "sysroot", "etc", "lib"} {
 		entries[d] = newcEntry{mode: sIFDIR | 0o755}
 	}
-	var list strings.Builder
-	for _, f := range moduleFiles {
-		name := initramfsModDir + "/" + path.Base(f)
-		if prev, dup := entries[name]; dup {
-			return fmt.Errorf("modules %s and %s would both be %s", prev.src, f, name)
+	for listName, files := range map[string][]string{initramfsLoadList: load, initramfsProbeList: probe} {
+		var list strings.Builder
+		for _, f := range files {
+			name := initramfsModDir + "/" + path.Base(f)
+			if prev, dup := entries[name]; dup {
+				return fmt.Errorf("modules %s and %s would both be %s", prev.src, f, name)
+			}
+			entries[name] = newcEntry{mode: sIFREG | 0o644, src: filepath.Join(modDir, f)}
+			list.WriteString(name + "\n")
 		}
-		entries[name] = newcEntry{mode: sIFREG | 0o644, src: filepath.Join(modDir, f)}
-		list.WriteString(name + "\n")
+		entries[listName] = newcEntry{mode: sIFREG | 0o644, data: []byte(list.String())}
 	}
-	entries[initramfsLoadList] = newcEntry{mode: sIFREG | 0o644, data: []byte(list.String())}
 
 	names := make([]string, 0, len(entries))
 	for n := range entries {

@@ -128,7 +128,7 @@ func TestWriteInitramfsDeterministic(t *testing.T) {
 	initBin, modDir, files := initramfsInputs(t)
 	epoch := time.Unix(1700000000, 0)
 	var a, b bytes.Buffer
-	if err := WriteInitramfs(&a, initBin, modDir, files, epoch); err != nil {
+	if err := WriteInitramfs(&a, initBin, modDir, files[:1], files[1:], epoch); err != nil {
 		t.Fatal(err)
 	}
 	// Different mtimes on disk must not leak into the archive.
@@ -136,7 +136,7 @@ func TestWriteInitramfsDeterministic(t *testing.T) {
 	if err := os.Chtimes(initBin, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteInitramfs(&b, initBin, modDir, files, epoch); err != nil {
+	if err := WriteInitramfs(&b, initBin, modDir, files[:1], files[1:], epoch); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
@@ -151,7 +151,7 @@ func TestWriteInitramfsContents(t *testing.T) {
 	initBin, modDir, files := initramfsInputs(t)
 	epoch := time.Unix(1700000000, 0)
 	var buf bytes.Buffer
-	if err := WriteInitramfs(&buf, initBin, modDir, files, epoch); err != nil {
+	if err := WriteInitramfs(&buf, initBin, modDir, files[:1], files[1:], epoch); err != nil {
 		t.Fatal(err)
 	}
 
@@ -185,7 +185,8 @@ func TestWriteInitramfsContents(t *testing.T) {
 		"dev":                            {cpio.TypeDir | 0o755, ""},
 		"dev/console":                    {cpio.TypeChar | 0o600, ""},
 		"etc":                            {cpio.TypeDir | 0o755, ""},
-		"etc/modules.load":               {cpio.TypeReg | 0o644, "lib/modules/virtio.ko\nlib/modules/virtio_blk.ko\nlib/modules/xen-blkfront.ko.xz\n"},
+		"etc/modules.load":               {cpio.TypeReg | 0o644, "lib/modules/virtio.ko\n"},
+		"etc/modules.probe":              {cpio.TypeReg | 0o644, "lib/modules/virtio_blk.ko\nlib/modules/xen-blkfront.ko.xz\n"},
 		"init":                           {cpio.TypeReg | 0o755, "\x7fELF fake init"},
 		"lib":                            {cpio.TypeDir | 0o755, ""},
 		"lib/modules":                    {cpio.TypeDir | 0o755, ""},
@@ -230,17 +231,20 @@ func TestWriteInitramfsErrors(t *testing.T) {
 		name    string
 		init    string
 		files   []string
+		probe   []string
 		epoch   time.Time
 		wantErr string
 	}{
-		{"missing module", initBin, []string{"kernel/nosuch.ko"}, time.Unix(0, 0), "nosuch.ko"},
-		{"missing init", initBin + ".absent", files, time.Unix(0, 0), "init"},
-		{"basename clash", initBin, []string{files[0], files[0]}, time.Unix(0, 0), "would both be"},
-		{"epoch before 1970", initBin, files, time.Unix(-1, 0), "epoch"},
+		{"missing module", initBin, []string{"kernel/nosuch.ko"}, nil, time.Unix(0, 0), "nosuch.ko"},
+		{"missing probed module", initBin, files, []string{"kernel/nosuch.ko"}, time.Unix(0, 0), "nosuch.ko"},
+		{"missing init", initBin + ".absent", files, nil, time.Unix(0, 0), "init"},
+		{"basename clash", initBin, []string{files[0], files[0]}, nil, time.Unix(0, 0), "would both be"},
+		{"in both lists", initBin, files, files[:1], time.Unix(0, 0), "would both be"},
+		{"epoch before 1970", initBin, files, nil, time.Unix(-1, 0), "epoch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := WriteInitramfs(io.Discard, tt.init, modDir, tt.files, tt.epoch)
+			err := WriteInitramfs(io.Discard, tt.init, modDir, tt.files, tt.probe, tt.epoch)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}

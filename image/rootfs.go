@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -34,12 +35,16 @@ var rootModules = []string{
 	"nf_tables", "nft_ct", "nft_reject_inet",
 }
 
-// initramfsModules are loaded by the initramfs to reach the root partition: disk drivers for
-// every platform, then the root and overlay filesystems.
-var initramfsModules = []string{
+// initramfsModules are always loaded by the initramfs: the root and overlay filesystems and
+// dm-verity, through which alone the root is opened.
+var initramfsModules = []string{"squashfs", "overlay", "dm-mod", "dm-verity"}
+
+// initramfsDrivers are the disk drivers of every platform, most common first. The initramfs
+// loads them (then the arch's Modules) in this order only until the root partition appears;
+// udev loads the rest from the root by modalias (docs/PERFORMANCE.md).
+var initramfsDrivers = []string{
 	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "sd_mod", "nvme", "ahci",
-	"xen-blkfront", "hv_vmbus", "hv_storvsc", "ibmvscsi", "squashfs", "overlay",
-	"dm-mod", "dm-verity", // the root is opened only through dm-verity
+	"xen-blkfront", "hv_vmbus", "hv_storvsc", "ibmvscsi",
 }
 
 // requiredModules must exist (as a module or built in) or the image cannot boot anywhere.
@@ -112,7 +117,8 @@ type rootTree struct {
 	dir         string
 	kver        string
 	kernel      string   // the kernel image, taken out of /boot
-	initrdFiles []string // module files for the initramfs, relative to the modules dir
+	initrdFiles []string // module files the initramfs always loads, relative to the modules dir
+	initrdProbe []string // disk drivers it loads until the root appears, relative likewise
 	modulesDir  string
 }
 
@@ -161,7 +167,7 @@ func takeKernel(ctx context.Context, a arch.Arch, rt *rootTree, work string) err
 		return err
 	}
 	keepNames := append(append([]string{}, rootModules...), a.Modules...)
-	keepNames = append(keepNames, initramfsModules...)
+	keepNames = append(append(keepNames, initramfsModules...), initramfsDrivers...)
 	keep, missing, err := InitramfsModules(dep, builtin, keepNames)
 	if err != nil {
 		return err
@@ -173,10 +179,20 @@ func takeKernel(ctx context.Context, a arch.Arch, rt *rootTree, work string) err
 			}
 		}
 	}
-	rt.initrdFiles, _, err = InitramfsModules(dep, builtin, append(append([]string{}, initramfsModules...), a.Modules...))
+	rt.initrdFiles, _, err = InitramfsModules(dep, builtin, initramfsModules)
 	if err != nil {
 		return err
 	}
+	// The closure of everything starts with the closure of initramfsModules (it is visited
+	// first), so the drivers' list is what follows: no module is in both.
+	all, _, err := InitramfsModules(dep, builtin, slices.Concat(initramfsModules, initramfsDrivers, a.Modules))
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(all[:len(rt.initrdFiles)], rt.initrdFiles) {
+		return fmt.Errorf("initramfs modules: the drivers' closure does not start with the filesystems' (%q)", all[:len(rt.initrdFiles)])
+	}
+	rt.initrdProbe = all[len(rt.initrdFiles):]
 	if err := pruneModules(filepath.Join(rt.modulesDir, "kernel"), rt.modulesDir, keep); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 const (
 	newRoot     = "/sysroot"
 	moduleList  = "/etc/modules.load"
+	probeList   = "/etc/modules.probe"
 	rootTimeout = 90 * time.Second
 	rootPoll    = 100 * time.Millisecond
 	// verityName is the device-mapper name of the verified root.
@@ -56,18 +57,30 @@ func boot(l *logger) error {
 		return err
 	}
 
-	list, err := os.ReadFile(moduleList)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		l.printf("no %s, loading no modules", moduleList)
-	case err != nil:
-		return fmt.Errorf("reading %s: %w", moduleList, err)
-	default:
-		loadModules(l, "/", parseModuleList(list))
+	always, err := readModuleList(l, moduleList)
+	if err != nil {
+		return err
 	}
+	loadModules(l, "/", always)
+	drivers, err := readModuleList(l, probeList)
+	if err != nil {
+		return err
+	}
+	rest := loadUntil(l, "/", drivers, func() bool {
+		devs, _ := findRoots(sysBlockDir, devNodes, params.root)
+		return len(devs) > 0
+	})
 
 	dev, err := waitForRoot(l, params.root, rootTimeout, rootPoll, func(part string) (string, error) {
-		return openVerified(l, part, params.verity)
+		dev, err := openVerified(l, part, params.verity)
+		// The root partition seen was refused: the OS disk may sit on a controller whose
+		// driver was not loaded yet.
+		if errors.Is(err, errVerification) && len(rest) > 0 {
+			l.printf("loading the other disk drivers to look for the OS disk elsewhere")
+			loadModules(l, "/", rest)
+			rest = nil
+		}
+		return dev, err
 	})
 	if err != nil {
 		return err

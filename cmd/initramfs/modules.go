@@ -27,6 +27,36 @@ func parseModuleList(data []byte) []string {
 	return paths
 }
 
+// readModuleList reads one of the initramfs's module lists; an image without it loads none.
+func readModuleList(l *logger, file string) ([]string, error) {
+	list, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		l.printf("no %s, loading no modules from it", file)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	return parseModuleList(list), nil
+}
+
+// loadUntil loads the listed drivers in order until done reports the root partition present,
+// and returns those it did not load: udev loads them from the root if this machine has their
+// hardware. Each load that does not find the root costs time on every other platform (AHCI
+// probes its ports, Hyper-V modules wait for a VMBus), so the list puts the common ones first.
+func loadUntil(l *logger, root string, paths []string, done func() bool) (rest []string) {
+	for i, p := range paths {
+		if done() {
+			l.printf("root partition present: %d of %d disk drivers loaded, the rest left to udev", i, len(paths))
+			return paths[i:]
+		}
+		msg, _ := loadOutcome(loadModule(path.Join(root, p)))
+		l.printf("module %s: %s", moduleName(p), msg)
+	}
+	l.printf("disk drivers: all %d loaded", len(paths))
+	return nil
+}
+
 // loadModule loads one module file with finit_module. Compressed modules are handed to the
 // kernel as is; it decompresses them itself if built with CONFIG_MODULE_DECOMPRESS.
 func loadModule(file string) error {

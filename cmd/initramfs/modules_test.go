@@ -46,3 +46,35 @@ func TestModuleName(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadUntil(t *testing.T) {
+	// The files do not exist: each load fails with ENOENT, which loadUntil logs and passes.
+	paths := []string{"a.ko", "b.ko", "c.ko"}
+	tests := []struct {
+		name       string
+		presentAt  int // checks before the root shows; -1: never
+		wantLoaded int
+		wantRest   []string
+	}{
+		{"root already there (built-in driver)", 0, 0, paths},
+		{"root after the second driver", 2, 2, paths[2:]},
+		{"root after the last driver", 3, 3, nil},
+		{"root never seen", -1, 3, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checks := 0
+			rest := loadUntil(&logger{}, t.TempDir(), paths, func() bool {
+				present := tt.presentAt >= 0 && checks >= tt.presentAt
+				checks++
+				return present
+			})
+			if !reflect.DeepEqual(rest, tt.wantRest) {
+				t.Errorf("rest = %q, want %q", rest, tt.wantRest)
+			}
+			if loaded := len(paths) - len(rest); loaded != tt.wantLoaded {
+				t.Errorf("loaded %d drivers, want %d", loaded, tt.wantLoaded)
+			}
+		})
+	}
+}
