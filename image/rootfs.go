@@ -24,6 +24,9 @@ var rootModules = []string{
 	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
 	"ext4", "xfs", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
 	"autofs4", // systemd mounts automount points with it
+	// the power button a cloud's stop presses (internal/powerbutton): ACPI's, gpio-keys on
+	// arm64's device tree, and the input event devices they report through
+	"button", "gpio_keys", "evdev",
 	// ext4 (and xfs) metadata checksums get crc32c through the crypto API at mount time: a
 	// soft dependency the module closure does not follow, and mount fails without it
 	"crc32c_generic",

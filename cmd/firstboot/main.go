@@ -61,6 +61,8 @@ func main() {
 		err = recoverCmd(ctx, os.Args[2:], run, os.Stdout)
 	case "downgrade":
 		err = downgradeCmd(ctx, os.Args[2:], run, os.Stdout)
+	case "powerbutton":
+		err = powerButton(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -105,6 +107,9 @@ func usage() {
            when most members are gone for good: make this member a new one-member cluster,
            from its own data (etcd --force-new-cluster) or from a backup; the other nodes
            then join again on blank data disks
+  powerbutton DEVICE
+           shut the node down cleanly when DEVICE (/dev/input/eventN) reports a press of
+           the power button, as a cloud's stop does (powerbutton@.service)
   downgrade enable vX.Y | cancel | status
            downgrade the cluster one etcd minor (etcd's downgrade): enable migrates every
            member's storage to X.Y, after which each node is reimaged to the vX.Y image, one

@@ -72,6 +72,15 @@ func (s *Systemd) Queue(ctx context.Context, unit string) error {
 	return nil
 }
 
+// PowerOff queues the shutdown as `systemctl poweroff` does: poweroff.target, in a job no
+// later request can cancel. Units stop in reverse order of their start, etcd among them.
+func (s *Systemd) PowerOff(ctx context.Context) error {
+	if _, err := s.conn.StartUnitContext(ctx, "poweroff.target", "replace-irreversibly", nil); err != nil {
+		return fmt.Errorf("start poweroff.target: %w", err)
+	}
+	return nil
+}
+
 // Reload makes systemd read unit files again (daemon-reload).
 func (s *Systemd) Reload(ctx context.Context) error {
 	if err := s.conn.ReloadContext(ctx); err != nil {

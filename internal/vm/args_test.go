@@ -55,6 +55,7 @@ func TestQemuArgs(t *testing.T) {
 		{"-drive", "if=none,id=disk3,format=raw,file=" + strings.ReplaceAll(img, ",", ",,") + ",readonly=on"},
 		{"-chardev", "file,id=console,path=/dev/fd/3"},
 		{"-serial", "chardev:console"},
+		{"-qmp", "unix:" + vmdir + "/qmp.sock,server=on,wait=off"},
 		{"-m", "1024"},
 		{"-smp", "1"},
 	}
