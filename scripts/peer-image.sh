@@ -14,7 +14,7 @@ out=${1:?usage: peer-image.sh OUTDIR}
 [ "$(id -u)" -eq 0 ] || { echo "peer-image: run as root (mmdebstrap --mode=root, chroot)" >&2; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-cache=${ETCD_APPLIANCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/etcd-appliance}/peer-debs
+cache=${ETCD_APPLIANCE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/etcd-appliance}/peer-debs
 mkdir -p "$cache"
 work=$(mktemp -d /tmp/peer-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
