@@ -32,6 +32,10 @@ pkgs=(
   chrony tinyproxy-bin
   # tests: data volumes (ext4 images; the foreign filesystems the probe must recognise)
   e2fsprogs xfsprogs btrfs-progs
+  # bench: the peer image (scripts/peer-image.sh): mmdebstrap makes its Debian tree (gpg, which
+  # it only recommends, finds the mirror's keyring), sfdisk (fdisk) its partition table;
+  # dosfstools, mtools, e2fsprogs and qemu-utils are above
+  mmdebstrap gpg fdisk
   # tests: promtool checks monitoring/'s alert rules and the agent's metrics. Debian ships it only
   # in the server's package, whose service is kept from starting and disabled below.
   prometheus
