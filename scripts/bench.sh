@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: measures builds, image sizes and boot timelines on this machine and writes
 # BENCHMARKS.md and docs/bench-boot.svg. One thing at a time (no VM shares the CPU with
-# another or with a build). ~18 min for three arches with BENCH_RUNS=2 on 2 cores without KVM.
+# another or with a build). ~40 min for three arches with BENCH_RUNS=2 and BENCH_COLD=0 on 2
+# cores without KVM, the peer's build and boots included.
 #   ARCHES=amd64,arm64,ppc64le  arches to measure
 #   BENCH_RUNS=3                boots per arch and mode
 #   BENCH_COLD=1                also time one build of every arch from empty caches (0: skip)
@@ -69,12 +70,26 @@ done
 mkdir -p docs
 boot=$(go run ./internal/bench/report boot docs/bench-boot.svg "${jsons[@]}")
 
+peer="not measured: amd64 is not among ARCHES"
+if [[ ",$ARCHES," == *,amd64,* ]]; then
+  echo "bench: the peer (a Debian cloud image with cloud-init and etcd)" >&2
+  peer_build=$(timed "$work/peer-build.log" bash scripts/peer-image.sh "$work/peer")
+  mkdir -p "$work/peer-runs"
+  IMAGE_DIR="$work/out-amd64" PEER_DIR="$work/peer" BENCH_DIR="$work/peer-runs" BENCH_RUNS="$BENCH_RUNS" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 \
+    go test -count=1 -run '^$' -bench 'BenchmarkPeer' -benchtime 1x -timeout 120m ./qemu-tests/ >"$work/peer.log" 2>&1 ||
+    { tail -40 "$work/peer.log" >&2; exit 1; }
+  peer=$(go run ./internal/bench/report peer "$work/peer-runs/peer.json")
+  peer+=$'\n\n'"The peer image took $peer_build s to build (scripts/peer-image.sh; $(du -m --apparent-size "$work/peer/peer-amd64.qcow2" | cut -f1) MiB qcow2)."
+fi
+
 echo "bench: cluster" >&2
 IMAGE_DIR="$work/out-amd64" IMAGEBUILD="$ib" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 \
   go test -count=1 -run '^TestCluster$' -v -timeout 30m ./qemu-tests/ >"$work/cluster.log" 2>&1 ||
   { tail -40 "$work/cluster.log" >&2; exit 1; }
 # Go prints a duration over a minute as 1m2.3s
 cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
+stopped=$(grep -o 'powered off [0-9.hm]*s after its power button was pressed' "$work/cluster.log" | head -1 || true)
+rejoined=$(grep -o 'one member powered off to healthy and caught up again: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
 
 echo "bench: backups" >&2
 IMAGE_DIR="$work/out-amd64" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 BENCH_BACKUP=1 VERSITYGW="$PWD/bin/versitygw" \
@@ -116,10 +131,26 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo
   echo "![boot timelines](docs/bench-boot.svg)"
   echo
+  echo "## Beside a conventional cloud image (amd64)"
+  echo
+  echo "The peer is a Debian bookworm cloud image built from the same mirror: GRUB, ext4 root,"
+  echo "cloud-init (NoCloud seed) and Debian's etcd, plaintext (scripts/peer-image.sh,"
+  echo "docs/PERFORMANCE.md#the-peer). Both boot through the same UEFI firmware with one vCPU and"
+  echo "the same memory and disk bus, runs alternating (BenchmarkPeer). First boot: ours with a"
+  echo "blank data disk, the peer's first boot with its seed. Reboot: the same disks booted again"
+  echo "(ours after a power cut, the peer after a clean shutdown). Seconds since power-on, median"
+  echo "and range over $BENCH_RUNS runs."
+  echo
+  echo "$peer"
+  echo
   echo "## Cluster (amd64)"
   echo
   echo "Three VMs booted at once on two host cores (direct kernel boot, a bridge in a network"
   echo "namespace): ${cluster:-not found in the log of TestCluster}. One node alone: the amd64 direct row above."
+  echo
+  echo "The reimage step (one member of the running cluster stopped by its power button, as a"
+  echo "cloud's stop does, and booted again; a reimage only swaps the OS disk meanwhile):"
+  echo "${stopped:-power-off not found in the log of TestCluster}; ${rejoined:-the way back not found in the log of TestCluster}."
   echo
   echo "## Backups (amd64)"
   echo

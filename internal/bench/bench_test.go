@@ -177,3 +177,29 @@ func TestSizeTables(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerTable(t *testing.T) {
+	at := func(kernel, healthy float64) map[string]time.Duration {
+		return map[string]time.Duration{Kernel: seconds(kernel), Healthy: seconds(healthy)}
+	}
+	runs := []Run{
+		{Arch: "amd64", Mode: ModeFirstBoot, At: at(9, 30)},
+		{Arch: "amd64", Mode: ModeReboot, At: at(9, 20)},
+		{Arch: "amd64", Mode: ModePeer, At: at(8, 80)},
+		{Arch: "amd64", Mode: ModePeerReboot, At: at(8, 50)},
+		{Arch: "amd64", Mode: ModeFirstBoot, At: at(10, 34)},
+		{Arch: "amd64", Mode: ModePeer, At: at(8, 90)},
+	}
+	got := PeerTable(runs)
+	for _, want := range []string{
+		"| first boot (blank data) | 2 + 2 | 9.5 (9.0–10.0) | 32.0 (30.0–34.0) | 8.0 | 85.0 (80.0–90.0) | 0.38 | ≤ 0.40 (met) |",
+		"| reboot (same disks) | 1 + 1 | 9.0 | 20.0 | 8.0 | 50.0 | 0.40 | ≤ 0.35 (not met) |",
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("table lacks\n%s\ngot\n%s", want, got)
+		}
+	}
+	if got := PeerTable(runs[:1]); !strings.Contains(got, "| – | ≤ 0.40 |") {
+		t.Errorf("without peer runs the ratio is –; got\n%s", got)
+	}
+}

@@ -290,3 +290,47 @@ func SizeTables(rows []SizeRow) string {
 	}
 	return b.String()
 }
+
+// Modes of BenchmarkPeer's runs: our image's firmware boot with a blank data disk and its
+// reboot on the same disks, and the same two of the peer (a conventional Debian cloud image
+// with cloud-init and Debian's etcd, scripts/peer-image.sh).
+const (
+	ModeFirstBoot  = "firmware"
+	ModeReboot     = "reboot"
+	ModePeer       = "peer"
+	ModePeerReboot = "peer-reboot"
+)
+
+// peerGoals are issue 20's goals for the appliance ÷ peer ratio of power-on → healthy.
+var peerGoals = map[string]float64{ModeFirstBoot: 0.4, ModeReboot: 0.35}
+
+// PeerTable renders the comparison with the peer as Markdown: power-on → kernel and → etcd
+// healthy for both, first boot and reboot, and the ratio of the medians against its goal.
+func PeerTable(runs []Run) string {
+	by := map[string][]Run{}
+	for _, r := range runs {
+		by[r.Mode] = append(by[r.Mode], r)
+	}
+	var b strings.Builder
+	b.WriteString("| boot | runs | appliance: kernel | appliance: etcd healthy | peer: kernel | peer: etcd healthy | appliance ÷ peer | goal |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, row := range []struct{ label, ours, peer string }{
+		{"first boot (blank data)", ModeFirstBoot, ModePeer},
+		{"reboot (same disks)", ModeReboot, ModePeerReboot},
+	} {
+		ours, peer := milestone(by[row.ours], Healthy), milestone(by[row.peer], Healthy)
+		ratio, goal := "–", fmt.Sprintf("≤ %.2f", peerGoals[row.ours])
+		if ours.N > 0 && peer.N > 0 {
+			q := ours.Median.Seconds() / peer.Median.Seconds()
+			ratio = fmt.Sprintf("%.2f", q)
+			if q <= peerGoals[row.ours] {
+				goal += " (met)"
+			} else {
+				goal += " (not met)"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d + %d | %s | %s | %s | %s | %s | %s |\n", row.label, len(by[row.ours]), len(by[row.peer]),
+			milestone(by[row.ours], Kernel).cell(), ours.cell(), milestone(by[row.peer], Kernel).cell(), peer.cell(), ratio, goal)
+	}
+	return b.String()
+}
