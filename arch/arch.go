@@ -99,7 +99,7 @@ var table = map[string]Arch{
 		EFIStub:      "usr/lib/systemd/boot/efi/linuxx64.efi.stub",
 		EFIBootPath:  "EFI/BOOT/BOOTX64.EFI",
 		RootPartType: "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
-		Modules:      []string{"ena", "hv_vmbus", "hv_storvsc", "hv_netvsc", "xen-blkfront", "xen-netfront", "gve", "vmw_pvscsi", "vmxnet3"},
+		Modules:      []string{"ena", "hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils", "xen-blkfront", "xen-netfront", "gve", "vmw_pvscsi", "vmxnet3"},
 		QEMUConfig:   FwCfg,
 		QEMU: QEMU{
 			// SMM is only needed for secure-boot firmware and costs time under TCG
@@ -118,7 +118,7 @@ var table = map[string]Arch{
 		EFIStub:      "usr/lib/systemd/boot/efi/linuxaa64.efi.stub",
 		EFIBootPath:  "EFI/BOOT/BOOTAA64.EFI",
 		RootPartType: "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
-		Modules:      []string{"ena", "gve", "xen-blkfront", "xen-netfront", "hv_vmbus", "hv_storvsc", "hv_netvsc"},
+		Modules:      []string{"ena", "gve", "xen-blkfront", "xen-netfront", "hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils"},
 		QEMUConfig:   FwCfg,
 		QEMU: QEMU{
 			// plain "max" enables the QARMA pointer-authentication algorithm, ~3x slower under TCG

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/etcd-appliance/appliance/internal/powerbutton"
 	"github.com/etcd-appliance/appliance/internal/sdjob"
@@ -29,10 +30,14 @@ func powerButton(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	fmt.Printf("etcd-appliance: power button pressed (%s): shutting down\n", args[0])
-	s, err := sdjob.Connect(ctx)
+	// The shutdown stops this unit (SIGTERM cancels ctx) perhaps before systemd's reply: the
+	// request must not fail for that.
+	jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	s, err := sdjob.Connect(jobCtx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return s.PowerOff(ctx)
+	return s.PowerOff(jobCtx)
 }

@@ -257,8 +257,10 @@ func qemuArgs(cfg Config, l layout) []string {
 	// -serial maps to each machine's first console: 16550 on q35, PL011 on virt,
 	// spapr-vty on pseries
 	args = append(args, "-chardev", "file,id=console,path="+optEscape(l.console), "-serial", "chardev:console")
-	// the monitor protocol, for PowerButton
-	args = append(args, "-qmp", "unix:"+optEscape(qmpSocket(l.dir))+",server=on,wait=off")
+	// the monitor protocol, for PowerButton; a socket path must fit sockaddr_un
+	if sock := qmpSocket(l.dir); len(sock) < maxSocketPath {
+		args = append(args, "-qmp", "unix:"+optEscape(sock)+",server=on,wait=off")
+	}
 	return append(args, cfg.ExtraArgs...)
 }
 

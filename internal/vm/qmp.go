@@ -12,11 +12,18 @@ import (
 // qmpSocket is where qemu listens for the QEMU Machine Protocol.
 func qmpSocket(dir string) string { return filepath.Join(dir, "qmp.sock") }
 
+// maxSocketPath is the room for a path in Linux's sockaddr_un (108 bytes with the NUL).
+const maxSocketPath = 108
+
 // PowerButton presses the machine's power button (ACPI on q35 and virt with UEFI, gpio-keys
 // on virt's device tree, an EPOW event on pseries), as a cloud's stop does. It returns once
 // qemu took the request; the guest decides what follows (Done closes if it powers off).
 func (v *VM) PowerButton(ctx context.Context) error {
-	return qmp(ctx, qmpSocket(v.dir), "system_powerdown")
+	sock := qmpSocket(v.dir)
+	if len(sock) >= maxSocketPath {
+		return fmt.Errorf("no QMP socket: its path %s is %d bytes, over the %d a Unix socket allows; give the VM a shorter TempDir (or TMPDIR)", sock, len(sock), maxSocketPath-1)
+	}
+	return qmp(ctx, sock, "system_powerdown")
 }
 
 // qmp runs commands on a QMP socket after the capabilities handshake.
