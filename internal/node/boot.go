@@ -114,6 +114,7 @@ type step struct {
 func (b *boot) steps() []step {
 	return []step{
 		{"image", b.image},
+		{"devices", b.devices},
 		{"resolve", b.resolve},
 		{"clock", b.clock},
 		{"check-volume", b.checkVolume},
@@ -182,6 +183,20 @@ func (b *boot) image(context.Context) error {
 	if rel, err := os.ReadFile(b.Paths.OSRelease); err == nil {
 		b.rel = rel
 		fmt.Fprintln(b.Console, imageLine(rel))
+	}
+	return nil
+}
+
+// devices waits for udev to have loaded the drivers of this machine's disks before the
+// platform's labels and the data volume are looked for. A failure only costs that wait.
+func (b *boot) devices(ctx context.Context) error {
+	start := time.Now()
+	if err := b.m.SettleDevices(ctx); err != nil {
+		b.say("devices: %v; looking for disks as they are", err)
+		return nil
+	}
+	if d := time.Since(start); d > time.Second {
+		b.say("devices: waited %s for udev to load the drivers of this machine's devices", d.Round(100*time.Millisecond))
 	}
 	return nil
 }

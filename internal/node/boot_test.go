@@ -96,6 +96,7 @@ func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 	return os.WriteFile(filepath.Join(dir, "ed25519_host_key"), []byte("key"), 0o600)
 }
 func (m *fakeMachine) ReportReady(context.Context, string) error { return nil }
+func (m *fakeMachine) SettleDevices(context.Context) error       { return nil }
 func (m *fakeMachine) PeerCertName(_ context.Context, hostport string, _ *tls.Config) (string, error) {
 	if cn, ok := m.peerNames[hostport]; ok {
 		return cn, nil

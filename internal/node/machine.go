@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/etcd-appliance/appliance/internal/firewall"
@@ -59,6 +60,8 @@ type Machine interface {
 	Filter(p firewall.Policy) error
 	// ReportReady tells the platform that provisioning finished, where it waits for that.
 	ReportReady(ctx context.Context, platformName string) error
+	// SettleDevices waits until udev has handled the devices the kernel announced at boot.
+	SettleDevices(ctx context.Context) error
 }
 
 // Host is the machine firstboot runs on.
@@ -108,6 +111,17 @@ func (Host) RestartUnits(ctx context.Context, units []string) error {
 		if err := sdjob.RunJob(ctx, sdjob.Restart, u); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// SettleDevices waits for udev's coldplug: the initramfs loads disk drivers only until the
+// root appears, and udev loads the others (a data disk or config drive on another controller)
+// from the root. firstboot.service is ordered after systemd-udev-trigger.service, so every
+// event is queued by the time this runs.
+func (Host) SettleDevices(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, "udevadm", "settle", "--timeout=60").CombinedOutput(); err != nil {
+		return fmt.Errorf("udevadm settle: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
