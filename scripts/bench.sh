@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: measures builds, image sizes and boot timelines on this machine and writes
 # BENCHMARKS.md and docs/bench-boot.svg. One thing at a time (no VM shares the CPU with
-# another or with a build). ~40 min for three arches with BENCH_RUNS=2 and BENCH_COLD=0 on 2
+# another or with a build). ~45 min for three arches with BENCH_RUNS=2 and BENCH_COLD=0 on 2
 # cores without KVM, the peer's build and boots included.
 #   ARCHES=amd64,arm64,ppc64le  arches to measure
 #   BENCH_RUNS=3                boots per arch and mode
