@@ -71,17 +71,10 @@ func boot(l *logger) error {
 		return len(devs) > 0
 	})
 
-	dev, err := waitForRoot(l, params.root, rootTimeout, rootPoll, func(part string) (string, error) {
-		dev, err := openVerified(l, part, params.verity)
-		// The root partition seen was refused: the OS disk may sit on a controller whose
-		// driver was not loaded yet.
-		if errors.Is(err, errVerification) && len(rest) > 0 {
-			l.printf("loading the other disk drivers to look for the OS disk elsewhere")
-			loadModules(l, "/", rest)
-			rest = nil
-		}
-		return dev, err
-	})
+	open := func(part string) (string, error) { return openVerified(l, part, params.verity) }
+	dev, err := waitForRoot(l, params.root, rootTimeout, rootPoll, loadRestOnRefusal(l, rest, open, func(paths []string) {
+		loadModules(l, "/", paths)
+	}))
 	if err != nil {
 		return err
 	}
@@ -94,6 +87,21 @@ func boot(l *logger) error {
 	}
 	l.printf("/etc and /var are writable overlays on tmpfs /run")
 	return switchRoot(l, params.init, restoreKmsg)
+}
+
+// loadRestOnRefusal wraps open: the first time a candidate fails verification, the disk
+// drivers loadUntil left out are loaded (by load), since the OS disk may sit on a controller
+// whose driver was not loaded yet; waitForRoot's next poll then sees its disks.
+func loadRestOnRefusal(l *logger, rest []string, open openFunc, load func([]string)) openFunc {
+	return func(part string) (string, error) {
+		dev, err := open(part)
+		if errors.Is(err, errVerification) && len(rest) > 0 {
+			l.printf("loading the other disk drivers to look for the OS disk elsewhere")
+			load(rest)
+			rest = nil
+		}
+		return dev, err
+	}
 }
 
 // openVerified opens part through dm-verity and reads it all once, so every block is checked

@@ -78,3 +78,41 @@ func TestLoadUntil(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadRestOnRefusal(t *testing.T) {
+	rest := []string{"lib/modules/nvme.ko", "lib/modules/ahci.ko"}
+	var loads [][]string
+	load := func(p []string) { loads = append(loads, p) }
+	results := map[string]error{
+		"/dev/vda2":      fmt.Errorf("reading byte 4096: %w", errVerification), // an altered copy
+		"/dev/vdb2":      fmt.Errorf("too small: %w", errVerification),
+		"/dev/nvme0n1p2": nil,
+	}
+	open := loadRestOnRefusal(&logger{}, rest, func(part string) (string, error) {
+		if err := results[part]; err != nil {
+			return "", err
+		}
+		return "/dev/dm-0", nil
+	}, load)
+	if _, err := open("/dev/vda2"); err == nil {
+		t.Fatal("an altered copy opened")
+	}
+	if len(loads) != 1 || !reflect.DeepEqual(loads[0], rest) {
+		t.Fatalf("after the first refusal, loads = %q, want the rest once", loads)
+	}
+	open("/dev/vdb2")
+	if dev, err := open("/dev/nvme0n1p2"); err != nil || dev != "/dev/dm-0" {
+		t.Fatalf("the OS disk: %q, %v", dev, err)
+	}
+	if len(loads) != 1 {
+		t.Errorf("the rest were loaded %d times, want once", len(loads))
+	}
+
+	// nothing left out: a refusal loads nothing
+	loads = nil
+	none := loadRestOnRefusal(&logger{}, nil, func(string) (string, error) { return "", errVerification }, load)
+	none("/dev/vda2")
+	if loads != nil {
+		t.Errorf("loads = %q, want none", loads)
+	}
+}
