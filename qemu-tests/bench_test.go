@@ -88,6 +88,28 @@ func BenchmarkBootTimeline(b *testing.B) {
 // timeline boots cfg and records its milestones: until it powers itself off (the floor), or
 // until etcd's /health is true.
 func timeline(b *testing.B, cfg vm.Config, untilOff bool) (*bench.Recorder, error) {
+	return recordBoot(b, cfg, func(ctx context.Context, v *vm.VM, r *bench.Recorder) error {
+		if untilOff {
+			select {
+			case <-v.Done():
+				r.Mark(bench.PowerOff)
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("the floor did not power off: %w", ctx.Err())
+			}
+		}
+		if err := markHealthy(ctx, v, r, etcdMetricsPort); err != nil {
+			return err
+		}
+		// firstboot's run is read from the console: wait for its last line to have arrived
+		_, err := v.WaitConsole(ctx, bootline.Regexp)
+		return err
+	})
+}
+
+// recordBoot starts cfg with a Recorder on its console, runs until on it within one VM
+// timeout, and closes the VM.
+func recordBoot(b *testing.B, cfg vm.Config, until func(ctx context.Context, v *vm.VM, r *bench.Recorder) error) (*bench.Recorder, error) {
 	ctx, cancel := context.WithTimeout(b.Context(), vmTimeout(b))
 	defer cancel()
 	r := bench.NewRecorder()
@@ -101,24 +123,19 @@ func timeline(b *testing.B, cfg vm.Config, untilOff bool) (*bench.Recorder, erro
 		return nil, fmt.Errorf("interrupted")
 	}
 	defer func() { v.Close(); running.remove(v) }()
-	if untilOff {
-		select {
-		case <-v.Done():
-			r.Mark(bench.PowerOff)
-			return r, nil
-		case <-ctx.Done():
-			return nil, fmt.Errorf("the floor did not power off: %w", ctx.Err())
-		}
-	}
-	if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdMetricsPort))); err != nil {
-		return nil, err
-	}
-	r.Mark(bench.Healthy)
-	// firstboot's run is read from the console: wait for its last line to have arrived
-	if _, err := v.WaitConsole(ctx, bootline.Regexp); err != nil {
+	if err := until(ctx, v, r); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// markHealthy waits for etcd's /health on guestPort (forwarded to the host) and marks it.
+func markHealthy(ctx context.Context, v *vm.VM, r *bench.Recorder, guestPort int) error {
+	if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(guestPort))); err != nil {
+		return err
+	}
+	r.Mark(bench.Healthy)
+	return nil
 }
 
 // floorInitrd builds the floor's init for a and packs it as the only file of an initramfs.

@@ -103,34 +103,22 @@ var cloudInitFinished = regexp.MustCompile(`Cloud-init v\. \S+ finished at`)
 // peerTimeline boots the peer until its etcd's /health is true, lets cloud-init finish, then
 // presses its power button and waits for it to power off.
 func peerTimeline(b *testing.B, cfg vm.Config) (*bench.Recorder, error) {
-	ctx, cancel := context.WithTimeout(b.Context(), vmTimeout(b))
-	defer cancel()
-	r := bench.NewRecorder()
-	cfg.ConsoleFunc = r.Line
-	v, err := vm.Start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if !running.add(v) {
-		v.Close()
-		return nil, fmt.Errorf("interrupted")
-	}
-	defer func() { v.Close(); running.remove(v) }()
-	if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(etcdClientPort))); err != nil {
-		return nil, err
-	}
-	r.Mark(bench.Healthy)
-	// cloud-init's later stages still run: let them finish, or the reboot redoes them
-	if _, err := v.WaitConsole(ctx, cloudInitFinished); err != nil {
-		return nil, err
-	}
-	if err := v.PowerButton(ctx); err != nil {
-		return nil, err
-	}
-	select {
-	case <-v.Done():
-		return r, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("the peer did not power off after its power button was pressed: %w", ctx.Err())
-	}
+	return recordBoot(b, cfg, func(ctx context.Context, v *vm.VM, r *bench.Recorder) error {
+		if err := markHealthy(ctx, v, r, etcdClientPort); err != nil {
+			return err
+		}
+		// cloud-init's later stages still run: let them finish, or the reboot redoes them
+		if _, err := v.WaitConsole(ctx, cloudInitFinished); err != nil {
+			return err
+		}
+		if err := v.PowerButton(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-v.Done():
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("the peer did not power off after its power button was pressed: %w", ctx.Err())
+		}
+	})
 }
