@@ -65,7 +65,8 @@ type Arch struct {
 	KernelImage string
 	Console     string // the serial console device the kernel should log to
 	Boot        BootChain
-	// BootPackages are extracted into the build workspace only (never into the root tree).
+	// BootPackages are extracted into the build workspace only (never into the root tree),
+	// with those of their dependencies no root package needs: apt puts those in the lock too.
 	BootPackages []string
 	EFIStub      string // path of the systemd-boot stub inside the extracted BootPackages
 	EFIBootPath  string // removable-media path of the UKI on the ESP
@@ -132,9 +133,12 @@ var table = map[string]Arch{
 	"ppc64le": {
 		Name: "ppc64le", GOARCH: "ppc64le", DebianArch: "ppc64el",
 		KernelPackage: "linux-image-powerpc64le", KernelImage: "vmlinux",
-		Console:      "hvc0",
-		Boot:         IEEE1275,
-		BootPackages: []string{"grub-ieee1275-bin"},
+		Console: "hvc0",
+		Boot:    IEEE1275,
+		// GRUB's modules, and what grub-common's tools (unused: the core is made by the host's
+		// grub-mkimage) depend on
+		BootPackages: []string{"grub-ieee1275-bin", "grub-common", "gettext-base", "libbrotli1", "libfreetype6",
+			"libfuse2", "libparted2", "libpng16-16"},
 		GrubModDir:   "usr/lib/grub/powerpc-ieee1275",
 		RootPartType: "C31C45E6-3F39-412E-80FB-4809C4980599",
 		Modules:      []string{"ibmvscsi", "ibmveth"},

@@ -387,7 +387,11 @@ func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
 	if err := configureRoot(ctx, b.rt.dir, bins, rel, b.o.Epoch); err != nil {
 		return "", err
 	}
-	return "kernel " + b.rt.kver, nil
+	p, err := pruneRoot(b.rt.dir)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("kernel %s; pruned %d files, %.1f MiB", b.rt.kver, p.files, float64(p.bytes)/(1<<20)), nil
 }
 
 // readLicenses fills in the SBOM's packages' licences from their copyright files, in the

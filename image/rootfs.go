@@ -22,12 +22,12 @@ import (
 var rootModules = []string{
 	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
 	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
-	"ext4", "xfs", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
+	"ext4", "squashfs", "overlay", "dm-mod", "dm-verity", "vfat", "nls_cp437", "nls_iso8859-1",
 	"autofs4", // systemd mounts automount points with it
 	// the power button a cloud's stop presses (internal/powerbutton): ACPI's, gpio-keys on
 	// arm64's device tree, and the input event devices they report through
 	"button", "gpio_keys", "evdev",
-	// ext4 (and xfs) metadata checksums get crc32c through the crypto API at mount time: a
+	// ext4 metadata checksums get crc32c through the crypto API at mount time: a
 	// soft dependency the module closure does not follow, and mount fails without it
 	"crc32c_generic",
 	// first-boot configuration sources: qemu's fw_cfg, NoCloud seeds and config drives on
@@ -108,6 +108,8 @@ var maskedUnits = []string{
 	"systemd-modules-load.service",         // no modules-load.d entries; firstboot loads what it needs
 	"systemd-update-utmp.service",          // no login records: root over SSH keys only
 	"systemd-update-utmp-runlevel.service",
+	"systemd-user-sessions.service", // only removes /run/nologin, which is not made (image/prune.go)
+	"systemd-logind.service",        // needs D-Bus; its program is pruned
 	// kernel filesystems and modules for what etcd does not use: huge pages, POSIX queues,
 	// debugfs, tracing, foreign binaries, device mapper, FUSE, loop devices
 	"dev-hugepages.mount", "dev-mqueue.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",

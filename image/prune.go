@@ -1,0 +1,233 @@
+package image
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// unusablePrograms are files of the root packages that cannot do anything on this image, as
+// globs under the root. Removing them lets pruneLibraries drop the libraries only they need.
+var unusablePrograms = []string{
+	// glibc's iconv charset converters (7.7 MiB on amd64): nothing here converts charsets (the Go
+	// binaries do not use libc; systemd, dash, kmod, e2fsprogs and dropbear never call iconv)
+	"usr/lib/*/gconv",
+	// D-Bus services and their clients: the image runs no D-Bus daemon
+	"usr/lib/systemd/systemd-logind", "usr/lib/systemd/systemd-localed", "usr/lib/systemd/systemd-timedated",
+	"usr/lib/systemd/systemd-hostnamed", "usr/bin/loginctl", "usr/bin/hostnamectl", "usr/bin/localectl",
+	"usr/bin/timedatectl", "usr/bin/busctl",
+	// disk encryption, integrity, TPM measurement and repartitioning: dm-verity is set up by the
+	// initramfs, the data volume by firstboot
+	"usr/lib/systemd/systemd-cryptsetup", "usr/lib/systemd/systemd-veritysetup", "usr/lib/systemd/systemd-integritysetup",
+	"usr/bin/systemd-cryptenroll", "usr/lib/systemd/systemd-measure", "usr/lib/systemd/systemd-pcrphase",
+	"usr/bin/systemd-repart", "usr/lib/*/cryptsetup",
+	// no hwdb sources are shipped, no backlight, no suspend, no fsck at boot (firstboot checks
+	// the data volume itself)
+	"usr/bin/systemd-hwdb", "usr/lib/systemd/systemd-backlight", "usr/lib/systemd/systemd-sleep",
+	"usr/lib/systemd/systemd-fsckd",
+	// OpenSSL engines and the legacy provider, loaded only when a configuration names them
+	"usr/lib/*/engines-3", "usr/lib/*/ossl-modules",
+	// systemd-user-sessions is masked: nothing would ever remove this "System is booting up" file
+	"usr/lib/tmpfiles.d/systemd-nologin.conf",
+}
+
+// dlopened are libraries a program loads by name rather than by DT_NEEDED, so that
+// pruneLibraries keeps them: glibc loads libgcc_s to unwind a cancelled thread.
+var dlopened = []string{"libgcc_s.so.1"}
+
+// pruned is what pruneRoot took out.
+type pruned struct {
+	files int
+	bytes int64
+}
+
+// pruneRoot removes the unusable programs, then every shared library no remaining program
+// needs, and checks that every remaining program finds its libraries.
+func pruneRoot(dir string) (pruned, error) {
+	var p pruned
+	for _, g := range unusablePrograms {
+		matches, err := filepath.Glob(filepath.Join(dir, g))
+		if err != nil {
+			return p, err
+		}
+		for _, m := range matches {
+			if err := p.remove(m); err != nil {
+				return p, err
+			}
+		}
+	}
+	if err := pruneLibraries(dir, &p); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func (p *pruned) remove(path string) error {
+	err := filepath.WalkDir(path, func(f string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			p.files++
+			p.bytes += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(path)
+}
+
+// elfFile is one dynamically linked ELF file of the tree.
+type elfFile struct {
+	path   string
+	soname string
+	needed []string
+}
+
+// pruneLibraries removes the shared libraries (files with a DT_SONAME) that no program,
+// directly or through other libraries, needs, and the symlinks left pointing at them. Then it
+// checks that each remaining ELF file's DT_NEEDED names a library the tree has: a build that
+// pruned too much fails here rather than at boot.
+func pruneLibraries(dir string, p *pruned) error {
+	files, err := elfFiles(dir)
+	if err != nil {
+		return err
+	}
+	bySoname := map[string]*elfFile{}
+	for _, f := range files {
+		if f.soname != "" {
+			bySoname[f.soname] = f
+		}
+	}
+	keep := map[*elfFile]bool{}
+	var stack []*elfFile
+	for _, f := range files {
+		// programs, and plugins without a soname (PAM modules): the roots of the closure
+		if f.soname == "" || strings.Contains(f.path, "/bin/") || strings.Contains(f.path, "/sbin/") {
+			stack = append(stack, f)
+		}
+	}
+	for _, name := range dlopened {
+		if f := bySoname[name]; f != nil {
+			stack = append(stack, f)
+		}
+	}
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if keep[f] {
+			continue
+		}
+		keep[f] = true
+		for _, n := range f.needed {
+			if lib := bySoname[n]; lib != nil {
+				stack = append(stack, lib)
+			}
+		}
+	}
+	for _, f := range files {
+		if !keep[f] {
+			if err := p.remove(f.path); err != nil {
+				return err
+			}
+		}
+	}
+	if err := removeDanglingLinks(dir); err != nil {
+		return err
+	}
+	var missing []string
+	for _, f := range files {
+		if !keep[f] {
+			continue
+		}
+		for _, n := range f.needed {
+			if bySoname[n] == nil || !keep[bySoname[n]] {
+				rel, _ := filepath.Rel(dir, f.path)
+				missing = append(missing, fmt.Sprintf("%s needs %s", rel, n))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("root tree: libraries missing (a package without them, or pruned by image/prune.go): %s", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// elfFiles reads every regular ELF file under dir except kernel modules, which the kernel
+// links, not ld.so.
+func elfFiles(dir string) ([]*elfFile, error) {
+	var out []*elfFile
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || strings.HasSuffix(path, ".ko") {
+			return err
+		}
+		if ok, err := isELF(path); err != nil || !ok {
+			return err
+		}
+		f, err := elf.Open(path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		defer f.Close()
+		needed, err := f.ImportedLibraries()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		soname, err := f.DynString(elf.DT_SONAME)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		e := &elfFile{path: path, needed: needed}
+		if len(soname) > 0 {
+			e.soname = soname[0]
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func isELF(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	magic := make([]byte, len(elf.ELFMAG))
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return false, nil // shorter than a header: not ELF
+	}
+	return string(magic) == elf.ELFMAG, nil
+}
+
+// removeDanglingLinks removes the symlinks under usr/lib that name a file beside them which is
+// gone (a library's soname link). Other links are left alone: an absolute target such as
+// systemd-udevd's /bin/udevadm means the image's root, not the build host's.
+func removeDanglingLinks(dir string) error {
+	return filepath.WalkDir(filepath.Join(dir, "usr/lib"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		target, err := os.Readlink(path)
+		if err != nil || strings.Contains(target, "/") {
+			return err
+		}
+		if _, err := os.Lstat(filepath.Join(filepath.Dir(path), target)); errors.Is(err, fs.ErrNotExist) {
+			return os.Remove(path)
+		}
+		return nil
+	})
+}

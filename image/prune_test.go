@@ -1,0 +1,100 @@
+package image
+
+import (
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hostLibrary finds a library of the build host by soname in the multiarch directories.
+func hostLibrary(t *testing.T, soname string) string {
+	t.Helper()
+	for _, d := range []string{"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib/powerpc64le-linux-gnu", "/lib64"} {
+		p := filepath.Join(d, soname)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skipf("this host has no %s", soname)
+	return ""
+}
+
+// TestPruneLibraries prunes a tree made of the host's own programs and libraries: real ELF
+// files, as the root tree's are.
+func TestPruneLibraries(t *testing.T) {
+	prog := "/usr/bin/true"
+	f, err := elf.Open(prog)
+	if err != nil {
+		t.Skipf("no %s: %v", prog, err)
+	}
+	needed, err := f.ImportedLibraries()
+	f.Close()
+	if err != nil || len(needed) == 0 {
+		t.Skipf("%s is not dynamically linked", prog)
+	}
+	lib := "usr/lib/multiarch"
+	tree := func(t *testing.T, withNeeded bool) string {
+		dir := t.TempDir()
+		for _, d := range []string{"usr/bin", lib} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put := func(src, dst string) {
+			if err := copyFile(src, filepath.Join(dir, dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(prog, "usr/bin/true")
+		if withNeeded {
+			put(hostLibrary(t, "libc.so.6"), lib+"/libc.so.6")
+		}
+		put(hostLibrary(t, "ld-linux-x86-64.so.2"), lib+"/ld-linux-x86-64.so.2")
+		put(hostLibrary(t, "libgcc_s.so.1"), lib+"/libgcc_s.so.1")
+		// a library nothing needs, with its soname link, as a package lays it out
+		put(hostLibrary(t, "libz.so.1"), lib+"/libz.so.1.2.13")
+		if err := os.Symlink("libz.so.1.2.13", filepath.Join(dir, lib, "libz.so.1")); err != nil {
+			t.Fatal(err)
+		}
+		// an absolute link means the image's root: it must survive however the host looks
+		if err := os.Symlink("/bin/no-such-program-on-the-host", filepath.Join(dir, lib, "absolute")); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	exists := func(dir, rel string) bool {
+		_, err := os.Lstat(filepath.Join(dir, rel))
+		return err == nil
+	}
+
+	t.Run("unneeded library removed", func(t *testing.T) {
+		dir := tree(t, true)
+		var p pruned
+		if err := pruneLibraries(dir, &p); err != nil {
+			t.Fatal(err)
+		}
+		for rel, want := range map[string]bool{
+			"usr/bin/true": true, lib + "/libc.so.6": true, lib + "/ld-linux-x86-64.so.2": true,
+			lib + "/libgcc_s.so.1":  true, // dlopened by glibc
+			lib + "/absolute":       true,
+			lib + "/libz.so.1.2.13": false, lib + "/libz.so.1": false,
+		} {
+			if got := exists(dir, rel); got != want {
+				t.Errorf("%s present = %v, want %v", rel, got, want)
+			}
+		}
+		if p.files != 1 {
+			t.Errorf("pruned %d files, want 1 (libz)", p.files)
+		}
+	})
+	t.Run("missing library named", func(t *testing.T) {
+		dir := tree(t, false)
+		var p pruned
+		err := pruneLibraries(dir, &p)
+		if err == nil || !strings.Contains(err.Error(), "usr/bin/true needs libc.so.6") {
+			t.Fatalf("err = %v, want one naming usr/bin/true and libc.so.6", err)
+		}
+	})
+}
