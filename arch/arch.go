@@ -65,8 +65,9 @@ type Arch struct {
 	KernelImage string
 	Console     string // the serial console device the kernel should log to
 	Boot        BootChain
-	// BootPackages are extracted into the build workspace only (never into the root tree),
-	// with those of their dependencies no root package needs: apt puts those in the lock too.
+	// BootPackages are extracted into the build workspace only (never into the root tree). List
+	// here, by hand, the dependencies apt locks for them that no root package needs: a root
+	// program that turns out to need one fails the build (image/prune.go).
 	BootPackages []string
 	EFIStub      string // path of the systemd-boot stub inside the extracted BootPackages
 	EFIBootPath  string // removable-media path of the UKI on the ESP

@@ -344,7 +344,8 @@ func (b *archBuild) fetchPackages(ctx context.Context) (string, error) {
 		}
 		b.sbom.Packages = append(b.sbom.Packages, sbomPackage{Name: pkg.Name, Version: pkg.Version, Arch: pkg.PkgArch,
 			Source: src, SourceVersion: srcVersion})
-		// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root
+		// boot packages (the UEFI stub, GRUB) end up in the image too, outside the root; GRUB's
+		// dependencies listed with them only in the manifest and SBOM
 		b.m.Packages = append(b.m.Packages, ManifestPackage{pkg.Name, pkg.Version, pkg.PkgArch})
 		if isBoot[pkg.Name] {
 			b.bootDebs = append(b.bootDebs, paths[i])

@@ -105,24 +105,28 @@ func pruneLibraries(dir string, p *pruned) error {
 	if err != nil {
 		return err
 	}
-	bySoname := map[string]*elfFile{}
+	// every file of a soname: which copy ld.so picks is its search order's business, not ours
+	bySoname := map[string][]*elfFile{}
 	for _, f := range files {
 		if f.soname != "" {
-			bySoname[f.soname] = f
+			bySoname[f.soname] = append(bySoname[f.soname], f)
 		}
 	}
 	keep := map[*elfFile]bool{}
 	var stack []*elfFile
 	for _, f := range files {
 		// programs, and plugins without a soname (PAM modules): the roots of the closure
-		if f.soname == "" || strings.Contains(f.path, "/bin/") || strings.Contains(f.path, "/sbin/") {
+		rel, err := filepath.Rel(dir, f.path)
+		if err != nil {
+			return err
+		}
+		if f.soname == "" || strings.HasPrefix(rel, "usr/bin/") || strings.HasPrefix(rel, "usr/sbin/") ||
+			strings.HasPrefix(rel, "bin/") || strings.HasPrefix(rel, "sbin/") {
 			stack = append(stack, f)
 		}
 	}
 	for _, name := range dlopened {
-		if f := bySoname[name]; f != nil {
-			stack = append(stack, f)
-		}
+		stack = append(stack, bySoname[name]...)
 	}
 	for len(stack) > 0 {
 		f := stack[len(stack)-1]
@@ -132,9 +136,7 @@ func pruneLibraries(dir string, p *pruned) error {
 		}
 		keep[f] = true
 		for _, n := range f.needed {
-			if lib := bySoname[n]; lib != nil {
-				stack = append(stack, lib)
-			}
+			stack = append(stack, bySoname[n]...)
 		}
 	}
 	for _, f := range files {
@@ -153,7 +155,7 @@ func pruneLibraries(dir string, p *pruned) error {
 			continue
 		}
 		for _, n := range f.needed {
-			if bySoname[n] == nil || !keep[bySoname[n]] {
+			if len(bySoname[n]) == 0 {
 				rel, _ := filepath.Rel(dir, f.path)
 				missing = append(missing, fmt.Sprintf("%s needs %s", rel, n))
 			}
@@ -214,20 +216,28 @@ func isELF(path string) (bool, error) {
 }
 
 // removeDanglingLinks removes the symlinks under usr/lib that name a file beside them which is
-// gone (a library's soname link). Other links are left alone: an absolute target such as
-// systemd-udevd's /bin/udevadm means the image's root, not the build host's.
+// gone (a library's soname link), until none is left (a link to a removed link). Other links
+// are left alone: an absolute target such as systemd-udevd's /bin/udevadm means the image's
+// root, not the build host's.
 func removeDanglingLinks(dir string) error {
-	return filepath.WalkDir(filepath.Join(dir, "usr/lib"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+	for {
+		removed := 0
+		err := filepath.WalkDir(filepath.Join(dir, "usr/lib"), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+				return err
+			}
+			target, err := os.Readlink(path)
+			if err != nil || strings.Contains(target, "/") {
+				return err
+			}
+			if _, err := os.Lstat(filepath.Join(filepath.Dir(path), target)); errors.Is(err, fs.ErrNotExist) {
+				removed++
+				return os.Remove(path)
+			}
+			return nil
+		})
+		if err != nil || removed == 0 {
 			return err
 		}
-		target, err := os.Readlink(path)
-		if err != nil || strings.Contains(target, "/") {
-			return err
-		}
-		if _, err := os.Lstat(filepath.Join(filepath.Dir(path), target)); errors.Is(err, fs.ErrNotExist) {
-			return os.Remove(path)
-		}
-		return nil
-	})
+	}
 }

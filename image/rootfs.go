@@ -110,6 +110,8 @@ var maskedUnits = []string{
 	"systemd-update-utmp-runlevel.service",
 	"systemd-user-sessions.service", // only removes /run/nologin, which is not made (image/prune.go)
 	"systemd-logind.service",        // needs D-Bus; its program is pruned
+	// TPM measurements (need libtss2, never shipped) and backlights: their programs are pruned
+	"systemd-pcrphase.service", "systemd-pcrphase-sysinit.service", "systemd-backlight@.service",
 	// kernel filesystems and modules for what etcd does not use: huge pages, POSIX queues,
 	// debugfs, tracing, foreign binaries, device mapper, FUSE, loop devices
 	"dev-hugepages.mount", "dev-mqueue.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
