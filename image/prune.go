@@ -31,6 +31,9 @@ var unusablePrograms = []string{
 	// the data volume itself)
 	"usr/bin/systemd-hwdb", "usr/lib/systemd/systemd-backlight", "usr/lib/systemd/systemd-sleep",
 	"usr/lib/systemd/systemd-fsckd",
+	// the kernel package's device trees (arm64: 26.6 MiB): the firmware hands the kernel its own
+	// (ACPI or a device tree), the UKI carries none, and nothing copies them to the ESP
+	"usr/lib/linux-image-*",
 	// OpenSSL engines and the legacy provider, loaded only when a configuration names them
 	"usr/lib/*/engines-3", "usr/lib/*/ossl-modules",
 	// systemd-user-sessions is masked: nothing would ever remove this "System is booting up" file
