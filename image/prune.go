@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -179,43 +178,46 @@ func elfFiles(dir string) ([]*elfFile, error) {
 		if err != nil || !d.Type().IsRegular() || strings.HasSuffix(path, ".ko") {
 			return err
 		}
-		if ok, err := isELF(path); err != nil || !ok {
-			return err
-		}
-		f, err := elf.Open(path)
+		e, err := readELF(path)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)
 		}
-		defer f.Close()
-		needed, err := f.ImportedLibraries()
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
+		if e != nil {
+			out = append(out, e)
 		}
-		soname, err := f.DynString(elf.DT_SONAME)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
-		}
-		e := &elfFile{path: path, needed: needed}
-		if len(soname) > 0 {
-			e.soname = soname[0]
-		}
-		out = append(out, e)
 		return nil
 	})
 	return out, err
 }
 
-func isELF(path string) (bool, error) {
-	f, err := os.Open(path)
+// readELF reads one file's soname and needed libraries; nil if it is not ELF.
+func readELF(path string) (*elfFile, error) {
+	file, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer f.Close()
+	defer file.Close()
 	magic := make([]byte, len(elf.ELFMAG))
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return false, nil // shorter than a header: not ELF
+	if _, err := file.ReadAt(magic, 0); err != nil || string(magic) != elf.ELFMAG {
+		return nil, nil // shorter than a header, or another magic: not ELF
 	}
-	return string(magic) == elf.ELFMAG, nil
+	f, err := elf.NewFile(file)
+	if err != nil {
+		return nil, err
+	}
+	needed, err := f.ImportedLibraries()
+	if err != nil {
+		return nil, err
+	}
+	soname, err := f.DynString(elf.DT_SONAME)
+	if err != nil {
+		return nil, err
+	}
+	e := &elfFile{path: path, needed: needed}
+	if len(soname) > 0 {
+		e.soname = soname[0]
+	}
+	return e, nil
 }
 
 // removeDanglingLinks removes the symlinks under usr/lib that name a file beside them which is
