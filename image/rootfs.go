@@ -19,8 +19,8 @@ import (
 
 // rootModules are the kernel modules kept in the image (with their dependencies): what cloud
 // and virtual machines need for disks, network and the filesystems the appliance uses. Those
-// the arch's kernel lacks are skipped (the cloud flavour on amd64 and arm64 has no ahci,
-// e1000, e1000e or gpio_keys: arch.Arch.KernelPackage); requiredModules are not.
+// the arch's kernel lacks are skipped (arch.Arch.KernelPackage says which); requiredModules
+// are not.
 var rootModules = []string{
 	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_scsi", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
 	"nvme", "ahci", "sd_mod", "e1000", "e1000e",
