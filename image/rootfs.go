@@ -65,7 +65,9 @@ var pruneDirs = []string{
 }
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
-var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service",
+// systemd-resolved is not: the node's first lookup starts it, or the agent once etcd answers
+// (internal/dnsstub), so that its start is off etcd's path when nothing needs a name.
+var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-timesyncd.service",
 	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
 

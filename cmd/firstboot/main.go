@@ -20,6 +20,7 @@ import (
 
 	"github.com/etcd-appliance/appliance/arch"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
+	"github.com/etcd-appliance/appliance/internal/dnsstub"
 	"github.com/etcd-appliance/appliance/internal/node"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/nodestate"
@@ -29,6 +30,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	dnsstub.Install() // the boot does not start the DNS stub: the first lookup does
 	if len(os.Args) < 2 {
 		usage()
 	}

@@ -25,9 +25,11 @@ import (
 	"github.com/etcd-appliance/appliance/config"
 	"github.com/etcd-appliance/appliance/internal/atomicfile"
 	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/dnsstub"
 	"github.com/etcd-appliance/appliance/internal/member"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/nodestate"
+	"github.com/etcd-appliance/appliance/internal/ops"
 	"github.com/etcd-appliance/appliance/internal/pki"
 	"github.com/etcd-appliance/appliance/internal/platform/detect"
 	"github.com/etcd-appliance/appliance/internal/status"
@@ -99,6 +101,8 @@ type boot struct {
 	filterOn  firewall.Settings
 	// newCluster: this boot forms a new cluster (blank data, no running cluster found)
 	newCluster bool
+	// etcdEnvWritten: etcd starts after this boot (the agent then starts the DNS stub)
+	etcdEnvWritten bool
 	// unstarted are the peer URLs of members that never ran, seen when joining
 	unstarted map[string]bool
 	// listMembers reads the running cluster's member list (tests replace it)
@@ -144,6 +148,21 @@ func (n *Node) Boot(ctx context.Context) error {
 			f()
 		}
 	}()
+	err := b.run(ctx)
+	// The DNS stub is not started with the boot (internal/dnsstub). When etcd starts, the
+	// agent starts it once etcd answers; otherwise (a refusal, a member that left) it is
+	// queued now: the node needs it from here on. Queued, not waited for.
+	if err != nil || !b.etcdEnvWritten {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if qerr := b.m.StartResolver(qctx, false); qerr != nil {
+			b.say("warning: DNS resolver (%s) not started: %v", dnsstub.Unit, qerr)
+		}
+	}
+	return err
+}
+
+func (b *boot) run(ctx context.Context) error {
 	for _, s := range b.steps() {
 		err := s.run(ctx)
 		if errors.Is(err, errFinished) {
@@ -464,7 +483,7 @@ func restoredFrom(restored string, r config.Restore) bool {
 
 // etcdEnv prepares etcd's data directory and writes its environment file: from here
 // etcd.service starts.
-func (b *boot) etcdEnv(context.Context) error {
+func (b *boot) etcdEnv(ctx context.Context) error {
 	data := b.spec.Files.DataDir
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating etcd data directory: %w", err)
@@ -472,8 +491,18 @@ func (b *boot) etcdEnv(context.Context) error {
 	if err := os.Chown(data, b.uid, b.gid); err != nil {
 		return fmt.Errorf("giving %s to %s: %w", data, b.Paths.Owner, err)
 	}
-	if err := writeEnvFile(filepath.Join(b.Paths.RunDir, "etcd.env"), member.Env(b.spec)); err != nil {
+	env := member.Env(b.spec)
+	if err := writeEnvFile(filepath.Join(b.Paths.RunDir, "etcd.env"), env); err != nil {
 		return err
+	}
+	b.etcdEnvWritten = true
+	// etcd resolves its members' names as it starts (those of its config, and on a restart
+	// those of its member list, which the agent recorded): the stub must answer by then.
+	hosts := append(ops.MemberHosts(b.Paths.DataDir), env["ETCD_INITIAL_CLUSTER"], env["ETCD_INITIAL_ADVERTISE_PEER_URLS"], env["ETCD_ADVERTISE_CLIENT_URLS"])
+	if dnsstub.NamesIn(hosts...) {
+		if err := b.m.StartResolver(ctx, true); err != nil {
+			b.say("warning: DNS resolver (%s) not started: %v; etcd cannot resolve its members' names", dnsstub.Unit, err)
+		}
 	}
 	b.say("member %s (%s) of %s; clients: %s (TLS, client certificate required); health: http://<this host>:%d/health",
 		b.r.Member.Name, b.r.Member.Reason, clusterLine(b.c), strings.Join(member.Endpoints(b.spec), ","), member.MetricsPort)

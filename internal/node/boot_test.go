@@ -32,7 +32,9 @@ type fakeMachine struct {
 	prepared  int
 	started   []string
 	restarted []string
-	onPause   func() // called when the boot reaches PrepareVolume's after-format pause
+	// resolver: each StartResolver call, "start" (waited for) or "queue"
+	resolver []string
+	onPause  func() // called when the boot reaches PrepareVolume's after-format pause
 }
 
 func (m *fakeMachine) Cmdline() string                { return m.cmdline }
@@ -84,6 +86,10 @@ func (m *fakeMachine) StartUnits(_ context.Context, units []string) error {
 }
 func (m *fakeMachine) RestartUnits(_ context.Context, units []string) error {
 	m.restarted = append(m.restarted, units...)
+	return nil
+}
+func (m *fakeMachine) StartResolver(_ context.Context, wait bool) error {
+	m.resolver = append(m.resolver, map[bool]string{true: "start", false: "queue"}[wait])
 	return nil
 }
 func (m *fakeMachine) ClockSynced() bool                { return true }
@@ -251,6 +257,9 @@ func TestBootRefusesBadConfig(t *testing.T) {
 			if m.prepared != 0 || m.hostname != "" {
 				t.Errorf("a refused boot prepared the volume %d times, set hostname %q", m.prepared, m.hostname)
 			}
+			if !slices.Contains(m.resolver, "queue") {
+				t.Errorf("a refused boot left the DNS stub unstarted (%v): the node could not resolve a name to fix it", m.resolver)
+			}
 			for _, dir := range []string{n.Paths.Root, n.Paths.RunDir, data} {
 				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 					t.Errorf("a refused boot wrote %v into %s", entries, dir)
@@ -286,6 +295,10 @@ func TestBootAfterLeave(t *testing.T) {
 	}
 	if _, err := nodestate.Read(n2.Paths.RunDir); err != nil {
 		t.Errorf("no node state for status after a leave: %v", err)
+	}
+	// no etcd, so no agent waiting for it to start the DNS stub: the boot queues it
+	if !slices.Equal(m.resolver, []string{"queue"}) {
+		t.Errorf("DNS stub after a leave: %v, want [queue]", m.resolver)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/dnsstub"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 	"github.com/etcd-appliance/appliance/internal/platform"
 	"github.com/etcd-appliance/appliance/internal/platform/azure"
@@ -44,6 +45,9 @@ type Machine interface {
 	StartUnits(ctx context.Context, units []string) error
 	// RestartUnits restarts running services so they read their configuration again.
 	RestartUnits(ctx context.Context, units []string) error
+	// StartResolver starts the DNS stub (internal/dnsstub): waiting until it answers, or only
+	// queueing its start.
+	StartResolver(ctx context.Context, wait bool) error
 	// ClockSynced tells whether the time-sync service has set the clock this boot, and
 	// DHCPTimeServers which NTP servers DHCP announced.
 	ClockSynced() bool
@@ -113,6 +117,13 @@ func (Host) RestartUnits(ctx context.Context, units []string) error {
 		}
 	}
 	return nil
+}
+
+func (Host) StartResolver(ctx context.Context, wait bool) error {
+	if wait {
+		return dnsstub.Start(ctx)
+	}
+	return dnsstub.Queue(ctx)
 }
 
 // SettleDevices waits for udev's coldplug: the initramfs loads disk drivers only until the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-appliance/appliance/internal/dnsstub"
 	"github.com/etcd-appliance/appliance/internal/nodeconfig"
 )
 
@@ -14,6 +15,14 @@ import (
 // looks anything up by name.
 func (b *boot) networkServices(ctx context.Context, files []nodeconfig.ServiceFile) error {
 	units, err := nodeconfig.WriteServiceFiles(b.Paths.Root, files)
+	// timesyncd looks NTP servers given by name up through the stub, which the boot has not
+	// started (internal/dnsstub); the clock step waits for timesyncd.
+	for _, f := range files {
+		if err == nil && f.Unit != dnsstub.Unit && dnsstub.NamesIn(f.Hosts...) {
+			err = b.m.StartResolver(ctx, true)
+			break
+		}
+	}
 	if err == nil {
 		err = b.m.RestartUnits(ctx, units)
 	}

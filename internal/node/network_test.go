@@ -49,7 +49,56 @@ func TestBootNetworkServices(t *testing.T) {
 	if len(m2.restarted) > 0 || !strings.Contains(console2.String(), "clock: no NTP server") {
 		t.Errorf("restarted %v; console:\n%s", m2.restarted, console2)
 	}
+	// nothing looked up: the boot leaves the DNS stub to the agent
+	if len(m2.resolver) != 0 {
+		t.Errorf("DNS stub: %v, want none (the agent starts it once etcd answers)", m2.resolver)
+	}
 	if _, err := os.Stat(filepath.Join(n2.Paths.Root, "etc/systemd")); !os.IsNotExist(err) {
 		t.Errorf("etc/systemd written without anything to configure (%v)", err)
+	}
+}
+
+// NTP servers by name need the DNS stub before timesyncd restarts: the boot starts it and
+// waits, where it would otherwise leave it to the agent. Servers by address do not.
+func TestBootTimeServersByName(t *testing.T) {
+	for _, tc := range []struct {
+		servers string
+		want    []string
+	}{
+		{"[ntp.example]", []string{"start"}},
+		{"[192.0.2.123]", nil},
+	} {
+		m := &fakeMachine{}
+		n, console := testNode(t, []byte("version: 1\ntime: {servers: "+tc.servers+"}\n"), t.TempDir(), m)
+		if err := n.Boot(context.Background()); err != nil {
+			t.Fatalf("boot: %v\n%s", err, console)
+		}
+		if !slices.Equal(m.resolver, tc.want) || !slices.Equal(m.restarted, []string{"systemd-timesyncd.service"}) {
+			t.Errorf("time.servers %s: DNS stub %v (want %v), restarted %v", tc.servers, m.resolver, tc.want, m.restarted)
+		}
+	}
+}
+
+// etcd looks its members' names up as it starts: when the member list the agent recorded on
+// the volume names one, the boot starts the DNS stub and waits for it.
+func TestBootStartsResolverForNamedMembers(t *testing.T) {
+	data := t.TempDir()
+	m := &fakeMachine{}
+	n, console := testNode(t, nil, data, m)
+	if err := n.Boot(context.Background()); err != nil {
+		t.Fatalf("boot: %v\n%s", err, console)
+	}
+	if len(m.resolver) != 0 {
+		t.Fatalf("first boot, members by address: DNS stub %v, want none", m.resolver)
+	}
+	if err := os.WriteFile(filepath.Join(data, "appliance", "member-hosts"), []byte("127.0.0.1 localhost node-b.etcd.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n2, console2 := testNode(t, nil, data, m)
+	if err := n2.Boot(context.Background()); err != nil {
+		t.Fatalf("second boot: %v\n%s", err, console2)
+	}
+	if !slices.Equal(m.resolver, []string{"start"}) {
+		t.Errorf("a member named node-b.etcd.test: DNS stub %v, want [start]\n%s", m.resolver, console2)
 	}
 }

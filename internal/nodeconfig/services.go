@@ -20,6 +20,8 @@ type ServiceFile struct {
 	Data []byte
 	// Summary says what it adds, for the console.
 	Summary string
+	// Hosts are the servers it names, which the service may look up by name.
+	Hosts []string
 }
 
 // ServiceFiles are what network.dns, time.servers and the platform's NTP service add to what
@@ -36,11 +38,11 @@ func (r *Resolved) ServiceFiles() []ServiceFile {
 			text += "Domains=" + strings.Join(d.Search, " ") + "\n"
 		}
 		out = append(out, ServiceFile{resolvedDropIn, "systemd-resolved.service", []byte(text),
-			fmt.Sprintf("DNS servers %s, search %s (network.dns, beside DHCP's)", orNone(d.Servers), orNone(d.Search))})
+			fmt.Sprintf("DNS servers %s, search %s (network.dns, beside DHCP's)", orNone(d.Servers), orNone(d.Search)), nil})
 	}
 	if s := r.TimeServers(); len(s) > 0 {
 		out = append(out, ServiceFile{timesync.DropIn, timesync.Unit, timesync.DropInText(s),
-			"NTP servers " + strings.Join(s, " ") + " (time.servers and the platform's, beside DHCP's)"})
+			"NTP servers " + strings.Join(s, " ") + " (time.servers and the platform's, beside DHCP's)", s})
 	}
 	return out
 }

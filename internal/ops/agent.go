@@ -27,6 +27,8 @@ const (
 	agentIdle   = 15 * time.Second
 	agentRepeat = 10 * time.Minute // the summary is logged this often even when nothing changed
 	alarmRepeat = time.Minute      // and this often while an alarm is raised
+	// resolverDelay bounds how long the DNS stub's start waits for etcd to answer.
+	resolverDelay = 30 * time.Second
 )
 
 // agent is the watch loop's memory between rounds.
@@ -43,7 +45,9 @@ type agent struct {
 	resolved    map[string][]netip.Addr // each name's last answer
 	counters    backupCounters
 	last        *status.Status // the last round's report, for the metrics
-	lastMu      sync.Mutex
+	// resolverQueued: the DNS stub's start is queued (queueResolver)
+	resolverQueued bool
+	lastMu         sync.Mutex
 }
 
 // Agent is etcd-agent.service: it watches this node's member until ctx ends. It promotes this
@@ -82,6 +86,7 @@ func (a *agent) round(ctx context.Context) time.Duration {
 		}
 	}
 	n.recordIDs(st)
+	a.queueResolver(ctx, st, now)
 	a.filterRound(ctx, st)
 	n.recordPeerCheck(st)
 	if st.Role == status.Leader || st.Role == status.Follower {
@@ -105,6 +110,23 @@ func (a *agent) round(ctx context.Context) time.Duration {
 		return agentBusy
 	}
 	return agentIdle
+}
+
+// queueResolver starts the DNS stub (internal/dnsstub) once etcd answers, or after
+// resolverDelay when it does not (a forming cluster may wait minutes for its peers, and they
+// may be names the config did not list). firstboot leaves it to the agent so that its start
+// does not share the vCPU with etcd's; a lookup before then starts it at once.
+func (a *agent) queueResolver(ctx context.Context, st *status.Status, now time.Time) {
+	n := a.n
+	if a.resolverQueued || n.QueueResolver == nil || (st.Role == status.Down && now.Sub(n.Started) < resolverDelay) {
+		return
+	}
+	a.resolverQueued = true
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.QueueResolver(qctx); err != nil {
+		fmt.Fprintf(n.Console, "etcd-appliance: warning: DNS resolver not started: %v\n", err)
+	}
 }
 
 func alarmAdvice(a status.Alarm) string {

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,4 +80,37 @@ func TestAgentRound(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The agent starts the DNS stub once etcd answers, or resolverDelay after its own start while
+// etcd does not; once.
+func TestAgentQueuesResolver(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		localDown bool
+		after     time.Duration
+		want      int
+	}{
+		{"etcd answers", false, 0, 1},
+		{"etcd down, before the delay", true, resolverDelay - time.Second, 0},
+		{"etcd down, after the delay", true, resolverDelay, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := &fakeCluster{members: three(), statuses: up(idA, idA, idB, idC)}
+			if tc.localDown {
+				fc.localErr = errors.New("connection refused")
+			}
+			n, _, _ := testNode(t, fc)
+			n.Started = testNow
+			n.Now = func() time.Time { return testNow.Add(tc.after) }
+			queued := 0
+			n.QueueResolver = func(context.Context) error { queued++; return nil }
+			a := &agent{n: n}
+			a.round(t.Context())
+			a.round(t.Context())
+			if queued != tc.want {
+				t.Errorf("DNS stub queued %d times, want %d (role %s)", queued, tc.want, a.last.Role)
+			}
+		})
+	}
 }

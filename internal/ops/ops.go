@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/etcd-appliance/appliance/internal/datavol"
+	"github.com/etcd-appliance/appliance/internal/dnsstub"
 	"github.com/etcd-appliance/appliance/internal/membership"
 	"github.com/etcd-appliance/appliance/internal/nodestate"
 	"github.com/etcd-appliance/appliance/internal/sdjob"
@@ -75,6 +76,8 @@ type Node struct {
 	// the modules, and the agent's unit hides them (ProtectKernelModules).
 	Filter func(firewall.Policy) error
 	Lookup firewall.LookupFunc
+	// QueueResolver queues the DNS stub's start (the agent's, once etcd answers); nil: nothing.
+	QueueResolver func(ctx context.Context) error
 	// BackupRecord reads the uploader's record of the last backup; nil leaves it out.
 	BackupRecord func(ctx context.Context) (status.Record, error)
 	// Started is when the agent began: with no backup yet, backups are stale from then.
@@ -87,7 +90,7 @@ type Node struct {
 func New(s nodestate.State, runDir string) *Node {
 	n := &Node{State: s, RunDir: runDir, Usage: datavol.Usage, SameFS: sameFS, ClockSkews: clockSkews, Clock: cachedClock(clockSync, clockCacheFor),
 		Filter: func(p firewall.Policy) error { return firewall.Apply(p) }, Lookup: nodeconfig.LookupHost,
-		Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
+		QueueResolver: dnsstub.Queue, Now: func() time.Time { return time.Now().UTC() }, Console: os.Stdout}
 	n.Dial = func(endpoints ...string) (Cluster, error) {
 		c, err := n.State.Client(endpoints...)
 		if err != nil {
