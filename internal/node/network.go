@@ -17,11 +17,12 @@ func (b *boot) networkServices(ctx context.Context, files []nodeconfig.ServiceFi
 	units, err := nodeconfig.WriteServiceFiles(b.Paths.Root, files)
 	// timesyncd looks NTP servers given by name up through the stub, which the boot has not
 	// started (internal/dnsstub); the clock step waits for timesyncd.
+	var hosts []string
 	for _, f := range files {
-		if err == nil && f.Unit != dnsstub.Unit && dnsstub.NamesIn(f.Hosts...) {
-			err = b.m.StartResolver(ctx, true)
-			break
-		}
+		hosts = append(hosts, f.Hosts...)
+	}
+	if err == nil && dnsstub.NamesIn(hosts...) {
+		err = b.m.StartResolver(ctx, true)
 	}
 	if err == nil {
 		err = b.m.RestartUnits(ctx, units)
