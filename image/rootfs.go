@@ -405,13 +405,14 @@ func lookupUser(passwd, name string) (int, int, error) {
 }
 
 // makeSquashfs packs the root tree read-only and compressed, with every timestamp at epoch.
-// zstd level 15, not xz: on the amd64 root, xz is 3 MiB smaller (28.4 against 31.2 MiB at
-// level 19, 34.5 at 15) but takes 21 s to pack against 7.5 s, and every page the VM reads
-// decompresses several times slower; level 19 packs as slowly as xz.
+// zstd, not xz: xz (with its x86 filter) is another 3.5 MiB smaller on the amd64 root, but
+// every page the VM reads decompresses several times slower. Level 19, not 15: with 1 MiB
+// blocks it is 2.8 MiB smaller (27.7 against 30.5 MiB) for ~8 s more per arch to pack, and
+// zstd decompresses as fast at either level (docs/PERFORMANCE.md).
 func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
 	e := strconv.FormatInt(epoch, 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
-		"-comp", "zstd", "-Xcompression-level", "15", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+		"-comp", "zstd", "-Xcompression-level", "19", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
 	// mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
 	cmd.Env = withoutEnv(os.Environ(), "SOURCE_DATE_EPOCH")
 	if b, err := cmd.CombinedOutput(); err != nil {
