@@ -19,8 +19,17 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
+// commands are the other programs a line links in, by the name they are run as
+// (firstboot.go on the lines whose etcd client firstboot builds with).
+var commands = map[string]func(){}
+
 func main() {
-	switch filepath.Base(os.Args[0]) {
+	name := filepath.Base(os.Args[0])
+	if run := commands[name]; run != nil {
+		run()
+		return
+	}
+	switch name {
 	case "etcdctl":
 		ctlv3.MustStart()
 	case "etcdutl":

@@ -206,7 +206,8 @@ type archBuild struct {
 
 	work         string       // work directory, removed at the end unless --keep-work
 	name         string       // the outputs' name: etcd-appliance-<version>-<arch>
-	bin          string       // binaries: etcd, firstboot, initramfs
+	bin          string       // binaries: etcd, firstboot (unless etcd is it), initramfs
+	etcdLinks    []string     // binaries: the names etcd is also run by
 	waitBinaries func() error // waits for the binaries; every call returns the same error
 
 	rootDebs   []string      // packages: what goes into the root tree
@@ -297,17 +298,23 @@ func (b *archBuild) binaries(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(b.bin, 0o755); err != nil {
 		return "", err
 	}
-	if err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, b.bin, b.work); err != nil {
+	links, err := BuildEtcd(ctx, b.o.SrcDir, b.o.EtcdVersion, b.a.GOARCH, b.bin, b.work)
+	if err != nil {
 		return "", err
 	}
-	for _, c := range []string{"firstboot", "initramfs"} {
+	b.etcdLinks = links
+	cmds, firstboot, what := []string{"initramfs"}, "etcd", ", firstboot)"
+	if !slices.Contains(links, "firstboot") {
+		cmds, firstboot, what = append(cmds, "firstboot"), "firstboot", "), firstboot"
+	}
+	for _, c := range cmds {
 		if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(b.bin, c), "./cmd/"+c); err != nil {
 			return "", err
 		}
 	}
 	for _, bin := range []struct{ name, file, inImage, version string }{
 		{"etcd", "etcd", "/usr/bin/etcd", b.o.EtcdVersion},
-		{"firstboot", "firstboot", "/usr/bin/firstboot", b.o.Version},
+		{"firstboot", firstboot, "/usr/bin/firstboot", b.o.Version},
 		{"init", "initramfs", "/init in the initramfs", b.o.Version},
 	} {
 		sb, err := goBinary(bin.name, bin.inImage, bin.version, filepath.Join(b.bin, bin.file))
@@ -319,7 +326,7 @@ func (b *archBuild) binaries(ctx context.Context) (string, error) {
 			b.mods[mod] = true
 		}
 	}
-	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl), firstboot, initramfs", nil
+	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl" + what + ", initramfs", nil
 }
 
 // fetchPackages fetches the arch's locked packages into the cache, lists them in the manifest
@@ -380,12 +387,12 @@ func (b *archBuild) buildRootTree(ctx context.Context) (string, error) {
 	if err := b.waitBinaries(); err != nil {
 		return "", err
 	}
-	bins := map[string]string{}
-	for _, n := range []string{"etcd", "firstboot"} {
-		bins[n] = filepath.Join(b.bin, n)
+	bins := map[string]string{"etcd": filepath.Join(b.bin, "etcd")}
+	if !slices.Contains(b.etcdLinks, "firstboot") {
+		bins["firstboot"] = filepath.Join(b.bin, "firstboot")
 	}
 	rel := osRelease{Version: b.o.Version, BuildID: b.m.BuildID, EtcdVersion: b.o.EtcdVersion, Arch: b.a.Name}
-	if err := configureRoot(ctx, b.rt.dir, bins, rel, b.o.Epoch); err != nil {
+	if err := configureRoot(ctx, b.rt.dir, bins, b.etcdLinks, rel, b.o.Epoch); err != nil {
 		return "", err
 	}
 	p, err := pruneRoot(b.rt.dir)

@@ -10,18 +10,24 @@ import (
 
 // etcdLine is one supported etcd release line and the files of etcdsrc that build it: every
 // line builds from etcdsrc's main.go and hashkv.go, plus its own go.mod, go.sum and store.go
-// (v3.5's storage packages live at other import paths).
+// (v3.5's storage packages live at other import paths), and firstboot.go where the line links
+// firstboot in.
 type etcdLine struct {
 	Line           string // "v3.6"
 	Mod, Sum, Code string // paths under etcdsrc
+	// Firstboot: the line's go.mod requires this repository's module and the binary is
+	// firstboot too. Only lines at or above the etcd client in the repository's go.mod can:
+	// below it, Go's version selection would lift etcd's api and client modules to that client
+	// and the binary would mix releases. The other lines' images build firstboot alone.
+	Firstboot bool
 }
 
 // etcdLines are the supported lines, oldest first. The default is the line etcdsrc/go.mod
 // pins (docs/etcd-versions.md says why it is v3.7).
 var etcdLines = []etcdLine{
-	{"v3.5", "v3.5/go.mod", "v3.5/go.sum", "v3.5/store.go"},
-	{"v3.6", "go.v3.6.mod", "go.v3.6.sum", "store.go"},
-	{"v3.7", "go.mod", "go.sum", "store.go"},
+	{"v3.5", "v3.5/go.mod", "v3.5/go.sum", "v3.5/store.go", false},
+	{"v3.6", "go.v3.6.mod", "go.v3.6.sum", "store.go", false},
+	{"v3.7", "go.mod", "go.sum", "store.go", true},
 }
 
 // etcdCommon are the etcdsrc files every line builds from.

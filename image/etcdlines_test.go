@@ -1,6 +1,7 @@
 package image
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,8 +60,16 @@ func TestEtcdLinesBuild(t *testing.T) {
 		for _, a := range arches {
 			t.Run(v+"/"+a.Name, func(t *testing.T) {
 				bin := t.TempDir()
-				if err := BuildEtcd(t.Context(), src, v, a.GOARCH, bin, t.TempDir()); err != nil {
+				links, err := BuildEtcd(t.Context(), src, v, a.GOARCH, bin, t.TempDir())
+				if err != nil {
 					t.Fatal(err)
+				}
+				line, err := lineOf(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := slices.Contains(links, "firstboot"); got != line.Firstboot {
+					t.Errorf("links %q: firstboot linked in %v, want %v", links, got, line.Firstboot)
 				}
 				if a.GOARCH != "amd64" {
 					return
@@ -77,6 +86,19 @@ func TestEtcdLinesBuild(t *testing.T) {
 				}
 				if out, err := exec.Command(util, "hashkv", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "etcdutl hashkv <filename>") {
 					t.Errorf("etcdutl hashkv --help: %v\n%s", err, out)
+				}
+				if !line.Firstboot {
+					return
+				}
+				// firstboot by its link name: its usage, on standard error with exit status 2
+				fb := filepath.Join(bin, "firstboot")
+				if err := os.Symlink(etcd, fb); err != nil {
+					t.Fatal(err)
+				}
+				out, err = exec.Command(fb).CombinedOutput()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "usage: firstboot COMMAND") {
+					t.Errorf("firstboot: %v\n%s", err, out)
 				}
 			})
 		}

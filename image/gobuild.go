@@ -1,12 +1,14 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"debug/buildinfo"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -35,8 +37,19 @@ func goBuild(ctx context.Context, moduleDir, goarch, out, pkg string, extraLdfla
 // the first one's version is etcd's.
 var etcdModules = []string{"go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3"}
 
-// etcdLinks are the names that run the etcd binary as its other commands.
+// etcdLinks are the names that run the etcd binary as its other commands; firstboot too on
+// the lines that link it in (etcdLine.Firstboot).
 var etcdLinks = []string{"etcdctl", "etcdutl"}
+
+// Where a line links firstboot in, its go.mod replaces this repository's module with the
+// directory above etcdsrc (applianceReplace). The build directory is elsewhere, so there it
+// points at a link to the repository instead, by a name that is the same on every machine:
+// the path is written into the binary's build info.
+const (
+	applianceModule  = "github.com/etcd-appliance/appliance"
+	applianceReplace = "replace " + applianceModule + " => ../\n"
+	applianceLink    = "appliance"
+)
 
 // etcdSource assembles a module directory that builds the requested etcd version from its
 // line's files (etcdlines.go); a version other than the line's pinned one is re-resolved
@@ -58,10 +71,25 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	for _, f := range etcdCommon {
 		files[f] = f
 	}
+	if e.Firstboot {
+		files["firstboot.go"] = "firstboot.go"
+	}
 	for to, from := range files {
 		b, err := os.ReadFile(filepath.Join(srcDir, "etcdsrc", from))
 		if err != nil {
 			return "", fmt.Errorf("etcd %s source: %w", e.Line, err)
+		}
+		if to == "go.mod" && e.Firstboot {
+			if b, err = replaceAppliance(b, filepath.Join(srcDir, "etcdsrc", from)); err != nil {
+				return "", err
+			}
+			abs, err := filepath.Abs(srcDir)
+			if err != nil {
+				return "", err
+			}
+			if err := os.Symlink(abs, filepath.Join(dir, applianceLink)); err != nil {
+				return "", err
+			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
 			return "", err
@@ -88,18 +116,37 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	return dir, nil
 }
 
-// BuildEtcd compiles etcd at version, which is also etcdctl and etcdutl (etcdLinks), into
-// binDir.
-func BuildEtcd(ctx context.Context, srcDir, version, goarch, binDir, tmp string) error {
+// replaceAppliance points a go.mod's replacement of this repository's module at applianceLink.
+func replaceAppliance(goMod []byte, name string) ([]byte, error) {
+	if !bytes.Contains(goMod, []byte(applianceReplace)) {
+		return nil, fmt.Errorf("%s: the line links firstboot in but has no %q", name, strings.TrimSpace(applianceReplace))
+	}
+	return bytes.Replace(goMod, []byte(applianceReplace), []byte("replace "+applianceModule+" => ./"+applianceLink+"\n"), 1), nil
+}
+
+// BuildEtcd compiles etcd at version into binDir. The binary is also etcdctl and etcdutl and,
+// on lines that link it in, firstboot: links are those names.
+func BuildEtcd(ctx context.Context, srcDir, version, goarch, binDir, tmp string) (links []string, err error) {
+	e, err := lineOf(version)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := etcdSource(ctx, srcDir, version, tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bin := filepath.Join(binDir, "etcd")
 	if err := goBuild(ctx, dir, goarch, bin, ".", "-X", "go.etcd.io/etcd/api/v3/version.GitSHA="+version); err != nil {
-		return err
+		return nil, err
 	}
-	return checkEtcdModules(bin, version)
+	if err := checkEtcdModules(bin, version); err != nil {
+		return nil, err
+	}
+	links = slices.Clone(etcdLinks)
+	if e.Firstboot {
+		links = append(links, "firstboot")
+	}
+	return links, nil
 }
 
 // etcdModulesIn lists the go.etcd.io/etcd modules a go.mod requires at the pinned release
@@ -156,6 +203,9 @@ func binaryModules(paths ...string) ([]GoModule, error) {
 			seen[GoModule{info.Main.Path, info.Main.Version}] = true
 		}
 		for _, d := range info.Deps {
+			if d.Path == applianceModule {
+				continue // this repository's code, linked into etcd: the image's own version
+			}
 			if d.Replace != nil {
 				d = d.Replace
 			}

@@ -244,7 +244,7 @@ type osRelease struct {
 
 // configureRoot turns the unpacked packages into the appliance's root: pruned, with our files,
 // binaries, users and enabled units.
-func configureRoot(ctx context.Context, dir string, bins map[string]string, rel osRelease, epoch int64) error {
+func configureRoot(ctx context.Context, dir string, bins map[string]string, etcdLinks []string, rel osRelease, epoch int64) error {
 	// some exist on some arches only (dmi_memory_id and its rules: not on ppc64le)
 	for _, prune := range []struct {
 		under string
@@ -405,14 +405,14 @@ func lookupUser(passwd, name string) (int, int, error) {
 }
 
 // makeSquashfs packs the root tree read-only and compressed, with every timestamp at epoch.
-// zstd, not xz: xz (with its x86 filter) is another 3.5 MiB smaller on the amd64 root, but
-// every page the VM reads decompresses several times slower. Level 19, not 15: with 1 MiB
-// blocks it is 2.8 MiB smaller (27.7 against 30.5 MiB) for ~8 s more per arch to pack, and
-// zstd decompresses as fast at either level (docs/PERFORMANCE.md).
+// zstd level 15, not xz: xz (with its x86 filter) is 6 MiB smaller on the amd64 root (24.2
+// against 30.5 MiB) but packs 5x slower, and every page the VM reads decompresses several
+// times slower. Level 19 is 2.8 MiB smaller and boots as fast, but packs ~8 s longer per
+// arch: the cached rebuild goes over its goal (docs/PERFORMANCE.md, "Tried and dropped").
 func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
 	e := strconv.FormatInt(epoch, 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
-		"-comp", "zstd", "-Xcompression-level", "19", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+		"-comp", "zstd", "-Xcompression-level", "15", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
 	// mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
 	cmd.Env = withoutEnv(os.Environ(), "SOURCE_DATE_EPOCH")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -42,8 +42,8 @@ if [ "$BENCH_COLD" = 1 ]; then
 fi
 # the one-line change: a copy of this commit with firstboot's usage text changed
 git worktree add --detach -q "$work/src" HEAD
-sed -i 's/usage: firstboot COMMAND$/usage: firstboot COMMAND (bench)/' "$work/src/cmd/firstboot/main.go"
-grep -q 'COMMAND (bench)' "$work/src/cmd/firstboot/main.go" || { echo "bench: the one-line change to cmd/firstboot/main.go did not apply" >&2; exit 1; }
+sed -i 's/usage: firstboot COMMAND$/usage: firstboot COMMAND (bench)/' "$work/src/cmd/firstboot/cli/main.go"
+grep -q 'COMMAND (bench)' "$work/src/cmd/firstboot/cli/main.go" || { echo "bench: the one-line change to cmd/firstboot/cli/main.go did not apply" >&2; exit 1; }
 for a in ${ARCHES//,/ }; do
   first=$(ETCD_APPLIANCE_CACHE="$work/cache-$a" timed "$work/first-$a.log" "$ib" build --arch "$a" --format raw,qcow2,kernel --out "$work/out-$a")
   cached=$(timed "$work/cached-$a.log" "$ib" build --arch "$a" --format raw,qcow2,kernel --out "$work/out-$a")
