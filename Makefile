@@ -57,9 +57,12 @@ test: host-deps unit-test images vm-test
 # the environment lets such tests skip, for a run without root.
 test unit-test vm-test: export ETCD_APPLIANCE_STRICT ?= 1
 
+# firstboot's packages again under etcdsrc's module graph: the v3.7 image links firstboot into
+# etcd, with the library versions that graph selects (docs/architecture.md, Decisions)
 unit-test: $(VERSITYGW)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /qemu-tests)
+	cd etcdsrc && $(GO) test -count=1 -timeout 30m $$($(GO) list -deps github.com/etcd-appliance/appliance/cmd/firstboot/cli | grep '^github.com/etcd-appliance/appliance/')
 
 vm-test: $(VERSITYGW)
 	IMAGE_DIR=$(CURDIR)/$(OUT) IMAGEBUILD=$(CURDIR)/$(IMAGEBUILD) \

@@ -35,7 +35,7 @@ func contributor(rel string) string {
 	case strings.HasPrefix(rel, "usr/lib/modules/"):
 		return "kernel modules"
 	case rel == "usr/bin/etcd":
-		return "etcd (also etcdctl, etcdutl; firstboot on v3.7)"
+		return "etcd (also etcdctl, etcdutl; firstboot where linked in)"
 	case rel == "usr/bin/firstboot":
 		return "firstboot"
 	case strings.HasPrefix(rel, "usr/lib/systemd/") || strings.HasPrefix(rel, "usr/bin/systemd") ||

@@ -9,7 +9,7 @@ import (
 func TestContributor(t *testing.T) {
 	for rel, want := range map[string]string{
 		"usr/lib/modules/6.1.0-28-amd64/kernel/fs/squashfs/squashfs.ko": "kernel modules",
-		"usr/bin/etcd":            "etcd (also etcdctl, etcdutl; firstboot on v3.7)",
+		"usr/bin/etcd":            "etcd (also etcdctl, etcdutl; firstboot where linked in)",
 		"usr/bin/firstboot":       "firstboot",
 		"usr/lib/systemd/systemd": "systemd",
 		"usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-252.so": "systemd",
@@ -45,7 +45,7 @@ func TestTreeContributors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Part{{"etcd (also etcdctl, etcdutl; firstboot on v3.7)", 400}, {"firstboot", 200}, {"everything else", 5}}
+	want := []Part{{"etcd (also etcdctl, etcdutl; firstboot where linked in)", 400}, {"firstboot", 200}, {"everything else", 5}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

@@ -134,3 +134,14 @@ func TestEtcdModulesIn(t *testing.T) {
 		t.Errorf("client/v2 of v3.5.26 = %s", got)
 	}
 }
+
+// TestEtcdsrcTidy: etcdsrc/go.mod requires this repository's module (firstboot.go), so a change
+// to the root go.mod needs `go mod tidy` in etcdsrc too. Without it the v3.7 build fails under
+// -mod=readonly with a module error that does not say why.
+func TestEtcdsrcTidy(t *testing.T) {
+	cmd := exec.Command("go", "mod", "tidy", "-diff")
+	cmd.Dir = filepath.Join("..", "etcdsrc")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("etcdsrc/go.mod is not tidy with the repository's go.mod (%v): run 'cd etcdsrc && go mod tidy'\n%s", err, out)
+	}
+}

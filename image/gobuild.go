@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +89,11 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 			if err != nil {
 				return "", err
 			}
-			if err := os.Symlink(abs, filepath.Join(dir, applianceLink)); err != nil {
+			link := filepath.Join(dir, applianceLink)
+			if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", err
+			}
+			if err := os.Symlink(abs, link); err != nil {
 				return "", err
 			}
 		}

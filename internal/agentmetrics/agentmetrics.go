@@ -3,7 +3,7 @@
 // fills in. etcd's own metrics stay on 2381; every name here starts with etcd_appliance_.
 //
 // It uses client_golang's registry and prometheus/common's text encoder rather than a
-// hand-written writer. Measured in the stripped cmd/firstboot the agent runs in (the image's
+// hand-written writer. Measured in the stripped cmd/firstboot built alone (the image's
 // flags: -trimpath -ldflags='-s -w'), client_golang with promhttp cost 0.84 MiB (amd64) and
 // 0.81 MiB (arm64) more than a hand-written writer, and this package as it is, without promhttp,
 // adds 0.48 and 0.50 MiB: under the 1 MiB that would have been worth owning escaping and
