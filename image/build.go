@@ -303,9 +303,10 @@ func (b *archBuild) binaries(ctx context.Context) (string, error) {
 		return "", err
 	}
 	b.etcdLinks = links
-	cmds, firstboot, what := []string{"initramfs"}, "etcd", ", firstboot)"
+	summary := "etcd " + b.o.EtcdVersion + " (also " + strings.Join(links, ", ") + "), "
+	cmds, firstboot := []string{"initramfs"}, "etcd"
 	if !slices.Contains(links, "firstboot") {
-		cmds, firstboot, what = append(cmds, "firstboot"), "firstboot", "), firstboot"
+		cmds, firstboot, summary = append(cmds, "firstboot"), "firstboot", summary+"firstboot, "
 	}
 	for _, c := range cmds {
 		if err := goBuild(ctx, b.o.SrcDir, b.a.GOARCH, filepath.Join(b.bin, c), "./cmd/"+c); err != nil {
@@ -326,7 +327,7 @@ func (b *archBuild) binaries(ctx context.Context) (string, error) {
 			b.mods[mod] = true
 		}
 	}
-	return "etcd " + b.o.EtcdVersion + " (also etcdctl, etcdutl" + what + ", initramfs", nil
+	return summary + "initramfs", nil
 }
 
 // fetchPackages fetches the arch's locked packages into the cache, lists them in the manifest

@@ -54,20 +54,20 @@ const (
 )
 
 // etcdSource assembles a module directory that builds the requested etcd version from its
-// line's files (etcdlines.go); a version other than the line's pinned one is re-resolved
-// through the Go module proxy.
-func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error) {
+// line's files (etcdlines.go), and returns it with the line; a version other than the line's
+// pinned one is re-resolved through the Go module proxy.
+func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, etcdLine, error) {
 	e, err := lineOf(version)
 	if err != nil {
-		return "", err
+		return "", e, err
 	}
 	pinned, err := pinnedIn(srcDir, e)
 	if err != nil {
-		return "", err
+		return "", e, err
 	}
 	dir := filepath.Join(tmp, "etcdsrc-"+version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", e, err
 	}
 	files := map[string]string{"go.mod": e.Mod, "go.sum": e.Sum, "store.go": e.Code}
 	for _, f := range etcdCommon {
@@ -79,34 +79,28 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 	for to, from := range files {
 		b, err := os.ReadFile(filepath.Join(srcDir, "etcdsrc", from))
 		if err != nil {
-			return "", fmt.Errorf("etcd %s source: %w", e.Line, err)
+			return "", e, fmt.Errorf("etcd %s source: %w", e.Line, err)
 		}
 		if to == "go.mod" && e.Firstboot {
 			if b, err = replaceAppliance(b, filepath.Join(srcDir, "etcdsrc", from)); err != nil {
-				return "", err
-			}
-			abs, err := filepath.Abs(srcDir)
-			if err != nil {
-				return "", err
-			}
-			link := filepath.Join(dir, applianceLink)
-			if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return "", err
-			}
-			if err := os.Symlink(abs, link); err != nil {
-				return "", err
+				return "", e, err
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
-			return "", err
+			return "", e, err
+		}
+	}
+	if e.Firstboot {
+		if err := linkAppliance(srcDir, filepath.Join(dir, applianceLink)); err != nil {
+			return "", e, err
 		}
 	}
 	if version == pinned {
-		return dir, nil
+		return dir, e, nil
 	}
 	mods, err := etcdModulesIn(filepath.Join(dir, "go.mod"), pinned)
 	if err != nil {
-		return "", err
+		return "", e, err
 	}
 	args := []string{"get"}
 	for _, m := range mods {
@@ -116,10 +110,10 @@ func etcdSource(ctx context.Context, srcDir, version, tmp string) (string, error
 		cmd := exec.CommandContext(ctx, "go", a...)
 		cmd.Dir = dir
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("--etcd-version %s: go %s: %w\n%s", version, strings.Join(a, " "), err, b)
+			return "", e, fmt.Errorf("--etcd-version %s: go %s: %w\n%s", version, strings.Join(a, " "), err, b)
 		}
 	}
-	return dir, nil
+	return dir, e, nil
 }
 
 // replaceAppliance points a go.mod's replacement of this repository's module at applianceLink.
@@ -130,14 +124,22 @@ func replaceAppliance(goMod []byte, name string) ([]byte, error) {
 	return bytes.Replace(goMod, []byte(applianceReplace), []byte("replace "+applianceModule+" => ./"+applianceLink+"\n"), 1), nil
 }
 
+// linkAppliance makes link point at the repository (srcDir), replacing an earlier link.
+func linkAppliance(srcDir, link string) error {
+	abs, err := filepath.Abs(srcDir)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Symlink(abs, link)
+}
+
 // BuildEtcd compiles etcd at version into binDir. The binary is also etcdctl and etcdutl and,
 // on lines that link it in, firstboot: links are those names.
 func BuildEtcd(ctx context.Context, srcDir, version, goarch, binDir, tmp string) (links []string, err error) {
-	e, err := lineOf(version)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := etcdSource(ctx, srcDir, version, tmp)
+	dir, e, err := etcdSource(ctx, srcDir, version, tmp)
 	if err != nil {
 		return nil, err
 	}

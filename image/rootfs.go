@@ -244,7 +244,7 @@ type osRelease struct {
 
 // configureRoot turns the unpacked packages into the appliance's root: pruned, with our files,
 // binaries, users and enabled units.
-func configureRoot(ctx context.Context, dir string, bins map[string]string, etcdLinks []string, rel osRelease, epoch int64) error {
+func configureRoot(ctx context.Context, dir string, bins map[string]string, links []string, rel osRelease, epoch int64) error {
 	// some exist on some arches only (dmi_memory_id and its rules: not on ppc64le)
 	for _, prune := range []struct {
 		under string
@@ -264,7 +264,7 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, etcd
 			return err
 		}
 	}
-	for _, l := range etcdLinks {
+	for _, l := range links {
 		if err := os.Symlink("etcd", filepath.Join(dir, "usr/bin", l)); err != nil {
 			return err
 		}
