@@ -409,10 +409,14 @@ func lookupUser(passwd, name string) (int, int, error) {
 // against 30.5 MiB) but packs 5x slower, and every page the VM reads decompresses several
 // times slower. Level 19 is 2.8 MiB smaller and boots as fast, but packs ~8 s longer per
 // arch: the cached rebuild goes over its goal (docs/PERFORMANCE.md, "Tried and dropped").
+// 128 KiB blocks, not 1 MiB: the kernel decompresses a whole block into the page cache for
+// any page of it, so a program touching a few pages of a library paid for a megabyte; and
+// zstd at level 15 compresses these blocks tighter (it picks stronger settings for small
+// inputs), so the image is smaller too (docs/PERFORMANCE.md, Cuts).
 func makeSquashfs(ctx context.Context, dir, out string, epoch int64) error {
 	e := strconv.FormatInt(epoch, 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out, "-noappend", "-quiet", "-no-progress",
-		"-comp", "zstd", "-Xcompression-level", "15", "-b", "1M", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
+		"-comp", "zstd", "-Xcompression-level", "15", "-b", "128K", "-no-xattrs", "-mkfs-time", e, "-all-time", e)
 	// mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
 	cmd.Env = withoutEnv(os.Environ(), "SOURCE_DATE_EPOCH")
 	if b, err := cmd.CombinedOutput(); err != nil {
