@@ -111,8 +111,12 @@ var table = map[string]Arch{
 		Modules:      []string{"ena", "hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils", "xen-blkfront", "xen-netfront", "gve", "vmw_pvscsi", "vmxnet3"},
 		QEMUConfig:   FwCfg,
 		QEMU: QEMU{
-			// SMM is only needed for secure-boot firmware and costs time under TCG
-			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max", MachineOpts: "smm=off",
+			// SMM is only needed for secure-boot firmware and costs time under TCG. ERMS and
+			// FSRM off: with them the kernel, glibc and Go zero and copy memory with rep
+			// stosb/movsb, which qemu 7.2's TCG runs a byte per iteration (~10 % of a boot,
+			// docs/PERFORMANCE.md); without, a word or a vector at a time. A real CPU has no
+			// such cost, so this only keeps the emulator's cost out of the tests and the bench.
+			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max,erms=off,fsrm=off", MachineOpts: "smm=off",
 			FirmwareCode: "/usr/share/OVMF/OVMF_CODE_4M.fd",
 			FirmwareVars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
 			NIC:          "virtio-net-pci", Disk: "virtio-blk-pci",

@@ -70,7 +70,7 @@ func TestQemuArgs(t *testing.T) {
 			name: "amd64 firmware", arch: "amd64",
 			want: [][2]string{
 				{"-machine", "q35,accel=tcg,smm=off"},
-				{"-cpu", "max"},
+				{"-cpu", "max,erms=off,fsrm=off"},
 				{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"},
 				{"-drive", "if=pflash,format=raw,unit=1,file=" + vmdir + "/firmware-vars.fd"},
 				{"-device", "virtio-blk-pci,drive=disk0,bootindex=0"},
