@@ -113,8 +113,8 @@ var table = map[string]Arch{
 		QEMU: QEMU{
 			// SMM is only needed for secure-boot firmware and costs time under TCG. ERMS and
 			// FSRM off: with them the kernel, glibc and Go zero and copy memory with rep
-			// stosb/movsb, which qemu 7.2's TCG runs a byte per iteration (~10 % of a boot,
-			// docs/PERFORMANCE.md); without, a word or a vector at a time. A real CPU has no
+			// stosb/movsb, which qemu 7.2's TCG runs a byte per iteration (17 % of a sampled
+			// boot, docs/PERFORMANCE.md); without, a word or a vector at a time. A real CPU has no
 			// such cost, so this only keeps the emulator's cost out of the tests and the bench.
 			Binary: "qemu-system-x86_64", Machine: "q35", CPU: "max,erms=off,fsrm=off", MachineOpts: "smm=off",
 			FirmwareCode: "/usr/share/OVMF/OVMF_CODE_4M.fd",
