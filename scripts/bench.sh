@@ -126,6 +126,8 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo "firstboot's run is from systemd starting firstboot.service to its member line; the time"
   echo "before its first line (reading the binary, sharing the vCPU with udev and networkd) is"
   echo "its first step. firstboot waits for no network on qemu (its config comes from fw_cfg)."
+  echo "Healthy is the first /health true to the host, which asks every 100 ms (since 2026-12-05;"
+  echo "every 500 ms, one request at a time, before)."
   echo
   echo "$boot"
   echo
