@@ -529,7 +529,7 @@ func applianceUnit(clean string) string {
 }
 
 // applianceUnits are the units whose sandbox, flags and order the appliance manages.
-var applianceUnits = []string{"etcd.service", "firstboot.service", "etcd-agent.service"}
+var applianceUnits = []string{"etcd.service", "firstboot.service", "etcd-agent.service", "etcd-agent.timer"}
 
 func underWritable(p string) bool {
 	clean := path.Clean(p)

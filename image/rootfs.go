@@ -69,7 +69,8 @@ var pruneDirs = []string{
 // (internal/dnsstub), so that its start is off etcd's path when nothing needs a name.
 var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-timesyncd.service",
 	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
-	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service", "etcd-agent.service"}
+	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service",
+	"etcd-agent.timer"} // etcd.service starts etcd-agent.service once etcd is up
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline
