@@ -253,6 +253,11 @@ func (r *ignitionReader) read(ign types.Config) *IgnitionExtras {
 			r.add(at("systemd", "units", i), "%s belongs to the appliance and cannot be replaced, changed or masked: tune etcd in the appliance config's etcd section", u.Name)
 			continue
 		}
+		// a unit named etcd-.service or etcd-.timer is a prefix drop-in for the appliance's units
+		if owner := applianceUnit("/etc/systemd/system/" + u.Name + ".d"); owner != "" && len(u.Dropins) > 0 {
+			r.add(at("systemd", "units", i, "dropins"), "drop-ins for %s would change %s, which belongs to the appliance: tune etcd in the appliance config's etcd section", u.Name, owner)
+			continue
+		}
 		if !r.checkUnit(at("systemd", "units", i), u) {
 			continue
 		}
@@ -398,7 +403,7 @@ func (r *ignitionReader) checkNode(p []any, n types.Node) bool {
 		r.add(append(p, "path"), "%q is on the etcd data volume, which only the node agent writes", n.Path)
 		ok = false
 	case applianceUnit(clean) != "":
-		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance (its TLS and flags are managed): tune etcd in the appliance config's etcd section", n.Path, applianceUnit(clean))
+		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance: tune etcd in the appliance config's etcd section", n.Path, applianceUnit(clean))
 		ok = false
 	}
 	if !isRoot(n.User.ID, n.User.Name) {
@@ -514,15 +519,20 @@ func ignitionPath(p []any) string {
 // applianceUnit is the appliance's own unit a clean path would replace or add a drop-in to,
 // or "": a drop-in could otherwise undo what etcd.service is given (TLS 1.3 only, its flags).
 func applianceUnit(clean string) string {
-	for _, u := range applianceUnits {
-		if p := "/etc/systemd/system/" + u; clean == p || clean == p+".d" || strings.HasPrefix(clean, p+".d/") {
-			return u
+	// systemd reads units and drop-ins from each of these; the last two are meant for
+	// systemctl's own runtime changes, but /etc is writable
+	for _, root := range []string{"/etc/systemd/system/", "/etc/systemd/system.control/", "/etc/systemd/system.attached/"} {
+		for _, u := range applianceUnits {
+			if p := root + u; clean == p || clean == p+".d" || strings.HasPrefix(clean, p+".d/") {
+				return u
+			}
 		}
-	}
-	// drop-ins systemd applies to every service, or to every unit named etcd-… (systemd 247+)
-	for _, d := range []string{"service.d", "etcd-.service.d"} {
-		if p := "/etc/systemd/system/" + d; clean == p || strings.HasPrefix(clean, p+"/") {
-			return "etcd.service and the agent (through " + d + ")"
+		// drop-ins systemd applies to every service or timer, or to those named etcd-… (systemd 247+)
+		for d, owner := range map[string]string{"service.d": "etcd.service and the agent", "etcd-.service.d": "the agent",
+			"timer.d": "the agent's timer", "etcd-.timer.d": "the agent's timer"} {
+			if p := root + d; clean == p || strings.HasPrefix(clean, p+"/") {
+				return owner + " (through " + d + ")"
+			}
 		}
 	}
 	return ""

@@ -181,6 +181,19 @@ func TestFromIgnitionRejects(t *testing.T) {
 			[]string{"storage.files[0].path", "storage.files[1].path", "storage.files[2].path"}, `"/etc/systemd/system/service.d/x.conf" would change etcd.service and the agent (through service.d)`},
 		{"the agent's unit", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "etcd-agent.service", "mask": true}}}},
 			[]string{"systemd.units[0]"}, "etcd-agent.service belongs to the appliance"},
+		{"prefix drop-ins as units", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{
+			map[string]any{"name": "etcd-.timer", "dropins": []any{map[string]any{"name": "x.conf", "contents": "[Timer]\nOnActiveSec=1h\n"}}},
+			map[string]any{"name": "etcd-.service", "dropins": []any{map[string]any{"name": "x.conf", "contents": "[Service]\n"}}}}}},
+			[]string{"systemd.units[0].dropins", "systemd.units[1].dropins"}, "drop-ins for etcd-.timer would change the agent's timer (through etcd-.timer.d)"},
+		{"systemctl's own unit directories", "3.2.0", map[string]any{"storage": map[string]any{
+			"files": []any{map[string]any{"path": "/etc/systemd/system.control/etcd.service.d/x.conf"}, map[string]any{"path": "/etc/systemd/system.attached/etcd-agent.timer"}}}},
+			[]string{"storage.files[0].path", "storage.files[1].path"}, `"/etc/systemd/system.control/etcd.service.d/x.conf" would change etcd.service, which belongs to the appliance`},
+		{"the agent's timer", "3.2.0", map[string]any{"systemd": map[string]any{"units": []any{map[string]any{"name": "etcd-agent.timer", "mask": true}}}},
+			[]string{"systemd.units[0]"}, "etcd-agent.timer belongs to the appliance"},
+		{"drop-ins for every timer or for the agent's", "3.2.0", map[string]any{"storage": map[string]any{
+			"files": []any{map[string]any{"path": "/etc/systemd/system/timer.d/x.conf"}, map[string]any{"path": "/etc/systemd/system/etcd-.timer.d/x.conf"},
+				map[string]any{"path": "/etc/systemd/system/etcd-agent.timer.d/x.conf"}}}},
+			[]string{"storage.files[0].path", "storage.files[1].path", "storage.files[2].path"}, `"/etc/systemd/system/timer.d/x.conf" would change the agent's timer (through timer.d)`},
 		{"kernel arguments", "3.3.0", map[string]any{"kernelArguments": map[string]any{"shouldExist": []string{"quiet"}}},
 			[]string{"kernelArguments"}, "kernel arguments are fixed in the image"},
 		{"remote configs and proxies", "3.5.0", map[string]any{"ignition": map[string]any{"version": "3.5.0",
