@@ -158,7 +158,9 @@ func pollHealthy(ctx context.Context, url string) error {
 	for {
 		go func() {
 			if err := checkHealth(ctx, client, url); err != nil {
-				lastErr.Store(&err)
+				if ctx.Err() == nil { // not the deadline's own error
+					lastErr.Store(&err)
+				}
 				return
 			}
 			select {
