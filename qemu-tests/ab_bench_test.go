@@ -24,7 +24,10 @@ import (
 // e.g. AB_VARIANTS='before=out-a;after=out-b;masked=out-a|systemd.mask=etcd-agent.service'
 // go test -run '^$' -bench BenchmarkAB -benchtime 1x -timeout 60m ./qemu-tests/
 func BenchmarkAB(b *testing.B) {
-	type variant struct{ name, dir, kargs string }
+	type variant struct {
+		name, kargs string
+		im          *images
+	}
 	if os.Getenv("AB_VARIANTS") == "" {
 		b.Skip("AB_VARIANTS is not set: name=IMAGE_DIR[|kernel arguments];… (an A/B comparison run by hand)")
 	}
@@ -35,7 +38,7 @@ func BenchmarkAB(b *testing.B) {
 			b.Fatalf("AB_VARIANTS: %q is not name=IMAGE_DIR[|kernel arguments]", s)
 		}
 		dir, kargs, _ := strings.Cut(rest, "|")
-		variants = append(variants, variant{name, dir, kargs})
+		variants = append(variants, variant{name: name, kargs: kargs, im: loadImagesFrom(b, dir)})
 	}
 	archName := os.Getenv("AB_ARCH")
 	if archName == "" {
@@ -53,22 +56,15 @@ func BenchmarkAB(b *testing.B) {
 	etcdStart := map[string][]time.Duration{}
 	for i := 0; i < b.N*envInt("AB_RUNS", 3); i++ {
 		for _, v := range variants {
-			im := loadImagesFrom(b, v.dir)
-			img, format := im.need(b, archName, "raw", "qcow2")
-			kernel, _ := im.need(b, archName, "kernel")
-			initrd, _ := im.need(b, archName, "initrd")
-			cmdlinePath, _ := im.need(b, archName, "cmdline")
-			cl, err := os.ReadFile(cmdlinePath)
-			if err != nil {
-				b.Fatal(err)
-			}
+			img, format := v.im.need(b, archName, "raw", "qcow2")
+			kernel, initrd, cmdline := v.im.directBoot(b, archName)
 			dir := workDir(b)
 			data := filepath.Join(dir, "data.qcow2")
 			if err := vm.CreateBlankDisk(b.Context(), data, dataDiskSize); err != nil {
 				b.Fatal(err)
 			}
 			cfg := vm.Config{Arch: a, TempDir: dir, Timeout: vmTimeout(b),
-				Kernel: kernel, Initrd: initrd, Cmdline: strings.TrimSpace(strings.TrimSpace(string(cl)) + " " + v.kargs),
+				Kernel: kernel, Initrd: initrd, Cmdline: strings.TrimSpace(cmdline + " " + v.kargs),
 				Disks:        []vm.Disk{{Path: img, Format: format, ReadOnly: true}, {Path: data, Format: "qcow2", Serial: dataDiskSerial}},
 				HostForwards: []vm.Forward{{GuestPort: etcdMetricsPort}}}
 			withIgnition(b, &cfg, ignitiontest.Config(b, "version: 1\n"+userNetMetrics, nil))

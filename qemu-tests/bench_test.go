@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,14 +45,7 @@ func BenchmarkBootTimeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		img, format := im.need(b, name, "raw", "qcow2")
-		kernel, _ := im.need(b, name, "kernel")
-		initrd, _ := im.need(b, name, "initrd")
-		cmdlinePath, _ := im.need(b, name, "cmdline")
-		cl, err := os.ReadFile(cmdlinePath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmdline := strings.TrimSpace(string(cl))
+		kernel, initrd, cmdline := im.directBoot(b, name)
 		floor := floorInitrd(b, a)
 		for i := 0; i < b.N*n; i++ {
 			for _, mode := range []string{"floor", "direct", "firmware"} {

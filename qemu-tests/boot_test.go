@@ -178,16 +178,10 @@ func TestDirectKernelBoot(t *testing.T) {
 	forEachArch(t, []string{"amd64"}, func(t *testing.T, a arch.Arch) {
 		// the disk is vSphere's streamOptimized VMDK, read by qemu's vmdk driver
 		img, format := im.osDisk(t, a.Name, "vmdk")
-		kernel, _ := im.need(t, a.Name, "kernel")
-		initrd, _ := im.need(t, a.Name, "initrd")
-		cmdlinePath, _ := im.need(t, a.Name, "cmdline")
-		cmdline, err := os.ReadFile(cmdlinePath)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kernel, initrd, cmdline := im.directBoot(t, a.Name)
 		ctx, cancel := context.WithTimeout(t.Context(), vmTimeout(t))
 		defer cancel()
-		cfg := vm.Config{Arch: a, Kernel: kernel, Initrd: initrd, Cmdline: strings.TrimSpace(string(cmdline))}
+		cfg := vm.Config{Arch: a, Kernel: kernel, Initrd: initrd, Cmdline: cmdline}
 		// dm-verity: a copy of the OS disk with one byte changed in its root partition is
 		// skipped when it sorts first beside the genuine disk (TestSecureBoot boots one alone)
 		altered := alteredCopy(t, img, format)

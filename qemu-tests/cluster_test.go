@@ -250,14 +250,7 @@ func (c *testCluster) loadKernel(t *testing.T, imgs *images) {
 	}
 	c.a = a
 	c.img, c.format = imgs.need(t, a.Name, "raw", "qcow2")
-	c.kernel, _ = imgs.need(t, a.Name, "kernel")
-	c.initrd, _ = imgs.need(t, a.Name, "initrd")
-	cmdlinePath, _ := imgs.need(t, a.Name, "cmdline")
-	b, err := os.ReadFile(cmdlinePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmdline = strings.TrimSpace(string(b))
+	c.kernel, c.initrd, c.cmdline = imgs.directBoot(t, a.Name)
 }
 
 var (

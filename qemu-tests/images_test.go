@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/image"
@@ -108,6 +109,20 @@ func (im *images) need(t testing.TB, archName string, formats ...string) (path, 
 		missing(t, "no %v image for %s in %s: run `make images` or set IMAGE_DIR", formats, archName, im.dir)
 	}
 	return p, f
+}
+
+// directBoot is need for the files of a direct kernel boot: kernel, initrd and the kernel
+// command line the image was built with (read from its cmdline file).
+func (im *images) directBoot(t testing.TB, archName string) (kernel, initrd, cmdline string) {
+	t.Helper()
+	kernel, _ = im.need(t, archName, "kernel")
+	initrd, _ = im.need(t, archName, "initrd")
+	cmdlinePath, _ := im.need(t, archName, "cmdline")
+	b, err := os.ReadFile(cmdlinePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kernel, initrd, strings.TrimSpace(string(b))
 }
 
 // osDisk is need for the disk a VM boots: the path of the first of formats built for arch and
