@@ -78,6 +78,9 @@ func boot(l *logger) error {
 	if err != nil {
 		return err
 	}
+	if err := setReadAhead(sysBlockDir, dev, rootReadAheadKB); err != nil {
+		l.printf("%v; booting with the default", err)
+	}
 	if err := unix.Mount(dev, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting root %s as squashfs on %s: %w", dev, newRoot, err)
 	}
