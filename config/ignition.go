@@ -395,15 +395,16 @@ func (r *ignitionReader) readUsers(pw types.Passwd, x *IgnitionExtras) {
 // data volume the node agent alone manages.
 func (r *ignitionReader) checkNode(p []any, n types.Node) bool {
 	ok := true
-	switch clean := path.Clean(n.Path); {
+	clean := path.Clean(n.Path)
+	switch owner := applianceUnit(clean); {
 	case !underWritable(n.Path):
 		r.add(append(p, "path"), "%q is outside /etc and /var: the rest of the appliance is read-only", n.Path)
 		ok = false
 	case clean == "/var/lib/etcd" || strings.HasPrefix(clean, "/var/lib/etcd/"):
 		r.add(append(p, "path"), "%q is on the etcd data volume, which only the node agent writes", n.Path)
 		ok = false
-	case applianceUnit(clean) != "":
-		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance: tune etcd in the appliance config's etcd section", n.Path, applianceUnit(clean))
+	case owner != "":
+		r.add(append(p, "path"), "%q would change %s, which belongs to the appliance: tune etcd in the appliance config's etcd section", n.Path, owner)
 		ok = false
 	}
 	if !isRoot(n.User.ID, n.User.Name) {
@@ -527,11 +528,9 @@ func applianceUnit(clean string) string {
 				return u
 			}
 		}
-		// drop-ins systemd applies to every service or timer, or to those named etcd-… (systemd 247+)
-		for d, owner := range map[string]string{"service.d": "etcd.service and the agent", "etcd-.service.d": "the agent",
-			"timer.d": "the agent's timer", "etcd-.timer.d": "the agent's timer"} {
-			if p := root + d; clean == p || strings.HasPrefix(clean, p+"/") {
-				return owner + " (through " + d + ")"
+		for _, d := range sharedDropinDirs {
+			if p := root + d.dir; clean == p || strings.HasPrefix(clean, p+"/") {
+				return d.owner + " (through " + d.dir + ")"
 			}
 		}
 	}
@@ -540,6 +539,13 @@ func applianceUnit(clean string) string {
 
 // applianceUnits are the units whose sandbox, flags and order the appliance manages.
 var applianceUnits = []string{"etcd.service", "firstboot.service", "etcd-agent.service", "etcd-agent.timer"}
+
+// sharedDropinDirs are drop-in directories systemd applies to every service or timer, or to
+// those named etcd-… (systemd 247+), and which of the appliance's units they would change.
+var sharedDropinDirs = []struct{ dir, owner string }{
+	{"service.d", "etcd.service and the agent"}, {"etcd-.service.d", "the agent"},
+	{"timer.d", "the agent's timer"}, {"etcd-.timer.d", "the agent's timer"},
+}
 
 func underWritable(p string) bool {
 	clean := path.Clean(p)
