@@ -6,11 +6,14 @@
 #   ARCHES=amd64,arm64,ppc64le  arches to measure
 #   BENCH_RUNS=3                boots per arch and mode
 #   BENCH_COLD=1                also time one build of every arch from empty caches (0: skip)
+#   BENCH_CPUS=1                vCPUs of every benchmarked VM
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCHES=${ARCHES:-amd64,arm64,ppc64le}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_COLD=${BENCH_COLD:-1}
+export BENCH_CPUS=${BENCH_CPUS:-1}
+vcpus="$BENCH_CPUS vCPUs"; [ "$BENCH_CPUS" = 1 ] && vcpus="one vCPU"
 work=$(mktemp -d /tmp/etcd-appliance-bench.XXXXXX)
 cleanup() {
   git worktree remove --force "$work/src" 2>/dev/null || true
@@ -122,7 +125,7 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo "Direct: kernel + initrd given to qemu, the image as root disk. Firmware: the image alone"
   echo "(UEFI on amd64 and arm64, SLOF + GRUB on ppc64le). Floor: the same kernel with an"
   echo "initramfs whose only program powers off at once (internal/bench/floorinit). Each boot has a"
-  echo "blank data disk, so firstboot formats it: that is a first boot. Each VM has one vCPU."
+  echo "blank data disk, so firstboot formats it: that is a first boot. Each VM has $vcpus."
   echo "firstboot's run is from systemd starting firstboot.service to its member line; the time"
   echo "before its first line (reading the binary, sharing the vCPU with udev and networkd) is"
   echo "its first step. firstboot waits for no network on qemu (its config comes from fw_cfg)."
@@ -137,7 +140,7 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo
   echo "The peer is a Debian bookworm cloud image built from the same mirror: GRUB, ext4 root,"
   echo "cloud-init (NoCloud seed) and Debian's etcd, plaintext (scripts/peer-image.sh,"
-  echo "docs/PERFORMANCE.md#the-peer). Both boot through the same UEFI firmware with one vCPU and"
+  echo "docs/PERFORMANCE.md#the-peer). Both boot through the same UEFI firmware with $vcpus and"
   echo "the same memory and disk bus, runs alternating (BenchmarkPeer). First boot: ours with a"
   echo "blank data disk, the peer's first boot with its seed. Reboot: the same disks booted again"
   echo "(ours after a power cut, the peer after a clean shutdown). Seconds since power-on, median"
