@@ -70,7 +70,8 @@ var pruneDirs = []string{
 var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-timesyncd.service",
 	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service",
-	"etcd-agent.timer"} // etcd.service starts etcd-agent.service once etcd is up
+	"etcd-agent.timer",        // etcd.service starts etcd-agent.service once etcd is up
+	"udev-trigger-late.timer"} // and udev-trigger-late.service, the coldplug's second part
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline

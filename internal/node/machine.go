@@ -129,7 +129,8 @@ func (Host) StartResolver(ctx context.Context, wait bool) error {
 // SettleDevices waits for udev's coldplug: the initramfs loads disk drivers only until the
 // root appears, and udev loads the others (a data disk or config drive on another controller)
 // from the root. firstboot.service is ordered after systemd-udev-trigger.service, so every
-// event is queued by the time this runs.
+// event of the coldplug's first part (the buses, SCSI, disks and interfaces: the image's
+// drop-in for that unit) is queued by the time this runs; the rest waits for etcd's start.
 func (Host) SettleDevices(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, "udevadm", "settle", "--timeout=60").CombinedOutput(); err != nil {
 		return fmt.Errorf("udevadm settle: %w: %s", err, strings.TrimSpace(string(out)))

@@ -1,0 +1,49 @@
+package overlays
+
+import (
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The coldplug's two parts must split udev's devices between them: what the first replays
+// (subsystems matched) is what the second leaves out (subsystems not matched), or a device
+// would be replayed twice or never.
+func TestColdplugParts(t *testing.T) {
+	subsystems := func(file, flag string) []string {
+		b, err := fs.ReadFile(RootFS(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trigger []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "ExecStart=-udevadm trigger ") {
+				if trigger != nil {
+					t.Fatalf("%s: more than one udevadm trigger", file)
+				}
+				trigger = strings.Fields(line)
+			}
+		}
+		var got []string
+		for _, f := range trigger {
+			if s, ok := strings.CutPrefix(f, flag+"="); ok {
+				got = append(got, s)
+			}
+		}
+		if len(got) == 0 {
+			t.Fatalf("%s: no %s in %q", file, flag, trigger)
+		}
+		return got
+	}
+	first := subsystems("usr/lib/systemd/system/systemd-udev-trigger.service.d/appliance.conf", "--subsystem-match")
+	late := subsystems("usr/lib/systemd/system/udev-trigger-late.service", "--subsystem-nomatch")
+	if !slices.Equal(first, late) {
+		t.Errorf("the coldplug's first part replays %q, its second leaves out %q", first, late)
+	}
+	for _, need := range []string{"pci", "virtio", "scsi", "net", "block"} {
+		if !slices.Contains(first, need) {
+			t.Errorf("the coldplug's first part leaves out %s: firstboot would look for disks, or networkd for links, before their drivers load", need)
+		}
+	}
+}
