@@ -6,7 +6,7 @@
 #   ARCHES=amd64,arm64,ppc64le  arches to measure
 #   BENCH_RUNS=3                boots per arch and mode
 #   BENCH_COLD=1                also time one build of every arch from empty caches (0: skip)
-#   BENCH_CPUS=1                vCPUs of every benchmarked VM
+#   BENCH_CPUS=1                vCPUs of each single VM booted (not the cluster's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCHES=${ARCHES:-amd64,arm64,ppc64le}
