@@ -130,7 +130,8 @@ func recordBoot(b *testing.B, cfg vm.Config, until func(ctx context.Context, v *
 
 // markHealthy waits for etcd's /health on guestPort (forwarded to the host) and marks it.
 func markHealthy(ctx context.Context, v *vm.VM, r *bench.Recorder, guestPort int) error {
-	if err := pollHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(guestPort))); err != nil {
+	client := &http.Client{Timeout: 2 * time.Second}
+	if err := pollHealthy(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/health", v.HostPort(guestPort))); err != nil {
 		return err
 	}
 	r.Mark(bench.Healthy)
@@ -140,13 +141,13 @@ func markHealthy(ctx context.Context, v *vm.VM, r *bench.Recorder, guestPort int
 // pollHealthy is waitHealthy at the bench's resolution: a new GET every healthPoll, without
 // waiting for the ones still open. Until the guest's network is up, qemu's user network
 // accepts the host's connection and retries its SYN to the guest for seconds, so one GET at a
-// time would let a stalled one hide the moment etcd became healthy. Each GET has 2 s, longer
-// than a booting guest takes to answer, which bounds how many stall at once.
-func pollHealthy(ctx context.Context, url string) error {
+// time would let a stalled one hide the moment etcd became healthy. client's timeout (2 s
+// where the bench and TestCluster call it: longer than a booting guest takes to answer) bounds
+// how many stall at once.
+func pollHealthy(ctx context.Context, client *http.Client, url string) error {
 	const healthPoll = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
 	ok := make(chan struct{}, 1)
 	var lastErr atomic.Pointer[error]
 	tick := time.NewTicker(healthPoll)
