@@ -56,3 +56,25 @@ func TestColdplugParts(t *testing.T) {
 		}
 	}
 }
+
+// timesyncd must stop before networkd and resolved: stopped beside them, it lost DHCP's NTP
+// servers as networkd dropped the lease, began connecting again and held the power-off ~5 s.
+// Stop order is the reverse of start order, so After= is what says it.
+func TestTimesyncdStopsFirst(t *testing.T) {
+	const file = "usr/lib/systemd/system/systemd-timesyncd.service.d/appliance.conf"
+	b, err := fs.ReadFile(RootFS(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "After="); ok {
+			after = append(after, strings.Fields(v)...)
+		}
+	}
+	for _, u := range []string{"systemd-networkd.service", "systemd-resolved.service"} {
+		if !slices.Contains(after, u) {
+			t.Errorf("%s: After= lacks %s (has %q)", file, u, after)
+		}
+	}
+}
