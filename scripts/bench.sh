@@ -161,7 +161,7 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo
   echo "Healthy here is /health true over TLS, asked every 100 ms, and caught up is a serializable"
   echo "read of the keys written while the member was down; since 2026-12-06 both are timed when"
-  echo "etcd answers, not after each member's boot-finished line, which comes 2–3 s later (the"
+  echo "etcd answers, not after each member's boot-finished line, which comes up to ~3 s later (the"
   echo "boot's last units start with etcd), and health was asked every 500 ms before."
   echo
   echo "## Backups (amd64)"
