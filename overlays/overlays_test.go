@@ -67,8 +67,15 @@ func TestTimesyncdStopsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var after []string
+	section := ""
 	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "[") {
+			section = line
+		}
 		if v, ok := strings.CutPrefix(line, "After="); ok {
+			if section != "[Unit]" {
+				t.Errorf("%s: After= under %q, where systemd ignores it; it belongs under [Unit]", file, section)
+			}
 			after = append(after, strings.Fields(v)...)
 		}
 	}

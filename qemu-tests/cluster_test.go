@@ -384,8 +384,8 @@ func (c *testCluster) waitHealthy(ctx context.Context, idx ...int) error {
 // TestCluster reports (make bench prints them): when etcd answers, not when the boot's last
 // unit prints the boot-finished line, which comes later (the coldplug's second part starts
 // with etcd and is part of the boot). It watches the nodes' consoles meanwhile, so a boot that
-// finishes failed ends the wait at once rather than at the deadline; the boot lines are for
-// the caller to check afterwards (waitBooted).
+// finishes failed, or a VM that exits, ends the wait at once rather than at the deadline; the
+// boot lines are for the caller to check afterwards (waitBooted).
 func (c *testCluster) pollHealthy(ctx context.Context, idx ...int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -397,7 +397,11 @@ func (c *testCluster) pollHealthy(ctx context.Context, idx ...int) error {
 			defer wg.Done()
 			m, err := c.nodes[i].v.WaitConsole(ctx, bootline.Regexp)
 			if err != nil {
-				return // the wait ended: healthy, or the deadline
+				if ctx.Err() == nil { // qemu exited: the error carries the console's tail
+					failed <- fmt.Errorf("%s: %w", c.nodes[i].name, err)
+					cancel()
+				}
+				return // or the wait ended: healthy, or the deadline
 			}
 			if r, _ := bootline.Parse(m[0]); !r.Running() {
 				failed <- fmt.Errorf("%s: boot finished with %s, want state=running failed=none", c.nodes[i].name, r)
@@ -619,8 +623,9 @@ func TestCluster(t *testing.T) {
 		}
 		// A reimage's step is this reboot with another OS disk (make bench reports it).
 		t.Logf("one member powered off to healthy and caught up again: %s", time.Since(off).Round(100*time.Millisecond))
+		// the line may have come before the read: then this is when it was checked
 		c.waitBooted(ctx, 1)
-		t.Logf("and to its boot-finished line: %s", time.Since(off).Round(100*time.Millisecond))
+		t.Logf("its boot-finished line there by: %s", time.Since(off).Round(100*time.Millisecond))
 	}) {
 		return
 	}

@@ -93,7 +93,7 @@ IMAGE_DIR="$work/out-amd64" IMAGEBUILD="$ib" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_
 cluster=$(grep -o 'power-on to a healthy 3-node cluster: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
 stopped=$(grep -o 'powered off [0-9.hm]*s after its power button was pressed' "$work/cluster.log" | head -1 || true)
 rejoined=$(grep -o 'one member powered off to healthy and caught up again: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
-booted=$(grep -o 'and to its boot-finished line: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
+booted=$(grep -o 'its boot-finished line there by: [0-9.hm]*s' "$work/cluster.log" | head -1 || true)
 
 echo "bench: backups" >&2
 IMAGE_DIR="$work/out-amd64" QEMU_TESTS_ARCHES=amd64 QEMU_TESTS_REQUIRED=1 BENCH_BACKUP=1 VERSITYGW="$PWD/bin/versitygw" \
@@ -160,7 +160,7 @@ backups=$(grep -o 'backup bench: .*' "$work/backup.log" | head -1 || true)
   echo "(${booted:-its boot-finished line not found in the log of TestCluster})."
   echo
   echo "Healthy here is /health true over TLS, asked every 100 ms, and caught up is a serializable"
-  echo "read of the keys written while the member was down; since 2026-12-06 both are timed when"
+  echo "read of the keys written while the member was down; since 6f8108c both are timed when"
   echo "etcd answers, not after each member's boot-finished line, which comes up to ~3 s later (the"
   echo "boot's last units start with etcd), and health was asked every 500 ms before."
   echo
