@@ -237,7 +237,7 @@ func (c *testCluster) addNode(name string, ip netip.Addr, mac, disk string) *clu
 // checkNoEtcd checks that nothing answers on node i's metrics port: etcd was never started.
 func (c *testCluster) checkNoEtcd(ctx context.Context, t *testing.T, i int) {
 	t.Helper()
-	if err := checkHealth(ctx, c.tlsHealthClient(), fmt.Sprintf("https://%s:%d/health", c.nodes[i].ip, etcdClientPort)); err == nil {
+	if err := checkHealth(ctx, c.tlsHealthClient(), c.healthURL(i)); err == nil {
 		t.Error("etcd answers although its configuration was refused")
 	}
 }
@@ -373,7 +373,7 @@ func (c *testCluster) tlsHealthClient() *http.Client {
 func (c *testCluster) waitHealthy(ctx context.Context, idx ...int) error {
 	client := c.tlsHealthClient()
 	for _, i := range idx {
-		if err := waitHealthyWith(ctx, client, fmt.Sprintf("https://%s:%d/health", c.nodes[i].ip, etcdClientPort)); err != nil {
+		if err := waitHealthyWith(ctx, client, c.healthURL(i)); err != nil {
 			return fmt.Errorf("%s: %w", c.nodes[i].name, err)
 		}
 	}
@@ -412,7 +412,7 @@ func (c *testCluster) pollHealthy(ctx context.Context, idx ...int) error {
 	client := c.tlsHealthClient()
 	client.Timeout = 2 * time.Second
 	for _, i := range idx {
-		if err := pollHealthy(ctx, client, fmt.Sprintf("https://%s:%d/health", c.nodes[i].ip, etcdClientPort)); err != nil {
+		if err := pollHealthy(ctx, client, c.healthURL(i)); err != nil {
 			select {
 			case f := <-failed:
 				return f
@@ -427,6 +427,9 @@ func (c *testCluster) pollHealthy(ctx context.Context, idx ...int) error {
 func (c *testCluster) endpoint(i int) string {
 	return fmt.Sprintf("https://%s:%d", c.nodes[i].ip, etcdClientPort)
 }
+
+// healthURL is node i's /health on its client port (TLS, a client certificate required).
+func (c *testCluster) healthURL(i int) string { return c.endpoint(i) + "/health" }
 
 func (c *testCluster) client(i int, tc *tls.Config) *clientv3.Client {
 	return etcdClient(c.t, []string{c.endpoint(i)}, tc, c.dial)
