@@ -66,12 +66,16 @@ var pruneDirs = []string{
 
 // enabledUnits are enabled at build time, as a preset would on a package-managed system.
 // systemd-resolved is not: the node's first lookup starts it, or the agent once etcd answers
-// (internal/dnsstub), so that its start is off etcd's path when nothing needs a name.
-var enabledUnits = []string{"tmp.mount", "systemd-networkd.service", "systemd-timesyncd.service",
+// (internal/dnsstub), so that its start is off etcd's path when nothing needs a name. Nor is
+// systemd-timesyncd: firstboot starts it when the node has NTP servers, etcd.service once etcd
+// is up.
+var enabledUnits = []string{"tmp.mount", "systemd-networkd.service",
 	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service",
-	"etcd-agent.timer",        // etcd.service starts etcd-agent.service once etcd is up
-	"udev-trigger-late.timer"} // and udev-trigger-late.service, the coldplug's second part
+	// etcd.service starts these units once etcd is up; their timers when it is not up soon
+	"etcd-agent.timer",        // etcd-agent.service
+	"udev-trigger-late.timer", // udev-trigger-late.service, the coldplug's second part
+	"timesyncd-late.timer"}    // systemd-timesyncd.service
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline

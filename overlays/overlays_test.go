@@ -57,31 +57,69 @@ func TestColdplugParts(t *testing.T) {
 	}
 }
 
+// unitValues are the values of key= under section in a unit file of the overlay, in order.
+func unitValues(t *testing.T, file, section, key string) []string {
+	t.Helper()
+	b, err := fs.ReadFile(RootFS(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	cur := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "[") {
+			cur = line
+		}
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			if cur != section {
+				t.Errorf("%s: %s= under %q, where systemd ignores it; it belongs under %s", file, key, cur, section)
+			}
+			values = append(values, v)
+		}
+	}
+	return values
+}
+
 // timesyncd must stop before networkd and resolved: stopped beside them, it lost DHCP's NTP
 // servers as networkd dropped the lease, began connecting again and held the power-off ~5 s.
 // Stop order is the reverse of start order, so After= is what says it.
 func TestTimesyncdStopsFirst(t *testing.T) {
 	const file = "usr/lib/systemd/system/systemd-timesyncd.service.d/appliance.conf"
-	b, err := fs.ReadFile(RootFS(), file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var after []string
-	section := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "[") {
-			section = line
-		}
-		if v, ok := strings.CutPrefix(line, "After="); ok {
-			if section != "[Unit]" {
-				t.Errorf("%s: After= under %q, where systemd ignores it; it belongs under [Unit]", file, section)
-			}
-			after = append(after, strings.Fields(v)...)
-		}
-	}
+	after := strings.Fields(strings.Join(unitValues(t, file, "[Unit]", "After"), " "))
 	for _, u := range []string{"systemd-networkd.service", "systemd-resolved.service"} {
 		if !slices.Contains(after, u) {
 			t.Errorf("%s: After= lacks %s (has %q)", file, u, after)
+		}
+	}
+}
+
+// What etcd.service starts once etcd is up, off the boot's path, must also start when etcd is
+// not up soon (a member waiting for its peers, a node that left): each such unit has a timer
+// of the overlay that starts it.
+func TestStartedOnceEtcdIsUp(t *testing.T) {
+	const dir = "usr/lib/systemd/system/"
+	var started []string
+	for _, v := range unitValues(t, dir+"etcd.service", "[Service]", "ExecStartPost") {
+		if rest, ok := strings.CutPrefix(v, "-+/usr/bin/systemctl --no-block start "); ok {
+			started = append(started, strings.Fields(rest)...)
+		}
+	}
+	for _, need := range []string{"etcd-agent.service", "udev-trigger-late.service", "systemd-timesyncd.service"} {
+		if !slices.Contains(started, need) {
+			t.Errorf("etcd.service does not start %s once etcd is up (starts %q)", need, started)
+		}
+	}
+	timers, err := fs.Glob(RootFS(), dir+"*.timer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range started {
+		found := false
+		for _, timer := range timers {
+			found = found || slices.Contains(unitValues(t, timer, "[Timer]", "Unit"), u)
+		}
+		if !found {
+			t.Errorf("no timer of the overlay starts %s: a node whose etcd is not up never would", u)
 		}
 	}
 }

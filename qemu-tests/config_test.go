@@ -136,14 +136,17 @@ func TestQemuIgnition(t *testing.T) {
 			}
 
 			// etcd runs sandboxed (no capabilities, no new privileges, a system-call filter),
-			// and status shows the packet filter in one line (the member itself, from etcd's member list)
+			// status shows the packet filter in one line (the member itself, from etcd's member
+			// list), and timesyncd runs, started once etcd was up (no NTP server here, so the
+			// boot did not start it)
 			out, err = key.run(ctx, v.HostPort(sshPort), `pid=$(systemctl show -p MainPID --value etcd.service); `+
 				`while read k v rest; do case $k in NoNewPrivs:|Seccomp:|CapBnd:|CapEff:) echo "$k $v";; esac; done < /proc/$pid/status; `+
-				`firstboot status | while read l; do case $l in "packet filter:"*) echo "$l";; esac; done`)
+				`firstboot status | while read l; do case $l in "packet filter:"*) echo "$l";; esac; done; `+
+				`echo "timesyncd: $(systemctl is-active systemd-timesyncd.service)"`)
 			if err != nil {
 				t.Fatalf("ssh: %v\n%s", err, out)
 			}
-			for _, want := range []string{"NoNewPrivs: 1\n", "Seccomp: 2\n", "CapBnd: 0000000000000000\n", "CapEff: 0000000000000000\n",
+			for _, want := range []string{"NoNewPrivs: 1\n", "Seccomp: 2\n", "CapBnd: 0000000000000000\n", "CapEff: 0000000000000000\n", "timesyncd: active\n",
 				"packet filter: inbound denied except: 2380 from 1 member; 2379 from 1 member, 0.0.0.0/0,::/0; 2381,2382 from 1 member, 10.0.2.2/32; 22 from 0.0.0.0/0,::/0; metadata HTTP for root only\n"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("on the node: want %q in:\n%s", want, out)

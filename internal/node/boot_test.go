@@ -34,7 +34,12 @@ type fakeMachine struct {
 	restarted []string
 	// resolver: each StartResolver call, "start" (waited for) or "queue"
 	resolver []string
-	onPause  func() // called when the boot reaches PrepareVolume's after-format pause
+	// dhcpNTP: the NTP servers DHCP announced; timeSyncStarts counts StartTimeSync calls,
+	// which fail with timeSyncErr
+	dhcpNTP        []string
+	timeSyncStarts int
+	timeSyncErr    error
+	onPause        func() // called when the boot reaches PrepareVolume's after-format pause
 }
 
 func (m *fakeMachine) Cmdline() string                { return m.cmdline }
@@ -92,8 +97,12 @@ func (m *fakeMachine) StartResolver(_ context.Context, wait bool) error {
 	m.resolver = append(m.resolver, map[bool]string{true: "start", false: "queue"}[wait])
 	return nil
 }
+func (m *fakeMachine) StartTimeSync(context.Context) error {
+	m.timeSyncStarts++
+	return m.timeSyncErr
+}
 func (m *fakeMachine) ClockSynced() bool                { return true }
-func (m *fakeMachine) DHCPTimeServers() []string        { return nil }
+func (m *fakeMachine) DHCPTimeServers() []string        { return m.dhcpNTP }
 func (m *fakeMachine) Scratch() (string, func(), error) { return m.t.TempDir(), func() {}, nil }
 func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {

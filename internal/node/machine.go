@@ -48,8 +48,10 @@ type Machine interface {
 	// StartResolver starts the DNS stub (internal/dnsstub): waiting until it answers, or only
 	// queueing its start.
 	StartResolver(ctx context.Context, wait bool) error
-	// ClockSynced tells whether the time-sync service has set the clock this boot, and
-	// DHCPTimeServers which NTP servers DHCP announced.
+	// StartTimeSync starts the time-sync service (a no-op when it runs) and waits for its start;
+	// ClockSynced tells whether it has set the clock this boot, and DHCPTimeServers which NTP
+	// servers DHCP announced.
+	StartTimeSync(ctx context.Context) error
 	ClockSynced() bool
 	DHCPTimeServers() []string
 	// Scratch is a fresh tmpfs directory for a snapshot to restore, and its release.
@@ -136,6 +138,10 @@ func (Host) SettleDevices(ctx context.Context) error {
 		return fmt.Errorf("udevadm settle: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+func (Host) StartTimeSync(ctx context.Context) error {
+	return sdjob.RunJob(ctx, sdjob.Start, timesync.Unit)
 }
 
 func (Host) ClockSynced() bool { return timesync.Synced() }

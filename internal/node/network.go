@@ -49,7 +49,13 @@ func (b *boot) clock(ctx context.Context) error {
 		b.say("clock: no NTP server from DHCP, the platform or time.servers; using the clock as it is (%s)", time.Now().UTC().Format(time.RFC3339))
 		return nil
 	}
+	// The boot does not start timesyncd (etcd.service does, once etcd is up): with servers to
+	// ask, it is started here, unless networkServices restarted it already.
 	start := time.Now()
+	if err := b.m.StartTimeSync(ctx); err != nil {
+		b.say("clock: %v; issuing certificates with the clock as it is (%s)", err, time.Now().UTC().Format(time.RFC3339))
+		return nil
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for !b.m.ClockSynced() {

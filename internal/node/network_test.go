@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,8 +47,8 @@ func TestBootNetworkServices(t *testing.T) {
 	if err := n2.Boot(context.Background()); err != nil {
 		t.Fatalf("boot: %v\n%s", err, console2)
 	}
-	if len(m2.restarted) > 0 || !strings.Contains(console2.String(), "clock: no NTP server") {
-		t.Errorf("restarted %v; console:\n%s", m2.restarted, console2)
+	if len(m2.restarted) > 0 || m2.timeSyncStarts > 0 || !strings.Contains(console2.String(), "clock: no NTP server") {
+		t.Errorf("restarted %v, timesyncd started %d times; console:\n%s", m2.restarted, m2.timeSyncStarts, console2)
 	}
 	// nothing looked up: the boot leaves the DNS stub to the agent
 	if len(m2.resolver) != 0 {
@@ -100,5 +101,40 @@ func TestBootStartsResolverForNamedMembers(t *testing.T) {
 	}
 	if !slices.Equal(m.resolver, []string{"start"}) {
 		t.Errorf("a member named node-b.etcd.test: DNS stub %v, want [start]\n%s", m.resolver, console2)
+	}
+}
+
+// The boot does not start timesyncd: the clock step starts it whenever the node has NTP
+// servers to ask, DHCP's included (which write no drop-in, so nothing restarted it), and
+// leaves it to etcd.service without. A timesyncd that cannot start (masked) costs the wait,
+// not the boot.
+func TestBootClockStartsTimeSync(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		config     string
+		dhcp       []string
+		startErr   error
+		wantStarts int
+		wantLine   string
+	}{
+		{"nothing to ask", "", nil, nil, 0, "clock: no NTP server from DHCP"},
+		{"DHCP's server", "", []string{"192.0.2.123"}, nil, 1, "clock: synchronised (NTP: 192.0.2.123)"},
+		{"time.servers", "version: 1\ntime: {servers: [192.0.2.124]}\n", nil, nil, 1, "clock: synchronised (NTP: 192.0.2.124)"},
+		{"timesyncd masked", "", []string{"192.0.2.123"}, errors.New("starting systemd-timesyncd.service: unit is masked"), 1,
+			"clock: starting systemd-timesyncd.service: unit is masked; issuing certificates with the clock as it is"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &fakeMachine{dhcpNTP: tc.dhcp, timeSyncErr: tc.startErr}
+			n, console := testNode(t, []byte(tc.config), t.TempDir(), m)
+			if err := n.Boot(context.Background()); err != nil {
+				t.Fatalf("boot: %v\n%s", err, console)
+			}
+			if m.timeSyncStarts != tc.wantStarts {
+				t.Errorf("timesyncd started %d times, want %d", m.timeSyncStarts, tc.wantStarts)
+			}
+			if !strings.Contains(console.String(), tc.wantLine) {
+				t.Errorf("console lacks %q:\n%s", tc.wantLine, console)
+			}
+		})
 	}
 }
