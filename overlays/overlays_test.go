@@ -95,7 +95,7 @@ func TestTimesyncdStopsFirst(t *testing.T) {
 
 // What etcd.service starts once etcd is up, off the boot's path, must also start when etcd is
 // not up soon (a member waiting for its peers, a node that left): each such unit has a timer
-// of the overlay that starts it.
+// of the overlay that starts it (image's tests check that the timers are enabled).
 func TestStartedOnceEtcdIsUp(t *testing.T) {
 	const dir = "usr/lib/systemd/system/"
 	var started []string
@@ -104,7 +104,7 @@ func TestStartedOnceEtcdIsUp(t *testing.T) {
 			started = append(started, strings.Fields(rest)...)
 		}
 	}
-	for _, need := range []string{"etcd-agent.service", "udev-trigger-late.service", "systemd-timesyncd.service"} {
+	for _, need := range []string{"etcd-agent.service", "udev-trigger-late.service", "timesyncd-late.service"} {
 		if !slices.Contains(started, need) {
 			t.Errorf("etcd.service does not start %s once etcd is up (starts %q)", need, started)
 		}

@@ -137,8 +137,8 @@ func TestQemuIgnition(t *testing.T) {
 
 			// etcd runs sandboxed (no capabilities, no new privileges, a system-call filter),
 			// status shows the packet filter in one line (the member itself, from etcd's member
-			// list), and timesyncd runs, started once etcd was up (no NTP server here, so the
-			// boot did not start it)
+			// list), and timesyncd runs: no NTP server here, so the boot left it for later
+			// (etcd.service starts it once etcd is up, its timer 30 s after systemd's start)
 			out, err = key.run(ctx, v.HostPort(sshPort), `pid=$(systemctl show -p MainPID --value etcd.service); `+
 				`while read k v rest; do case $k in NoNewPrivs:|Seccomp:|CapBnd:|CapEff:) echo "$k $v";; esac; done < /proc/$pid/status; `+
 				`firstboot status | while read l; do case $l in "packet filter:"*) echo "$l";; esac; done; `+

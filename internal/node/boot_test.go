@@ -101,7 +101,7 @@ func (m *fakeMachine) StartTimeSync(context.Context) error {
 	m.timeSyncStarts++
 	return m.timeSyncErr
 }
-func (m *fakeMachine) ClockSynced() bool                { return true }
+func (m *fakeMachine) ClockSynced() bool                { return m.timeSyncStarts > 0 && m.timeSyncErr == nil }
 func (m *fakeMachine) DHCPTimeServers() []string        { return m.dhcpNTP }
 func (m *fakeMachine) Scratch() (string, func(), error) { return m.t.TempDir(), func() {}, nil }
 func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {

@@ -50,9 +50,16 @@ func (b *boot) clock(ctx context.Context) error {
 		return nil
 	}
 	// The boot does not start timesyncd (etcd.service does, once etcd is up): with servers to
-	// ask, it is started here, unless networkServices restarted it already.
+	// ask, it is started here, unless networkServices restarted it already. Its start counts
+	// towards clockWait.
 	start := time.Now()
-	if err := b.m.StartTimeSync(ctx); err != nil {
+	startCtx, cancel := context.WithTimeout(ctx, clockWait)
+	err := b.m.StartTimeSync(startCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		b.say("clock: %v; issuing certificates with the clock as it is (%s)", err, time.Now().UTC().Format(time.RFC3339))
 		return nil
 	}

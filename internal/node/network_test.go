@@ -106,7 +106,8 @@ func TestBootStartsResolverForNamedMembers(t *testing.T) {
 
 // The boot does not start timesyncd: the clock step starts it whenever the node has NTP
 // servers to ask, DHCP's included (which write no drop-in, so nothing restarted it), and
-// leaves it to etcd.service without. A timesyncd that cannot start (masked) costs the wait,
+// leaves it to etcd.service without. The fake's clock is synchronised only once timesyncd was
+// started. A timesyncd that cannot start (masked on the kernel command line) costs the wait,
 // not the boot.
 func TestBootClockStartsTimeSync(t *testing.T) {
 	for _, tc := range []struct {
