@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/overlays"
@@ -20,6 +21,10 @@ func TestOverlayTimersEnabled(t *testing.T) {
 	for _, timer := range timers {
 		if name := path.Base(timer); !slices.Contains(enabledUnits, name) {
 			t.Errorf("%s is in the overlay but not in enabledUnits", name)
+		}
+		// enabling a unit without an [Install] section only warns
+		if b, err := fs.ReadFile(overlays.RootFS(), timer); err != nil || !strings.Contains(string(b), "\n[Install]\nWantedBy=") {
+			t.Errorf("%s: no [Install] WantedBy= (%v): enabling it would do nothing", timer, err)
 		}
 	}
 }

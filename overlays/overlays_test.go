@@ -109,6 +109,10 @@ func TestStartedOnceEtcdIsUp(t *testing.T) {
 			t.Errorf("etcd.service does not start %s once etcd is up (starts %q)", need, started)
 		}
 	}
+	// timesyncd-late.service is that start, so that a masked timesyncd fails nothing
+	if got := unitValues(t, dir+"timesyncd-late.service", "[Service]", "ExecStart"); !slices.Equal(got, []string{"-/usr/bin/systemctl --no-block start systemd-timesyncd.service"}) {
+		t.Errorf("timesyncd-late.service runs %q, want it to start systemd-timesyncd.service, its failure ignored", got)
+	}
 	timers, err := fs.Glob(RootFS(), dir+"*.timer")
 	if err != nil {
 		t.Fatal(err)

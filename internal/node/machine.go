@@ -141,7 +141,10 @@ func (Host) SettleDevices(ctx context.Context) error {
 }
 
 func (Host) StartTimeSync(ctx context.Context) error {
-	return sdjob.RunJob(ctx, sdjob.Start, timesync.Unit)
+	if err := sdjob.RunJob(ctx, sdjob.Start, timesync.Unit); err != nil {
+		return fmt.Errorf("starting %s: %w", timesync.Unit, err)
+	}
+	return nil
 }
 
 func (Host) ClockSynced() bool { return timesync.Synced() }

@@ -108,7 +108,8 @@ func TestBootStartsResolverForNamedMembers(t *testing.T) {
 // servers to ask, DHCP's included (which write no drop-in, so nothing restarted it), and
 // leaves it to etcd.service without. The fake's clock is synchronised only once timesyncd was
 // started. A timesyncd that cannot start (masked on the kernel command line) costs the wait,
-// not the boot.
+// not the boot, when only DHCP names servers (configured ones make networkServices restart it,
+// and a refused restart refuses the boot, as before).
 func TestBootClockStartsTimeSync(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
