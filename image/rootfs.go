@@ -75,7 +75,7 @@ var enabledUnits = []string{"tmp.mount", "systemd-networkd.service",
 	// etcd.service starts these units once etcd is up; their timers when it is not up soon
 	"etcd-agent.timer",        // etcd-agent.service
 	"udev-trigger-late.timer", // udev-trigger-late.service, the coldplug's second part
-	"timesyncd-late.timer"}    // systemd-timesyncd.service
+	"timesyncd-late.timer"}    // timesyncd-late.service, which starts systemd-timesyncd
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline

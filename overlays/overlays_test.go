@@ -95,7 +95,8 @@ func TestTimesyncdStopsFirst(t *testing.T) {
 
 // What etcd.service starts once etcd is up, off the boot's path, must also start when etcd is
 // not up soon (a member waiting for its peers, a node that left): each such unit has a timer
-// of the overlay that starts it (image's tests check that the timers are enabled).
+// of the overlay that starts it, with an [Install] section (enabling a unit without one only
+// warns; image's tests check that the timers are enabled).
 func TestStartedOnceEtcdIsUp(t *testing.T) {
 	const dir = "usr/lib/systemd/system/"
 	var started []string
@@ -117,12 +118,15 @@ func TestStartedOnceEtcdIsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range started {
-		found := false
-		for _, timer := range timers {
-			found = found || slices.Contains(unitValues(t, timer, "[Timer]", "Unit"), u)
+	var timed []string
+	for _, timer := range timers {
+		timed = append(timed, unitValues(t, timer, "[Timer]", "Unit")...)
+		if len(unitValues(t, timer, "[Install]", "WantedBy")) == 0 {
+			t.Errorf("%s: no [Install] WantedBy=: enabling it would do nothing", timer)
 		}
-		if !found {
+	}
+	for _, u := range started {
+		if !slices.Contains(timed, u) {
 			t.Errorf("no timer of the overlay starts %s: a node whose etcd is not up never would", u)
 		}
 	}

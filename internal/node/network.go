@@ -50,8 +50,8 @@ func (b *boot) clock(ctx context.Context) error {
 		return nil
 	}
 	// The boot does not start timesyncd (etcd.service does, once etcd is up): with servers to
-	// ask, it is started here, unless networkServices restarted it already. Its start counts
-	// towards clockWait.
+	// ask, it is started here (nothing to do when networkServices restarted it). Its start
+	// counts towards clockWait.
 	start := time.Now()
 	startCtx, cancel := context.WithTimeout(ctx, clockWait)
 	err := b.m.StartTimeSync(startCtx)
