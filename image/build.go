@@ -459,6 +459,21 @@ func (b *archBuild) buildRootFS(ctx context.Context) (string, error) {
 	return fmt.Sprintf("squashfs %s, verity tree %s", humanSize(size), humanSize(v.TreeBytes)), nil
 }
 
+// noSelfTests skips the kernel's crypto self-tests, which Debian's kernels run for every
+// algorithm at its registration: 0.3 s of each boot under the emulator (docs/PERFORMANCE.md),
+// tens of milliseconds on hardware. They check the implementations, they guard nothing; a
+// kernel booted with fips=1 runs them anyway, as FIPS mode requires.
+const noSelfTests = "cryptomgr.notests"
+
+// kernelCmdline is the image's kernel command line (docs/configuration.md#kernel-arguments).
+func kernelCmdline(rootUUID, verityArg string, a arch.Arch, platform string) string {
+	cmdline := fmt.Sprintf("root=PARTUUID=%s %s ro %s %s", rootUUID, verityArg, a.KernelCmdline(), noSelfTests)
+	if platform != "" {
+		cmdline += " etcd.platform=" + platform
+	}
+	return cmdline
+}
+
 // buildBootArtefacts writes the initramfs and the kernel command line, then the arch's boot
 // chain: a UKI on an ESP (UEFI), or a GRUB core and a boot partition with the kernel (IEEE 1275).
 func (b *archBuild) buildBootArtefacts(ctx context.Context) (string, error) {
@@ -473,10 +488,7 @@ func (b *archBuild) buildBootArtefacts(ctx context.Context) (string, error) {
 	rootUUID := PartUUID(b.m.BuildID+"/"+b.a.Name, "root")
 	// The root hash rides in the UKI (or the GRUB core image on ppc64le), which the firmware
 	// loaded: the initramfs believes nothing on the root partition itself.
-	cmdline := fmt.Sprintf("root=PARTUUID=%s %s ro %s", rootUUID, b.verity.KernelArg(), b.a.KernelCmdline())
-	if b.o.Platform != "" {
-		cmdline += " etcd.platform=" + b.o.Platform
-	}
+	cmdline := kernelCmdline(rootUUID, b.verity.KernelArg(), b.a, b.o.Platform)
 	if err := os.WriteFile(ba.cmdline, []byte(cmdline), 0o644); err != nil {
 		return "", err
 	}
