@@ -459,7 +459,7 @@ func (b *archBuild) buildRootFS(ctx context.Context) (string, error) {
 	return fmt.Sprintf("squashfs %s, verity tree %s", humanSize(size), humanSize(v.TreeBytes)), nil
 }
 
-// noSelfTests skips the kernel's crypto self-tests, which Debian's kernels run for every
+// noSelfTests skips the crypto manager's self-tests, which Debian's kernels run for every
 // algorithm at its registration: 0.3 s of each boot under the emulator (docs/PERFORMANCE.md),
 // tens of milliseconds on hardware. They check the implementations, they guard nothing; a
 // kernel booted with fips=1 runs them anyway, as FIPS mode requires.
