@@ -60,7 +60,7 @@ func TestKernelCmdline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const verity = "etcd.verity=sha256:ab:6:cd"
+	const verity = "etcd.verity=sha512:ab:6:cd"
 	for _, tc := range []struct {
 		name     string
 		a        arch.Arch

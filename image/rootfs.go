@@ -40,9 +40,10 @@ var rootModules = []string{
 	"nf_tables", "nft_ct", "nft_reject_inet",
 }
 
-// initramfsModules are always loaded by the initramfs: the root and overlay filesystems and
-// dm-verity, through which alone the root is opened.
-var initramfsModules = []string{"squashfs", "overlay", "dm-mod", "dm-verity"}
+// initramfsModules are always loaded by the initramfs: the root and overlay filesystems,
+// dm-verity, through which alone the root is opened, and the generic code of its hash
+// (verityHash: a module in Debian's kernels, not built in as SHA-256 is).
+var initramfsModules = []string{"squashfs", "overlay", "dm-mod", "dm-verity", "sha512_generic"}
 
 // initramfsDrivers are the disk drivers of every platform, most common first. The initramfs
 // loads them (then the arch's Modules) in this order only until the root partition appears;
@@ -53,7 +54,7 @@ var initramfsDrivers = []string{
 }
 
 // requiredModules must exist (as a module or built in) or the image cannot boot anywhere.
-var requiredModules = []string{"virtio_blk", "squashfs", "overlay", "dm-verity"}
+var requiredModules = []string{"virtio_blk", "squashfs", "overlay", "dm-verity", "sha512_generic"}
 
 // pruneDirs are removed from the root tree: documentation, translations and files only a
 // mutable, package-managed system uses.

@@ -39,7 +39,7 @@ func TestAppendVerity(t *testing.T) {
 	if v.DataBlocks != int64(len(data)+4095)/4096 || v.TreeBytes == 0 || v.Salt != salt {
 		t.Fatalf("verity = %+v", v)
 	}
-	if want := "etcd.verity=sha256:" + v.RootHash + ":" + strconv.FormatInt(v.DataBlocks, 10) + ":" + salt; v.KernelArg() != want {
+	if want := "etcd.verity=sha512:" + v.RootHash + ":" + strconv.FormatInt(v.DataBlocks, 10) + ":" + salt; v.KernelArg() != want {
 		t.Errorf("KernelArg = %q, want %q", v.KernelArg(), want)
 	}
 	again, v2 := make1("b")
@@ -50,7 +50,7 @@ func TestAppendVerity(t *testing.T) {
 	}
 
 	verify := func(p string) (string, error) {
-		out, err := exec.Command("veritysetup", "verify", "--no-superblock", "--data-blocks="+strconv.FormatInt(v.DataBlocks, 10),
+		out, err := exec.Command("veritysetup", "verify", "--no-superblock", "--hash=sha512", "--data-blocks="+strconv.FormatInt(v.DataBlocks, 10),
 			"--hash-offset="+strconv.FormatInt(v.DataBlocks*4096, 10), "--salt="+v.Salt, p, p, v.RootHash).CombinedOutput()
 		return string(out), err
 	}

@@ -7,7 +7,7 @@ import (
 
 func TestParseCmdline(t *testing.T) {
 	const uuid = "6A4F8C3E-1B2D-4E5F-8A9B-0C1D2E3F4A5B"
-	const v = " etcd.verity=sha256:" + rootHash + ":9216:00ff "
+	const v = " etcd.verity=sha512:" + rootHash + ":9216:00ff "
 	tests := []struct {
 		name     string
 		cmdline  string
@@ -25,7 +25,7 @@ func TestParseCmdline(t *testing.T) {
 		{"bad uuid", "root=PARTUUID=1234", "", "not a GUID"},
 		{"no verity", "root=PARTUUID=" + uuid, "", "no etcd.verity="},
 		{"verity after --", "root=PARTUUID=" + uuid + " --" + v, "", "no etcd.verity="},
-		{"bad verity", "root=PARTUUID=" + uuid + " etcd.verity=sha1:ab:1:00", "", "want sha256:ROOTHASH"},
+		{"bad verity", "root=PARTUUID=" + uuid + " etcd.verity=sha1:ab:1:00", "", "want sha512:ROOTHASH"},
 		{"relative init", "root=PARTUUID=" + uuid + v + " init=sbin/init", "", "absolute"},
 	}
 	for _, tt := range tests {
@@ -47,7 +47,9 @@ func TestParseCmdline(t *testing.T) {
 	}
 }
 
-const rootHash = "3f6d1c33558366a180a7e19d3c8a041e6a64a9ac2b46dee78bf9eb3a3fc3458b"
+// rootHash is 64 bytes, a SHA-512 digest.
+const rootHash = "3f6d1c33558366a180a7e19d3c8a041e6a64a9ac2b46dee78bf9eb3a3fc3458b" +
+	"9a0e4f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b4c5d6e7f"
 
 func TestParseVerity(t *testing.T) {
 	tests := []struct {
@@ -55,15 +57,16 @@ func TestParseVerity(t *testing.T) {
 		want    verityParams
 		wantErr string
 	}{
-		{"sha256:" + rootHash + ":9216:0011", verityParams{RootHash: rootHash, DataBlocks: 9216, Salt: "0011"}, ""},
-		{"sha256:" + strings.ToUpper(rootHash) + ":1:AB", verityParams{RootHash: rootHash, DataBlocks: 1, Salt: "ab"}, ""},
-		{"sha256:" + rootHash + ":9216", verityParams{}, "want sha256:ROOTHASH:DATABLOCKS:SALT"},
-		{"sha512:" + rootHash + ":9216:00", verityParams{}, "want sha256:ROOTHASH:DATABLOCKS:SALT"},
-		{"sha256:abcd:9216:00", verityParams{}, "root hash is not 64 hex digits"},
-		{"sha256:" + rootHash + ":0:00", verityParams{}, "data blocks"},
-		{"sha256:" + rootHash + ":-1:00", verityParams{}, "data blocks"},
-		{"sha256:" + rootHash + ":9:", verityParams{}, "salt is not hex"},
-		{"sha256:" + rootHash + ":9:0g", verityParams{}, "salt is not hex"},
+		{"sha512:" + rootHash + ":9216:0011", verityParams{RootHash: rootHash, DataBlocks: 9216, Salt: "0011"}, ""},
+		{"sha512:" + strings.ToUpper(rootHash) + ":1:AB", verityParams{RootHash: rootHash, DataBlocks: 1, Salt: "ab"}, ""},
+		{"sha512:" + rootHash + ":9216", verityParams{}, "want sha512:ROOTHASH:DATABLOCKS:SALT"},
+		// an older build's hash: its command line belongs to its own initramfs
+		{"sha256:" + rootHash[:64] + ":9216:00", verityParams{}, "want sha512:ROOTHASH:DATABLOCKS:SALT"},
+		{"sha512:" + rootHash[:64] + ":9216:00", verityParams{}, "root hash is not 128 hex digits"},
+		{"sha512:" + rootHash + ":0:00", verityParams{}, "data blocks"},
+		{"sha512:" + rootHash + ":-1:00", verityParams{}, "data blocks"},
+		{"sha512:" + rootHash + ":9:", verityParams{}, "salt is not hex"},
+		{"sha512:" + rootHash + ":9:0g", verityParams{}, "salt is not hex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -87,7 +90,7 @@ func TestVerityTarget(t *testing.T) {
 	p := verityParams{RootHash: rootHash, DataBlocks: 9216, Salt: "0011"}
 	got := p.verityTarget("254:3")
 	want := target{sectors: 73728, ttype: "verity",
-		params: "1 254:3 254:3 4096 4096 9216 9216 sha256 " + rootHash + " 0011"}
+		params: "1 254:3 254:3 4096 4096 9216 9216 sha512 " + rootHash + " 0011"}
 	if got != want {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}

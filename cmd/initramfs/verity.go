@@ -16,24 +16,33 @@ import (
 // verityBlock is the data and hash block size the build uses (imagebuild's makeVerity).
 const verityBlock = 4096
 
+// verityHash is the hash the build makes the tree with (image/verity.go says why SHA-512). Its
+// generic code is a module (sha512_generic) the initramfs loads before it opens the root:
+// dm-verity takes the implementation registered when the table is loaded.
+const verityHash = "sha512"
+
+// verityDigestSize is verityHash's digest in bytes: the root hash's length.
+const verityDigestSize = 64
+
 // verityParams describe the root partition's dm-verity layout: the squashfs fills the first
 // DataBlocks blocks, the hash tree (no superblock) starts right after it, and RootHash is
 // the trusted hash everything is checked against.
 type verityParams struct {
-	RootHash   string // hex sha256
+	RootHash   string // hex, verityHash
 	DataBlocks uint64
 	Salt       string // hex
 }
 
-// parseVerity reads etcd.verity=sha256:ROOTHASH:DATABLOCKS:SALT.
+// parseVerity reads etcd.verity=sha512:ROOTHASH:DATABLOCKS:SALT. Only the build's hash: the
+// initramfs and its command line come from one build (in the UKI or GRUB's core image).
 func parseVerity(v string) (verityParams, error) {
 	f := strings.Split(v, ":")
-	if len(f) != 4 || f[0] != "sha256" {
-		return verityParams{}, fmt.Errorf("etcd.verity=%s: want sha256:ROOTHASH:DATABLOCKS:SALT", v)
+	if len(f) != 4 || f[0] != verityHash {
+		return verityParams{}, fmt.Errorf("etcd.verity=%s: want %s:ROOTHASH:DATABLOCKS:SALT", v, verityHash)
 	}
 	p := verityParams{RootHash: strings.ToLower(f[1]), Salt: strings.ToLower(f[3])}
-	if b, err := hex.DecodeString(p.RootHash); err != nil || len(b) != 32 {
-		return p, fmt.Errorf("etcd.verity=%s: root hash is not 64 hex digits", v)
+	if b, err := hex.DecodeString(p.RootHash); err != nil || len(b) != verityDigestSize {
+		return p, fmt.Errorf("etcd.verity=%s: root hash is not %d hex digits", v, 2*verityDigestSize)
 	}
 	if _, err := hex.DecodeString(p.Salt); err != nil || p.Salt == "" {
 		return p, fmt.Errorf("etcd.verity=%s: salt is not hex", v)
@@ -61,8 +70,8 @@ func (p verityParams) verityTarget(devNum string) target {
 	return target{
 		sectors: p.DataBlocks * verityBlock / 512,
 		ttype:   "verity",
-		params: fmt.Sprintf("1 %s %s %d %d %d %d sha256 %s %s",
-			devNum, devNum, verityBlock, verityBlock, p.DataBlocks, p.DataBlocks, p.RootHash, p.Salt),
+		params: fmt.Sprintf("1 %s %s %d %d %d %d %s %s %s",
+			devNum, devNum, verityBlock, verityBlock, p.DataBlocks, p.DataBlocks, verityHash, p.RootHash, p.Salt),
 	}
 }
 
