@@ -70,7 +70,7 @@ var pruneDirs = []string{
 // (internal/dnsstub), so that its start is off etcd's path when nothing needs a name. Nor is
 // systemd-timesyncd: firstboot starts it when the node has NTP servers, etcd.service once etcd
 // is up.
-var enabledUnits = []string{"tmp.mount", "systemd-networkd.service",
+var enabledUnits = []string{"systemd-networkd.service",
 	"systemd-network-generator.service", // ip= on the kernel command line; a drop-in skips it without
 	"firstboot.service", "etcd.service", "boot-report.service", "dropbear.service",
 	// etcd.service starts these units once etcd is up; their timers when it is not up soon
@@ -128,6 +128,18 @@ var maskedUnits = []string{
 	"dev-hugepages.mount", "dev-mqueue.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
 	"proc-sys-fs-binfmt_misc.automount", "kmod-static-nodes.service",
 	"modprobe@configfs.service", "modprobe@dm_mod.service", "modprobe@fuse.service", "modprobe@loop.service",
+	// only sets the modes of device nodes for sound, KVM, FUSE, loop and tun devices, which
+	// the image neither has nor uses; a program start before udevd may start
+	"systemd-tmpfiles-setup-dev.service",
+}
+
+// droppedUdevLines are lines taken out of Debian's udev rules, each by a substring that must
+// match exactly one line of its file (under usr/lib/udev), so that a changed package fails the
+// build rather than keeping the line. 99-systemd.rules starts systemd-sysctl for every network
+// interface that appears, to apply sysctl.d keys naming it; the image has no such keys (its
+// own are kernel.* and vm.*), and the program start came as firstboot started.
+var droppedUdevLines = map[string]string{
+	"rules.d/99-systemd.rules": "RUN+=\"/lib/systemd/systemd-sysctl --prefix=/net/",
 }
 
 // rootTree is the assembled root directory of one arch and what was taken out of it.
@@ -263,6 +275,11 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 			}
 		}
 	}
+	for file, substr := range droppedUdevLines {
+		if err := dropLine(filepath.Join(dir, "usr/lib/udev", file), substr); err != nil {
+			return err
+		}
+	}
 	if err := copyFS(overlays.RootFS(), dir); err != nil {
 		return fmt.Errorf("laying overlays: %w", err)
 	}
@@ -345,6 +362,25 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 		return err
 	}
 	return os.Chown(filepath.Join(dir, "var/lib/etcd"), uid, gid)
+}
+
+// dropLine removes the one line of file that contains substr; none or several is an error.
+func dropLine(file, substr string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var kept []string
+	lines := strings.SplitAfter(string(b), "\n")
+	for _, l := range lines {
+		if !strings.Contains(l, substr) {
+			kept = append(kept, l)
+		}
+	}
+	if n := len(lines) - len(kept); n != 1 {
+		return fmt.Errorf("%s: %d lines contain %q, want exactly one to drop (did the package change?)", file, n, substr)
+	}
+	return os.WriteFile(file, []byte(strings.Join(kept, "")), 0o644)
 }
 
 // rootSSHLogin makes root an account SSH keys can log in to, and nothing else can:

@@ -2,8 +2,11 @@ package image
 
 import (
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/etcd-appliance/appliance/overlays"
@@ -21,5 +24,40 @@ func TestOverlayTimersEnabled(t *testing.T) {
 		if name := path.Base(timer); !slices.Contains(enabledUnits, name) {
 			t.Errorf("%s is in the overlay but not in enabledUnits", name)
 		}
+	}
+}
+
+// dropLine takes out exactly one line; a rule file without the line, or with it twice, fails
+// the build rather than shipping udev rules nobody looked at.
+func TestDropLine(t *testing.T) {
+	const rules = "# comment\nA==\"1\", RUN+=\"/x --prefix=/net/\"\nB==\"2\"\n"
+	for _, tc := range []struct {
+		name, in, substr, want, wantErr string
+	}{
+		{"one line", rules, `RUN+="/x --prefix=/net/`, "# comment\nB==\"2\"\n", ""},
+		{"last line without newline", "a\nb", "b", "a\n", ""},
+		{"absent", rules, "RUN+=\"/y", "", "0 lines contain"},
+		{"twice", rules + rules, `RUN+="/x`, "", "2 lines contain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "99-x.rules")
+			if err := os.WriteFile(p, []byte(tc.in), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := dropLine(p, tc.substr)
+			got, _ := os.ReadFile(p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if string(got) != tc.in {
+					t.Errorf("file changed on error: %q", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

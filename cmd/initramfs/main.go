@@ -88,7 +88,7 @@ func boot(l *logger) error {
 	if err := mountWritable(); err != nil {
 		return err
 	}
-	l.printf("/etc and /var are writable overlays on tmpfs /run")
+	l.printf("/etc and /var are writable overlays on tmpfs /run; /tmp is a tmpfs")
 	return switchRoot(l, params.init, restoreKmsg)
 }
 

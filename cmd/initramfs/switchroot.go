@@ -33,12 +33,23 @@ func mountAPI() error {
 	return nil
 }
 
+// tmpOptions are /tmp's tmpfs options, systemd's tmp.mount's: services sandboxed with
+// PrivateTmp= or PrivateDevices= (etcd, systemd-resolved, systemd-timesyncd) make their private
+// directories there, and the root is read-only.
+const tmpOptions = "mode=1777,size=25%,nr_inodes=64k"
+
 // mountWritable puts a tmpfs on the new root's /run (systemd keeps an existing /run) and
-// overlays /etc and /var with upper layers kept in it, so the OS disk is never written.
+// overlays /etc and /var with upper layers kept in it, so the OS disk is never written. /tmp
+// gets a tmpfs of its own here too, not from a mount unit: systemd would start mount(8) for
+// it, one more program start on the boot's busy vCPU; it takes a mounted /tmp as it is.
 func mountWritable() error {
 	run := newRoot + "/run"
 	if err := unix.Mount("tmpfs", run, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mounting tmpfs on %s: %w", run, err)
+	}
+	tmp := newRoot + "/tmp"
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_STRICTATIME, tmpOptions); err != nil {
+		return fmt.Errorf("mounting tmpfs on %s: %w", tmp, err)
 	}
 	for _, dir := range []string{"etc", "var"} {
 		base := filepath.Join(run, "appliance", "overlay", dir)
