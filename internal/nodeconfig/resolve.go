@@ -174,8 +174,11 @@ func Resolve(ctx context.Context, env detect.Env, opts Options) (*Resolved, erro
 	}
 	if name == qemu.Name && env.Arch.QEMUConfig == arch.FwCfg && env.Reader.SysRoot == "" {
 		// fw_cfg appears in sysfs only with this module (only on the real /sys, not in tests);
-		// qemu.Source says so if it is still missing
-		_ = exec.CommandContext(ctx, "modprobe", "-q", "qemu_fw_cfg").Run()
+		// qemu.Source says so if it is still missing. systemd loads it at its own start in a
+		// qemu guest, so modprobe (a program start on the boot's busy vCPU) is rarely needed.
+		if _, err := os.Stat("/sys/firmware/qemu_fw_cfg"); err != nil {
+			_ = exec.CommandContext(ctx, "modprobe", "-q", "qemu_fw_cfg").Run()
+		}
 	}
 	md, err := env.Fetch(ctx, name, facts)
 	if err != nil {
