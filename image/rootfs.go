@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -283,6 +284,9 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 	if err := copyFS(overlays.RootFS(), dir); err != nil {
 		return fmt.Errorf("laying overlays: %w", err)
 	}
+	if err := checkInterfaceSysctl(dir); err != nil {
+		return err
+	}
 	for name, src := range bins {
 		if err := copyFile(src, filepath.Join(dir, "usr/bin", name), 0o755); err != nil {
 			return err
@@ -362,6 +366,42 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 		return err
 	}
 	return os.Chown(filepath.Join(dir, "var/lib/etcd"), uid, gid)
+}
+
+// checkInterfaceSysctl fails when a sysctl.d file of the root tree (dir) names a network
+// interface, or all of them by a glob, in a net.ipv4/ipv6 conf or neigh key: such a key reached
+// interfaces that appear after systemd-sysctl.service only through the udev line
+// droppedUdevLines takes out. "all" and "default" keys still apply (new interfaces start from
+// "default").
+func checkInterfaceSysctl(dir string) error {
+	for _, d := range []string{"usr/lib/sysctl.d", "etc/sysctl.d"} {
+		files, err := filepath.Glob(filepath.Join(dir, d, "*.conf"))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if errors.Is(err, fs.ErrNotExist) { // a dangling link, as etc/sysctl.d/99-sysctl.conf without procps
+				continue
+			} else if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				line = strings.TrimSpace(line)
+				key, _, ok := strings.Cut(strings.TrimPrefix(line, "-"), "=")
+				if !ok || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
+					continue
+				}
+				key = strings.TrimSpace(key)
+				p := strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == '/' })
+				if len(p) >= 4 && p[0] == "net" && (p[1] == "ipv4" || p[1] == "ipv6") && (p[2] == "conf" || p[2] == "neigh") &&
+					p[3] != "all" && p[3] != "default" {
+					return fmt.Errorf("%s: %q names network interfaces, which the image does not apply it to (droppedUdevLines): use all or default, or keep the udev line", f, key)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // dropLine removes the one line of file that contains substr; none or several is an error.

@@ -61,3 +61,47 @@ func TestDropLine(t *testing.T) {
 		})
 	}
 }
+
+// With 99-systemd.rules' per-interface systemd-sysctl dropped, a sysctl.d key naming an
+// interface (or all by a glob) would silently never apply: the build refuses it.
+func TestCheckInterfaceSysctl(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf, wantErr string
+	}{
+		{"the image's own", "vm.swappiness = 0\nkernel.panic = 10\n", ""},
+		{"all and default", "net.ipv4.conf.all.rp_filter = 2\nnet.ipv6.conf.default.accept_ra=0\n-net.ipv4.neigh.default.gc_thresh1 = 1\n", ""},
+		{"global net keys", "net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies = 1\n", ""},
+		{"comments", "# net.ipv4.conf.eth0.rp_filter = 1\n; net.ipv4.conf.*.rp_filter = 1\n", ""},
+		{"a glob", "net.ipv4.conf.*.rp_filter = 2\n", `"net.ipv4.conf.*.rp_filter" names network interfaces`},
+		{"an interface, slashes", "-net/ipv6/conf/eth0/accept_ra = 0\n", `"net/ipv6/conf/eth0/accept_ra"`},
+		{"neigh", "net.ipv4.neigh.eth0.gc_stale_time=60\n", "names network interfaces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := filepath.Join(dir, "usr/lib/sysctl.d")
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "50-x.conf"), []byte(tc.conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Debian's dangling link when procps is not installed
+			if err := os.MkdirAll(filepath.Join(dir, "etc/sysctl.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("../sysctl.conf", filepath.Join(dir, "etc/sysctl.d/99-sysctl.conf")); err != nil {
+				t.Fatal(err)
+			}
+			err := checkInterfaceSysctl(dir)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

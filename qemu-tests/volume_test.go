@@ -3,6 +3,7 @@ package qemutests
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,28 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 		out, err := c.ssh(ctx, key, 0, "echo x > /usr/bin/etcd-appliance-probe")
 		if err == nil || !strings.Contains(out, "Read-only file system") {
 			t.Errorf("writing to /usr as root: %v: %q, want Read-only file system", err, out)
+		}
+	})
+
+	t.Run("tmp is a bounded tmpfs", func(t *testing.T) {
+		// the initramfs mounts it (no mount unit): what etcd's PrivateTmp= and the other
+		// sandboxed services make their directories in, never on the read-only root
+		out := strings.TrimSpace(c.mustSSH(ctx, t, key, 0, `while read -r dev dir type opts rest; do [ "$dir" = /tmp ] && echo "$type $opts"; done < /proc/mounts; true`))
+		typ, opts, _ := strings.Cut(out, " ")
+		if typ != "tmpfs" || strings.Contains(out, "\n") {
+			t.Fatalf("/tmp in /proc/mounts: %q, want one tmpfs", out)
+		}
+		// the kernel leaves tmpfs's default mode, 1777, out of the options: the sticky bit is asked
+		if got := strings.TrimSpace(c.mustSSH(ctx, t, key, 0, `[ -k /tmp ] && echo sticky; true`)); got != "sticky" {
+			t.Errorf("/tmp has no sticky bit (%q)", got)
+		}
+		for _, o := range []string{"rw", "nosuid", "nodev", "nr_inodes=65536"} {
+			if !slices.Contains(strings.Split(opts, ","), o) {
+				t.Errorf("/tmp mounted with %q, missing %s", opts, o)
+			}
+		}
+		if strings.Contains(opts, "relatime") {
+			t.Errorf("/tmp mounted with %q, want strictatime (no relatime)", opts)
 		}
 	})
 

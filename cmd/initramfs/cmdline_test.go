@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -93,5 +96,38 @@ func TestVerityTarget(t *testing.T) {
 		params: "1 254:3 254:3 4096 4096 9216 9216 sha512 " + rootHash + " 0011"}
 	if got != want {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// checkHash finds the hash by its name line, not by a driver or a prefix of another name.
+func TestCheckHash(t *testing.T) {
+	const entry = "name         : %s\ndriver       : %s-generic\nmodule       : kernel\ntype         : shash\n\n"
+	for _, tc := range []struct {
+		name, crypto, wantErr string
+	}{
+		{"registered", fmt.Sprintf(entry, "sha256", "sha256") + fmt.Sprintf(entry, "sha512", "sha512"), ""},
+		{"module not loaded", fmt.Sprintf(entry, "sha256", "sha256") + fmt.Sprintf(entry, "sha384", "sha384"), "the kernel has no sha512"},
+		{"only as a driver name", "name         : hmac(sha256)\ndriver       : sha512\n", "the kernel has no sha512"},
+		{"empty", "", "a fault of the image's build"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "crypto")
+			if err := os.WriteFile(p, []byte(tc.crypto), 0o444); err != nil {
+				t.Fatal(err)
+			}
+			err := checkHash(p, "sha512")
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+	if err := checkHash(filepath.Join(t.TempDir(), "absent"), "sha512"); err == nil || !strings.Contains(err.Error(), "reading") {
+		t.Errorf("absent /proc/crypto: %v", err)
 	}
 }

@@ -62,6 +62,9 @@ func boot(l *logger) error {
 		return err
 	}
 	loadModules(l, "/", always)
+	if err := checkHash(procCrypto, verityHash); err != nil {
+		return err
+	}
 	drivers, err := readModuleList(l, probeList)
 	if err != nil {
 		return err

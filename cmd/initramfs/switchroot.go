@@ -33,7 +33,8 @@ func mountAPI() error {
 	return nil
 }
 
-// tmpOptions are /tmp's tmpfs options, systemd's tmp.mount's: services sandboxed with
+// tmpOptions are /tmp's tmpfs options, those of the tmp.mount unit the image had before
+// (Debian's systemd ships size=50%,nr_inodes=1m): services sandboxed with
 // PrivateTmp= or PrivateDevices= (etcd, systemd-resolved, systemd-timesyncd) make their private
 // directories there, and the root is read-only.
 const tmpOptions = "mode=1777,size=25%,nr_inodes=64k"

@@ -24,6 +24,25 @@ const verityHash = "sha512"
 // verityDigestSize is verityHash's digest in bytes: the root hash's length.
 const verityDigestSize = 64
 
+// procCrypto lists the crypto algorithms the kernel has registered.
+const procCrypto = "/proc/crypto"
+
+// checkHash fails when the kernel (procCrypto) has no implementation of hash. dm-verity would
+// then refuse every table, which would read as each disk failing verification rather than as
+// an initramfs without the hash's module: a fault of the build, not of the disk.
+func checkHash(procCrypto, hash string) error {
+	b, err := os.ReadFile(procCrypto)
+	if err != nil {
+		return fmt.Errorf("reading %s to check for dm-verity's hash: %w", procCrypto, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "name" && strings.TrimSpace(v) == hash {
+			return nil
+		}
+	}
+	return fmt.Errorf("the kernel has no %s, dm-verity's hash for the root (%s lists none): the initramfs lacks its module, a fault of the image's build, not of the disk", hash, procCrypto)
+}
+
 // verityParams describe the root partition's dm-verity layout: the squashfs fills the first
 // DataBlocks blocks, the hash tree (no superblock) starts right after it, and RootHash is
 // the trusted hash everything is checked against.
