@@ -15,10 +15,11 @@ import (
 // amd64 and arm64, and a divisor of ppc64le's 64 KiB pages.
 const verityBlockSize = 4096
 
-// verityHash is dm-verity's hash for the root. SHA-512, not SHA-256: the kernel's generic C code
-// hashes 4 KiB blocks ~1.6 times as fast (64-bit words; 89 against 55 MB/s under qemu's TCG,
-// tcrypt), and the boot hashes the whole root up front and then every block squashfs reads
-// (docs/PERFORMANCE.md). veritysetup (OpenSSL) offers no BLAKE2b-256, which is faster still.
+// verityHash is dm-verity's hash for the root. SHA-512, not SHA-256: on amd64 the kernel's
+// generic C code hashes 4 KiB blocks ~1.6 times as fast (64-bit words; 89 against 55 MB/s under
+// qemu's TCG, tcrypt), and the boot hashes the whole root up front and then every block
+// squashfs reads (docs/PERFORMANCE.md). Under TCG on arm64 and ppc64le the two took the same
+// time. veritysetup (OpenSSL) offers no BLAKE2b-256, which is faster still.
 const verityHash = "sha512"
 
 // verity is the root partition's dm-verity layout: the squashfs padded to DataBlocks whole
