@@ -40,10 +40,14 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 	c.waitBooted(ctx, 0)
 	a := c.client(0, good)
 
+	// mountsAt is "type options" of each mount on dir, a line each, from the node's /proc/mounts
+	// (no coreutils in the image: dash's read does it)
+	mountsAt := func(t *testing.T, dir string) string {
+		return c.mustSSH(ctx, t, key, 0, `while read -r dev dir type opts rest; do [ "$dir" = `+dir+` ] && echo "$type $opts"; done < /proc/mounts; true`)
+	}
 	t.Run("root filesystem read-only", func(t *testing.T) {
 		// the OS disk is writable here: the image alone must keep / read-only
-		// no coreutils in the image: dash's read prints the options of / from /proc/mounts
-		opts := c.mustSSH(ctx, t, key, 0, `while read -r dev dir type opts rest; do [ "$dir" = / ] && echo "$type $opts"; done < /proc/mounts; true`)
+		opts := mountsAt(t, "/")
 		lines := strings.Split(strings.TrimSpace(opts), "\n")
 		if lines[0] == "" {
 			t.Errorf("no / in /proc/mounts")
@@ -62,7 +66,7 @@ func TestSmallVolumeAndExpiredCerts(t *testing.T) {
 	t.Run("tmp is a bounded tmpfs", func(t *testing.T) {
 		// the initramfs mounts it (no mount unit): what etcd's PrivateTmp= and the other
 		// sandboxed services make their directories in, never on the read-only root
-		out := strings.TrimSpace(c.mustSSH(ctx, t, key, 0, `while read -r dev dir type opts rest; do [ "$dir" = /tmp ] && echo "$type $opts"; done < /proc/mounts; true`))
+		out := strings.TrimSpace(mountsAt(t, "/tmp"))
 		typ, opts, _ := strings.Cut(out, " ")
 		if typ != "tmpfs" || strings.Contains(out, "\n") {
 			t.Fatalf("/tmp in /proc/mounts: %q, want one tmpfs", out)
