@@ -96,9 +96,13 @@ func TestQemuIgnition(t *testing.T) {
 			ca := newTestCA(t, "qemu-tests ignition CA")
 			key := newSSHKey(t)
 			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML()+userNetMetrics,
-				map[string]string{"/etc/hostname": "qemu-node-1\n"}, key.public)
+				map[string]string{"/etc/hostname": "qemu-node-1\n", "/etc/sysctl.d/90-user.conf": "kernel.domainname = from-ignition\n"}, key.public)
 			v := boot(t, withUnits(t, ign, map[string]any{"name": "etcdctl-check.service", "enabled": true, "contents": etcdctlCheckUnit}))
-			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=1 units=1`)); err != nil {
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=2 units=1`)); err != nil {
+				t.Fatal(err)
+			}
+			// a sysctl file from Ignition is applied, though systemd-sysctl ran before it was written
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: sysctl: applied /etc/sysctl.d/90-user.conf`)); err != nil {
 				t.Fatal(err)
 			}
 			// the Ignition unit runs etcdctl in a login shell on the node, as an operator would
@@ -137,16 +141,19 @@ func TestQemuIgnition(t *testing.T) {
 
 			// etcd runs sandboxed (no capabilities, no new privileges, a system-call filter),
 			// status shows the packet filter in one line (the member itself, from etcd's member
-			// list), and timesyncd runs: no NTP server here, so the boot left it for later
-			// (etcd.service starts it once etcd is up, its timer 30 s after systemd's start)
+			// list), timesyncd runs: no NTP server here, so the boot left it for later
+			// (etcd.service starts it once etcd is up, its timer 30 s after systemd's start), and
+			// the Ignition sysctl file's key is set (a string key: dash's read takes a byte at a
+			// time, and an integer sysctl answers only a read at offset 0)
 			out, err = key.run(ctx, v.HostPort(sshPort), `pid=$(systemctl show -p MainPID --value etcd.service); `+
 				`while read k v rest; do case $k in NoNewPrivs:|Seccomp:|CapBnd:|CapEff:) echo "$k $v";; esac; done < /proc/$pid/status; `+
 				`firstboot status | while read l; do case $l in "packet filter:"*) echo "$l";; esac; done; `+
-				`echo "timesyncd: $(systemctl is-active systemd-timesyncd.service)"`)
+				`echo "timesyncd: $(systemctl is-active systemd-timesyncd.service)"; `+
+				`read d < /proc/sys/kernel/domainname; echo "domainname: $d"`)
 			if err != nil {
 				t.Fatalf("ssh: %v\n%s", err, out)
 			}
-			for _, want := range []string{"NoNewPrivs: 1\n", "Seccomp: 2\n", "CapBnd: 0000000000000000\n", "CapEff: 0000000000000000\n", "timesyncd: active\n",
+			for _, want := range []string{"NoNewPrivs: 1\n", "Seccomp: 2\n", "CapBnd: 0000000000000000\n", "CapEff: 0000000000000000\n", "timesyncd: active\n", "domainname: from-ignition\n",
 				"packet filter: inbound denied except: 2380 from 1 member; 2379 from 1 member, 0.0.0.0/0,::/0; 2381,2382 from 1 member, 10.0.2.2/32; 22 from 0.0.0.0/0,::/0; metadata HTTP for root only\n"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("on the node: want %q in:\n%s", want, out)

@@ -128,6 +128,7 @@ func (b *boot) steps() []step {
 		{"prepare-volume", b.prepareVolume},
 		{"check-storage", b.checkStorage},
 		{"filter", b.filter},
+		{"sysctl", b.sysctl},
 		{"before-tls", b.pauseAt("before-tls")},
 		{"tls", b.tls},
 		{"after-tls", b.pauseAt("after-tls")},

@@ -68,6 +68,8 @@ type Machine interface {
 	ReportReady(ctx context.Context, platformName string) error
 	// SettleDevices waits until udev has handled the devices the kernel announced at boot.
 	SettleDevices(ctx context.Context) error
+	// ApplySysctl applies the sysctl settings in files (systemd-sysctl).
+	ApplySysctl(ctx context.Context, files []string) error
 }
 
 // Host is the machine firstboot runs on.
@@ -136,6 +138,18 @@ func (Host) StartResolver(ctx context.Context, wait bool) error {
 func (Host) SettleDevices(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, "udevadm", "settle", "--timeout=60").CombinedOutput(); err != nil {
 		return fmt.Errorf("udevadm settle: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// ApplySysctl runs systemd-sysctl on the given files only: the image's own were applied by
+// systemd-sysctl.service before firstboot started. Its messages go to the error, not to the
+// journal (it would log there, finding the journal stream it inherits).
+func (Host) ApplySysctl(ctx context.Context, files []string) error {
+	cmd := exec.CommandContext(ctx, "/usr/lib/systemd/systemd-sysctl", files...)
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_TARGET=console")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("systemd-sysctl %s: %w: %s", strings.Join(files, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

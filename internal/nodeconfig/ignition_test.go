@@ -140,3 +140,19 @@ func TestIgnitionPlanRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestSysctlFiles(t *testing.T) {
+	for _, tc := range []struct {
+		files []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"/etc/motd", "/etc/sysctl.d/README", "/etc/sysctl.d/sub/x.conf", "/etc/sysctl.confx"}, ""},
+		{[]string{"/etc/sysctl.d/90-net.conf", "/etc/hostname", "/etc/sysctl.conf", "/etc//sysctl.d/10-vm.conf"},
+			"/etc/sysctl.d/90-net.conf,/etc/sysctl.conf,/etc/sysctl.d/10-vm.conf"},
+	} {
+		if got := strings.Join(sysctlFiles(tc.files), ","); got != tc.want {
+			t.Errorf("sysctlFiles(%q) = %q, want %q", tc.files, got, tc.want)
+		}
+	}
+}

@@ -490,6 +490,22 @@ func (r *Resolved) Redacted() *Resolved {
 	return &c
 }
 
+// SysctlFiles are the Ignition files that hold sysctl settings (/etc/sysctl.d/*.conf, and
+// /etc/sysctl.conf, which Debian's procps links there): systemd-sysctl.service applied the
+// image's settings before firstboot wrote these, so the boot applies them itself.
+func (r *Resolved) SysctlFiles() []string { return sysctlFiles(r.Files) }
+
+func sysctlFiles(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		if p == "/etc/sysctl.conf" || (filepath.Dir(p) == "/etc/sysctl.d" && strings.HasSuffix(p, ".conf")) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // UnitsToStart tells whether Ignition gave units systemd must load, and which enabled ones to
 // start then.
 func (r *Resolved) UnitsToStart() (reload bool, start []string) {
