@@ -96,13 +96,18 @@ func TestQemuIgnition(t *testing.T) {
 			ca := newTestCA(t, "qemu-tests ignition CA")
 			key := newSSHKey(t)
 			ign := ignitiontest.Config(t, "version: 1\nnode: {name: etcd-q}\netcd: {snapshot_count: 5000}\n"+ca.tlsYAML()+userNetMetrics,
-				map[string]string{"/etc/hostname": "qemu-node-1\n", "/etc/sysctl.d/90-user.conf": "kernel.domainname = from-ignition\n"}, key.public)
+				map[string]string{"/etc/hostname": "qemu-node-1\n", "/etc/sysctl.d/90-user.conf": "kernel.domainname = from-ignition\n",
+					"/etc/sysctl.d/91-typo.conf": "net.ipv4.no_such_key = 1\n"}, key.public)
 			v := boot(t, withUnits(t, ign, map[string]any{"name": "etcdctl-check.service", "enabled": true, "contents": etcdctlCheckUnit}))
-			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=2 units=1`)); err != nil {
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: configured: hostname=qemu-node-1 member=etcd-q ssh_keys=1 files=3 units=1`)); err != nil {
 				t.Fatal(err)
 			}
-			// a sysctl file from Ignition is applied, though systemd-sysctl ran before it was written
-			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: sysctl: applied /etc/sysctl.d/90-user.conf`)); err != nil {
+			// sysctl files from Ignition are applied, though systemd-sysctl ran before they were
+			// written; a key this kernel lacks is a warning naming it
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: warning: sysctl: .*net/ipv4/no_such_key`)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.WaitConsole(ctx, regexp.MustCompile(`etcd-appliance: sysctl: applied /etc/sysctl.d/90-user.conf, /etc/sysctl.d/91-typo.conf`)); err != nil {
 				t.Fatal(err)
 			}
 			// the Ignition unit runs etcdctl in a login shell on the node, as an operator would

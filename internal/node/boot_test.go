@@ -40,9 +40,12 @@ type fakeMachine struct {
 	timeSyncStarts int
 	timeSyncErr    error
 	onPause        func() // called when the boot reaches PrepareVolume's after-format pause
-	// sysctl: the files of each ApplySysctl call, which fails with sysctlErr
-	sysctl    [][]string
-	sysctlErr error
+	// sysctl: the files of each ApplySysctl call, which reports sysctlNotes and fails with
+	// sysctlErr; sysctlFilters: how many packet filters were installed before each call
+	sysctl        [][]string
+	sysctlFilters []int
+	sysctlNotes   []string
+	sysctlErr     error
 }
 
 func (m *fakeMachine) Cmdline() string                { return m.cmdline }
@@ -115,9 +118,10 @@ func (m *fakeMachine) SSHHostKey(_ context.Context, dir, link string) error {
 }
 func (m *fakeMachine) ReportReady(context.Context, string) error { return nil }
 func (m *fakeMachine) SettleDevices(context.Context) error       { return nil }
-func (m *fakeMachine) ApplySysctl(_ context.Context, files []string) error {
+func (m *fakeMachine) ApplySysctl(_ context.Context, files []string) ([]string, error) {
 	m.sysctl = append(m.sysctl, files)
-	return m.sysctlErr
+	m.sysctlFilters = append(m.sysctlFilters, len(m.filters))
+	return m.sysctlNotes, m.sysctlErr
 }
 func (m *fakeMachine) PeerCertName(_ context.Context, hostport string, _ *tls.Config) (string, error) {
 	if cn, ok := m.peerNames[hostport]; ok {

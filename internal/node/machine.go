@@ -68,8 +68,9 @@ type Machine interface {
 	ReportReady(ctx context.Context, platformName string) error
 	// SettleDevices waits until udev has handled the devices the kernel announced at boot.
 	SettleDevices(ctx context.Context) error
-	// ApplySysctl applies the sysctl settings in files (systemd-sysctl).
-	ApplySysctl(ctx context.Context, files []string) error
+	// ApplySysctl applies the sysctl settings in files, in that order (systemd-sysctl), and
+	// returns what it reported about settings it skipped.
+	ApplySysctl(ctx context.Context, files []string) (notes []string, err error)
 }
 
 // Host is the machine firstboot runs on.
@@ -143,15 +144,24 @@ func (Host) SettleDevices(ctx context.Context) error {
 }
 
 // ApplySysctl runs systemd-sysctl on the given files only: the image's own were applied by
-// systemd-sysctl.service before firstboot started. Its messages go to the error, not to the
-// journal (it would log there, finding the journal stream it inherits).
-func (Host) ApplySysctl(ctx context.Context, files []string) error {
+// systemd-sysctl.service before firstboot started. systemd 252's systemd-sysctl skips a key
+// the kernel lacks or will not let it write with a message and exits 0; a value the kernel
+// refuses or a line that is not key = value makes it fail. The log target is set so that a
+// systemd.log_target= on the kernel command line cannot send its messages elsewhere.
+func (Host) ApplySysctl(ctx context.Context, files []string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, "/usr/lib/systemd/systemd-sysctl", files...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_TARGET=console")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("systemd-sysctl %s: %w: %s", strings.Join(files, " "), err, strings.TrimSpace(string(out)))
+	out, err := cmd.CombinedOutput()
+	var notes []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			notes = append(notes, l)
+		}
 	}
-	return nil
+	if err != nil {
+		return notes, fmt.Errorf("systemd-sysctl %s: %w", strings.Join(files, " "), err)
+	}
+	return notes, nil
 }
 
 func (Host) StartTimeSync(ctx context.Context) error {

@@ -7,15 +7,20 @@ import (
 
 // sysctl applies the sysctl settings among Ignition's files, which systemd-sysctl.service
 // ran too early to see. After the packet filter, whose modules bring the nf_conntrack keys;
-// before etcd starts. A setting the kernel refuses is a warning, as a failed
-// systemd-sysctl.service is on any boot: etcd still starts.
+// before etcd starts. What systemd-sysctl reports (a key this kernel lacks, a value it
+// refuses) is a console warning, and etcd still starts, as it would where
+// systemd-sysctl.service fails.
 func (b *boot) sysctl(ctx context.Context) error {
 	files := b.r.SysctlFiles()
 	if len(files) == 0 {
 		return nil
 	}
-	if err := b.m.ApplySysctl(ctx, files); err != nil {
-		b.say("warning: sysctl: %v (a key prefixed with \"-\" is skipped where this kernel has none)", err)
+	notes, err := b.m.ApplySysctl(ctx, files)
+	for _, n := range notes {
+		b.say("warning: sysctl: %s", n)
+	}
+	if err != nil {
+		b.say("warning: sysctl: %v: the settings named above were not applied", err)
 		return nil
 	}
 	b.say("sysctl: applied %s", strings.Join(files, ", "))

@@ -148,8 +148,9 @@ func TestSysctlFiles(t *testing.T) {
 	}{
 		{nil, ""},
 		{[]string{"/etc/motd", "/etc/sysctl.d/README", "/etc/sysctl.d/sub/x.conf", "/etc/sysctl.confx"}, ""},
-		{[]string{"/etc/sysctl.d/90-net.conf", "/etc/hostname", "/etc/sysctl.conf", "/etc//sysctl.d/10-vm.conf"},
-			"/etc/sysctl.d/90-net.conf,/etc/sysctl.conf,/etc/sysctl.d/10-vm.conf"},
+		// by file name, as systemd-sysctl reads sysctl.d; /etc/sysctl.conf as its link 99-sysctl.conf
+		{[]string{"/etc/sysctl.d/99-z.conf", "/etc/sysctl.d/90-net.conf", "/etc/hostname", "/etc/sysctl.conf", "/etc/sysctl.d/10-vm.conf"},
+			"/etc/sysctl.d/10-vm.conf,/etc/sysctl.d/90-net.conf,/etc/sysctl.conf,/etc/sysctl.d/99-z.conf"},
 	} {
 		if got := strings.Join(sysctlFiles(tc.files), ","); got != tc.want {
 			t.Errorf("sysctlFiles(%q) = %q, want %q", tc.files, got, tc.want)

@@ -491,18 +491,26 @@ func (r *Resolved) Redacted() *Resolved {
 }
 
 // SysctlFiles are the Ignition files that hold sysctl settings (/etc/sysctl.d/*.conf, and
-// /etc/sysctl.conf, which Debian's procps links there): systemd-sysctl.service applied the
-// image's settings before firstboot wrote these, so the boot applies them itself.
+// /etc/sysctl.conf, which Debian's systemd links there as 99-sysctl.conf): systemd-sysctl.service
+// applied the image's settings before firstboot wrote these, so the boot applies them itself.
+// In the order systemd-sysctl reads sysctl.d, by file name, so that a later file's value wins
+// as there (given files, it lets the last one win).
 func (r *Resolved) SysctlFiles() []string { return sysctlFiles(r.Files) }
 
 func sysctlFiles(paths []string) []string {
 	var out []string
 	for _, p := range paths {
-		p = filepath.Clean(p)
 		if p == "/etc/sysctl.conf" || (filepath.Dir(p) == "/etc/sysctl.d" && strings.HasSuffix(p, ".conf")) {
 			out = append(out, p)
 		}
 	}
+	name := func(p string) string {
+		if p == "/etc/sysctl.conf" {
+			return "99-sysctl.conf"
+		}
+		return filepath.Base(p)
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return strings.Compare(name(a), name(b)) })
 	return out
 }
 
