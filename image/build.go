@@ -42,6 +42,9 @@ type Options struct {
 	Epoch       int64  // SOURCE_DATE_EPOCH: every timestamp in the image
 	KeepWork    bool
 	Progress    io.Writer
+	// SourceID is a digest of the source tree the binaries and the root's files come from
+	// (imagebuild's sourceID), part of the build ID; empty leaves it out.
+	SourceID string
 	// SigningKey and SigningCert (PEM files, both or neither) sign the build: the UKI for UEFI
 	// Secure Boot, and SHA256SUMS (SHA256SUMS.sig, SHA256SUMS.pub). See LoadSigner.
 	SigningKey, SigningCert string
@@ -180,12 +183,16 @@ func (m *Manifest) join(builds []*archBuild) {
 // certificates) are different builds, as their ESPs differ: different build IDs in the
 // manifest and os-release, and different partition GUIDs and FAT serials, so two such disks
 // attached to one machine never share a PARTUUID. The certificate rather than the key: it is
-// public, fixes the key, and is what the UKI's signature names. An unsigned build's ID is
-// what it always was.
+// public, fixes the key, and is what the UKI's signature names. The source tree's digest is
+// mixed in too, so two builds given the same --version from different sources (a commit and
+// its uncommitted edits) are different builds. Without either, the ID is what it always was.
 func buildID(o Options, lock []byte, signer *Signer) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n", o.Version, o.Epoch, o.EtcdVersion, o.Platform)
 	h.Write(lock)
+	if o.SourceID != "" {
+		fmt.Fprintf(h, "source %s\n", o.SourceID)
+	}
 	if signer != nil {
 		c := signer.CertSHA256()
 		fmt.Fprintf(h, "signed-by-cert-sha256 %x\n", c)

@@ -383,4 +383,11 @@ func TestBuildIDSigned(t *testing.T) {
 	if ids[0] == unsigned || ids[1] == unsigned || ids[0] == ids[1] {
 		t.Errorf("build IDs unsigned %s, signed by a %s, by b %s: want three different", unsigned, ids[0], ids[1])
 	}
+	// the same version built from another source tree is another build
+	o.SourceID = "s1"
+	s1 := buildID(o, lock, nil)
+	o.SourceID = "s2"
+	if s1 == unsigned || s1 == buildID(o, lock, nil) {
+		t.Errorf("build IDs without a source ID %s, source s1 %s, source s2 %s: want three different", unsigned, s1, buildID(o, lock, nil))
+	}
 }

@@ -8,13 +8,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +102,9 @@ func build(ctx context.Context, args []string) error {
 	}
 	if o.Version == "" {
 		o.Version = gitVersion(srcDir)
+	}
+	if o.SourceID, err = sourceID(srcDir); err != nil {
+		return err
 	}
 	if o.Epoch, err = sourceDateEpoch(srcDir); err != nil {
 		return err
@@ -197,6 +204,50 @@ func gitVersion(dir string) string {
 		return "dev"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// sourceID digests the source tree: every file git tracks or would track (untracked files
+// that .gitignore does not name), by path and contents, as they are on disk, so uncommitted
+// edits count. Outside a git checkout it is empty, and the build ID leaves it out.
+func sourceID(dir string) (string, error) {
+	out, err := exec.Command("git", "-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return "", nil
+	}
+	paths := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	h := sha256.New()
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(dir, p))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted, not yet committed
+		}
+		if err != nil {
+			return "", fmt.Errorf("source digest: %w", err)
+		}
+		var content []byte
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(filepath.Join(dir, p))
+			if err != nil {
+				return "", fmt.Errorf("source digest: %w", err)
+			}
+			content = []byte("link " + t)
+		case fi.Mode().IsRegular():
+			if content, err = os.ReadFile(filepath.Join(dir, p)); err != nil {
+				return "", fmt.Errorf("source digest: %w", err)
+			}
+		default:
+			continue // a submodule's directory
+		}
+		sum := sha256.Sum256(content)
+		fmt.Fprintf(h, "%s\x00%o\x00%x\n", p, fi.Mode()&0o111, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH, else the last commit's time: every timestamp in the
