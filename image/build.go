@@ -185,7 +185,8 @@ func (m *Manifest) join(builds []*archBuild) {
 // attached to one machine never share a PARTUUID. The certificate rather than the key: it is
 // public, fixes the key, and is what the UKI's signature names. The source tree's digest is
 // mixed in too, so two builds given the same --version from different sources (a commit and
-// its uncommitted edits) are different builds. Without either, the ID is what it always was.
+// its uncommitted edits) are different builds. An unsigned build outside a git checkout (no
+// source digest) has the ID it had before either existed.
 func buildID(o Options, lock []byte, signer *Signer) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n", o.Version, o.Epoch, o.EtcdVersion, o.Platform)

@@ -46,7 +46,7 @@ func TestReproducibleBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.BuildID != im.m.BuildID {
-		t.Errorf("rebuild has build id %s, the build under test %s: the inputs differ (version, epoch or lock)", m.BuildID, im.m.BuildID)
+		t.Errorf("rebuild has build id %s, the build under test %s: the inputs differ (version, epoch, lock or the source tree)", m.BuildID, im.m.BuildID)
 	}
 	for _, a := range m.Artifacts {
 		if a.Arch == "amd64" && a.Format == "raw" {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -103,7 +104,7 @@ func build(ctx context.Context, args []string) error {
 	if o.Version == "" {
 		o.Version = gitVersion(srcDir)
 	}
-	if o.SourceID, err = sourceID(srcDir); err != nil {
+	if o.SourceID, err = sourceID(srcDir, absOr(*out)); err != nil {
 		return err
 	}
 	if o.Epoch, err = sourceDateEpoch(srcDir); err != nil {
@@ -206,48 +207,114 @@ func gitVersion(dir string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// sourceID digests the source tree: every file git tracks or would track (untracked files
-// that .gitignore does not name), by path and contents, as they are on disk, so uncommitted
-// edits count. Outside a git checkout it is empty, and the build ID leaves it out.
-func sourceID(dir string) (string, error) {
-	out, err := exec.Command("git", "-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
-	if err != nil {
+// sourceID digests the source tree when dir is the top of a git checkout: every file git
+// tracks, and every untracked one the tree's .gitignore files do not name (not the builder's
+// own excludes: the ID must not depend on who builds), by path, type, git's executable bit
+// (not the umask's other bits) and contents as they are on disk, so uncommitted edits count.
+// Files under skip (the output directory, when it is inside the tree) are left out. Outside a
+// checkout, or without git, it is empty and the build ID leaves it out; any other git failure
+// is an error, not a silent fallback.
+func sourceID(dir string, skip ...string) (string, error) {
+	top, err := gitOutput(dir, "rev-parse", "--show-toplevel")
+	if errors.Is(err, exec.ErrNotFound) || (err != nil && strings.Contains(err.Error(), "not a git repository")) {
 		return "", nil
 	}
-	paths := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if err != nil {
+		return "", fmt.Errorf("source digest: %w", err)
+	}
+	if same, err := sameDir(strings.TrimSpace(top), dir); err != nil || !same {
+		return "", err // a tree inside another repository (an unpacked archive, say): not a checkout
+	}
+	out, err := gitOutput(dir, "ls-files", "-z", "--cached", "--others", "--exclude-per-directory=.gitignore")
+	if err != nil {
+		return "", fmt.Errorf("source digest: %w", err)
+	}
+	var rel []string
+	for _, s := range skip {
+		if r, err := filepath.Rel(dir, s); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+			rel = append(rel, filepath.ToSlash(r)+"/")
+		}
+	}
+	paths := strings.Split(strings.TrimSuffix(out, "\x00"), "\x00")
 	slices.Sort(paths)
 	paths = slices.Compact(paths)
 	h := sha256.New()
 	for _, p := range paths {
-		if p == "" {
+		if p == "" || slices.ContainsFunc(rel, func(r string) bool { return strings.HasPrefix(p, r) }) {
 			continue
 		}
-		fi, err := os.Lstat(filepath.Join(dir, p))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted, not yet committed
-		}
+		kind, sum, err := digestFile(filepath.Join(dir, p))
 		if err != nil {
 			return "", fmt.Errorf("source digest: %w", err)
 		}
-		var content []byte
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(filepath.Join(dir, p))
-			if err != nil {
-				return "", fmt.Errorf("source digest: %w", err)
-			}
-			content = []byte("link " + t)
-		case fi.Mode().IsRegular():
-			if content, err = os.ReadFile(filepath.Join(dir, p)); err != nil {
-				return "", fmt.Errorf("source digest: %w", err)
-			}
-		default:
-			continue // a submodule's directory
+		if kind != "" {
+			fmt.Fprintf(h, "%s\x00%s\x00%s\n", p, kind, sum)
 		}
-		sum := sha256.Sum256(content)
-		fmt.Fprintf(h, "%s\x00%o\x00%x\n", p, fi.Mode()&0o111, sum)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// digestFile is a file's type ("f" a file, "x" an executable one, "l" a symbolic link) and the
+// SHA-256 of its contents (a link's target); "" for a path that is gone (deleted, not yet
+// committed) or a directory (a submodule).
+func digestFile(path string) (kind, sum string, err error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	h := sha256.New()
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, err := os.Readlink(path)
+		if err != nil {
+			return "", "", err
+		}
+		kind = "l"
+		h.Write([]byte(t))
+	case fi.Mode().IsRegular():
+		f, err := os.Open(path)
+		if err != nil {
+			return "", "", err
+		}
+		defer f.Close()
+		if _, err := io.Copy(h, f); err != nil {
+			return "", "", err
+		}
+		kind = "f"
+		if fi.Mode()&0o100 != 0 {
+			kind = "x"
+		}
+	default:
+		return "", "", nil
+	}
+	return kind, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func gitOutput(dir string, args ...string) (string, error) {
+	var stderr strings.Builder
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// sameDir tells whether a and b name the same directory.
+func sameDir(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fa, fb), nil
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH, else the last commit's time: every timestamp in the
@@ -265,4 +332,12 @@ func sourceDateEpoch(dir string) (int64, error) {
 		return 0, nil
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+}
+
+// absOr is path made absolute, or path itself if that fails.
+func absOr(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
