@@ -215,6 +215,7 @@ func gitVersion(dir string) string {
 // checkout, or without git, it is empty and the build ID leaves it out; any other git failure
 // is an error, not a silent fallback.
 func sourceID(dir string, skip ...string) (string, error) {
+	dir = absOr(dir)
 	top, err := gitOutput(dir, "rev-parse", "--show-toplevel")
 	if errors.Is(err, exec.ErrNotFound) || (err != nil && strings.Contains(err.Error(), "not a git repository")) {
 		return "", nil
