@@ -211,28 +211,26 @@ func gitVersion(dir string) string {
 // tracks, and every untracked one the tree's .gitignore files do not name (not the builder's
 // own excludes: the ID must not depend on who builds), by path, type, git's executable bit
 // (not the umask's other bits) and contents as they are on disk, so uncommitted edits count.
-// Files under skip (the output directory, when it is inside the tree) are left out. Outside a
-// checkout, or without git, it is empty and the build ID leaves it out; any other git failure
-// is an error, not a silent fallback.
+// Files under skip (the output directory, when it is inside the tree but not the tree itself)
+// are left out. Without a .git at dir (not a checkout: a source archive, or a tree inside
+// another repository), or without git, it is empty and the build ID leaves it out; a git
+// failure in a checkout is an error, not a silent fallback.
 func sourceID(dir string, skip ...string) (string, error) {
-	dir = absOr(dir)
-	top, err := gitOutput(dir, "rev-parse", "--show-toplevel")
-	if errors.Is(err, exec.ErrNotFound) || (err != nil && strings.Contains(err.Error(), "not a git repository")) {
+	dir = realPath(dir)
+	if _, err := os.Lstat(filepath.Join(dir, ".git")); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	out, err := gitOutput(dir, "ls-files", "-z", "--cached", "--others", "--exclude-per-directory=.gitignore")
+	if errors.Is(err, exec.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("source digest: %w", err)
 	}
-	if same, err := sameDir(strings.TrimSpace(top), dir); err != nil || !same {
-		return "", err // a tree inside another repository (an unpacked archive, say): not a checkout
-	}
-	out, err := gitOutput(dir, "ls-files", "-z", "--cached", "--others", "--exclude-per-directory=.gitignore")
-	if err != nil {
-		return "", fmt.Errorf("source digest: %w", err)
-	}
 	var rel []string
 	for _, s := range skip {
-		if r, err := filepath.Rel(dir, s); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+		r, err := filepath.Rel(dir, realPath(s))
+		if err == nil && r != "." && r != ".." && !strings.HasPrefix(r, "../") {
 			rel = append(rel, filepath.ToSlash(r)+"/")
 		}
 	}
@@ -297,25 +295,13 @@ func digestFile(path string) (kind, sum string, err error) {
 func gitOutput(dir string, args ...string) (string, error) {
 	var stderr strings.Builder
 	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANGUAGE=") // messages as documented
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
-}
-
-// sameDir tells whether a and b name the same directory.
-func sameDir(a, b string) (bool, error) {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false, err
-	}
-	fb, err := os.Stat(b)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fa, fb), nil
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH, else the last commit's time: every timestamp in the
@@ -339,6 +325,19 @@ func sourceDateEpoch(dir string) (int64, error) {
 func absOr(path string) string {
 	if a, err := filepath.Abs(path); err == nil {
 		return a
+	}
+	return path
+}
+
+// realPath is path absolute with its symbolic links resolved, as far as it exists (an output
+// directory may not exist yet), so two spellings of one directory compare equal.
+func realPath(path string) string {
+	path = absOr(path)
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	if parent := filepath.Dir(path); parent != path {
+		return filepath.Join(realPath(parent), filepath.Base(path))
 	}
 	return path
 }

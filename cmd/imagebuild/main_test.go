@@ -104,6 +104,14 @@ func TestSourceID(t *testing.T) {
 		}
 		seen[got] = step.name
 	}
+	// the output directory is left out however the two paths are spelled
+	link := filepath.Join(t.TempDir(), "src")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sourceID(link, filepath.Join(dir, "images")); err != nil || got != id() {
+		t.Errorf("through a link to the tree: sourceID = %q, %v; want %s", got, err, id())
+	}
 	if s, err := sourceID(t.TempDir()); err != nil || s != "" {
 		t.Errorf("outside a git checkout: sourceID = %q, %v; want empty, no error", s, err)
 	}

@@ -144,13 +144,15 @@ func (Host) SettleDevices(ctx context.Context) error {
 }
 
 // ApplySysctl runs systemd-sysctl on the given files only: the image's own were applied by
-// systemd-sysctl.service before firstboot started. systemd 252's systemd-sysctl skips a key
-// the kernel lacks or will not let it write with a message and exits 0; a value the kernel
-// refuses or a line that is not key = value makes it fail. The log target is set so that a
-// systemd.log_target= on the kernel command line cannot send its messages elsewhere.
+// systemd-sysctl.service before firstboot started. systemd 252's systemd-sysctl reports a key
+// the kernel lacks and exits 0; a value the kernel refuses or a line that is not key = value
+// makes it exit 1 (the other settings still applied); a key root may not write (read-only) it
+// skips in silence. Its messages are asked on stderr at info level, so that a
+// SYSTEMD_LOG_TARGET or SYSTEMD_LOG_LEVEL in firstboot's environment cannot send them
+// elsewhere or add its debug lines.
 func (Host) ApplySysctl(ctx context.Context, files []string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, "/usr/lib/systemd/systemd-sysctl", files...)
-	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_TARGET=console")
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_TARGET=console", "SYSTEMD_LOG_LEVEL=info")
 	out, err := cmd.CombinedOutput()
 	var notes []string
 	for _, l := range strings.Split(string(out), "\n") {

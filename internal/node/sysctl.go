@@ -19,8 +19,13 @@ func (b *boot) sysctl(ctx context.Context) error {
 	for _, n := range notes {
 		b.say("warning: sysctl: %s", n)
 	}
+	if err != nil && len(notes) > 0 {
+		// systemd-sysctl applied the files' other settings
+		b.say("warning: sysctl: %v (see the lines above)", err)
+		return nil
+	}
 	if err != nil {
-		b.say("warning: sysctl: %v: the settings named above were not applied", err)
+		b.say("warning: sysctl: %s not applied: %v", strings.Join(files, ", "), err)
 		return nil
 	}
 	b.say("sysctl: applied %s", strings.Join(files, ", "))

@@ -34,7 +34,10 @@ func TestSysctlStep(t *testing.T) {
 			notes: []string{"Couldn't write 'x' to 'vm/swappiness': Invalid argument"},
 			err:   errors.New("systemd-sysctl /etc/sysctl.d/90-net.conf: exit status 1"),
 			want: []string{"etcd-appliance: warning: sysctl: Couldn't write 'x' to 'vm/swappiness': Invalid argument",
-				"etcd-appliance: warning: sysctl: systemd-sysctl /etc/sysctl.d/90-net.conf: exit status 1: the settings named above were not applied"}},
+				"etcd-appliance: warning: sysctl: systemd-sysctl /etc/sysctl.d/90-net.conf: exit status 1 (see the lines above)"}},
+		{name: "systemd-sysctl did not run", files: []string{"/etc/sysctl.d/90-net.conf"}, applied: "/etc/sysctl.d/90-net.conf",
+			err:  errors.New("systemd-sysctl /etc/sysctl.d/90-net.conf: signal: killed"),
+			want: []string{"etcd-appliance: warning: sysctl: /etc/sysctl.d/90-net.conf not applied: systemd-sysctl /etc/sysctl.d/90-net.conf: signal: killed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := newConsole()
