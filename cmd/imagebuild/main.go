@@ -200,11 +200,11 @@ func cacheDir() string {
 }
 
 func gitVersion(dir string) string {
-	out, err := exec.Command("git", "-C", dir, "describe", "--tags", "--always", "--dirty").Output()
+	out, err := gitOutput(dir, "describe", "--tags", "--always", "--dirty")
 	if err != nil {
 		return "dev"
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(out)
 }
 
 // sourceID digests the source tree when dir is the top of a git checkout: every file git
@@ -292,6 +292,7 @@ func digestFile(path string) (kind, sum string, err error) {
 	return kind, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// gitOutput runs git in dir and returns its output; an error carries git's message.
 func gitOutput(dir string, args ...string) (string, error) {
 	var stderr strings.Builder
 	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
@@ -314,11 +315,11 @@ func sourceDateEpoch(dir string) (int64, error) {
 		}
 		return e, nil
 	}
-	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%ct").Output()
-	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+	out, err := gitOutput(dir, "log", "-1", "--format=%ct")
+	if err != nil || len(strings.TrimSpace(out)) == 0 {
 		return 0, nil
 	}
-	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	return strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 }
 
 // absOr is path made absolute, or path itself if that fails.
