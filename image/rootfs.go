@@ -81,13 +81,14 @@ var enabledUnits = []string{"systemd-networkd.service",
 
 // unusedGenerators are systemd generators for features the image lacks (encrypted, verity,
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline
-// updates, gettys). systemd runs every generator before it starts any unit, and each costs a
-// few hundred milliseconds under TCG. fstab and debug (systemd.mask= on the kernel command
-// line) stay.
+// updates, gettys, an fstab: the image has none). systemd runs every generator before it
+// starts any unit, and each costs a few hundred milliseconds under TCG. debug (systemd.mask=
+// and systemd.debug_shell on the kernel command line, an operator's way in) stays.
 var unusedGenerators = []string{
 	"systemd-cryptsetup-generator", "systemd-gpt-auto-generator", "systemd-hibernate-resume-generator",
 	"systemd-integritysetup-generator", "systemd-veritysetup-generator", "systemd-rc-local-generator",
 	"systemd-run-generator", "systemd-system-update-generator", "systemd-sysv-generator", "systemd-getty-generator",
+	"systemd-fstab-generator",
 }
 
 // unusedUdevFiles are udev rules and helpers for hardware and features the image has no use
@@ -132,6 +133,11 @@ var maskedUnits = []string{
 	// only sets the modes of device nodes for sound, KVM, FUSE, loop and tun devices, which
 	// the image neither has nor uses; a program start before udevd may start
 	"systemd-tmpfiles-setup-dev.service",
+	// sockets and paths PID 1 sets up before any service: SysV's /dev/initctl (no telinit here),
+	// the kernel's audit records (audit is off: no audit=1, no auditd), and password prompts
+	// (no encrypted volumes)
+	"systemd-initctl.socket", "systemd-journald-audit.socket",
+	"systemd-ask-password-console.path", "systemd-ask-password-wall.path",
 }
 
 // droppedUdevLines are lines taken out of Debian's udev rules, each by a substring that must
