@@ -83,13 +83,17 @@ var enabledUnits = []string{"systemd-networkd.service",
 // integrity or auto-discovered partitions, hibernation, SysV scripts, rc.local, offline
 // updates, gettys, an fstab: the image has none). systemd runs every generator before it
 // starts any unit, and each costs a few hundred milliseconds under TCG. debug (systemd.mask=
-// and systemd.debug_shell on the kernel command line, an operator's way in) stays.
+// and systemd.wants= on the kernel command line, an operator's way in) stays.
 var unusedGenerators = []string{
 	"systemd-cryptsetup-generator", "systemd-gpt-auto-generator", "systemd-hibernate-resume-generator",
 	"systemd-integritysetup-generator", "systemd-veritysetup-generator", "systemd-rc-local-generator",
 	"systemd-run-generator", "systemd-system-update-generator", "systemd-sysv-generator", "systemd-getty-generator",
 	"systemd-fstab-generator",
 }
+
+// unusedSystemdFiles are other names of unused generators, under usr/lib/systemd: the fstab
+// generator as an initrd runs it.
+var unusedSystemdFiles = []string{"systemd-sysroot-fstab-check"}
 
 // unusedUdevFiles are udev rules and helpers for hardware and features the image has no use
 // for (input, sound, video, cameras, seats, device mapper, btrfs, tapes, …). udevd reads every
@@ -133,9 +137,9 @@ var maskedUnits = []string{
 	// only sets the modes of device nodes for sound, KVM, FUSE, loop and tun devices, which
 	// the image neither has nor uses; a program start before udevd may start
 	"systemd-tmpfiles-setup-dev.service",
-	// sockets and paths PID 1 sets up before any service: SysV's /dev/initctl (no telinit here),
-	// the kernel's audit records (audit is off: no audit=1, no auditd), and password prompts
-	// (no encrypted volumes)
+	// sockets and paths PID 1 sets up before any service: SysV's /dev/initctl (telinit is
+	// systemctl here, which asks PID 1 directly), the kernel's audit records (audit is off: no
+	// audit=1, no auditd), and password prompts (no encrypted volumes)
 	"systemd-initctl.socket", "systemd-journald-audit.socket",
 	"systemd-ask-password-console.path", "systemd-ask-password-wall.path",
 }
@@ -275,7 +279,8 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 	for _, prune := range []struct {
 		under string
 		names []string
-	}{{".", pruneDirs}, {"usr/lib/systemd/system-generators", unusedGenerators}, {"usr/lib/udev", unusedUdevFiles}} {
+	}{{".", pruneDirs}, {"usr/lib/systemd/system-generators", unusedGenerators},
+		{"usr/lib/systemd", unusedSystemdFiles}, {"usr/lib/udev", unusedUdevFiles}} {
 		for _, n := range prune.names {
 			if err := os.RemoveAll(filepath.Join(dir, prune.under, n)); err != nil {
 				return err
