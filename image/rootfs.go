@@ -92,7 +92,7 @@ var unusedGenerators = []string{
 }
 
 // unusedSystemdFiles are other names of unused generators, under usr/lib/systemd: the fstab
-// generator as an initrd runs it.
+// generator's compatibility name for initrds.
 var unusedSystemdFiles = []string{"systemd-sysroot-fstab-check"}
 
 // unusedUdevFiles are udev rules and helpers for hardware and features the image has no use
