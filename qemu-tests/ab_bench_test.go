@@ -22,7 +22,8 @@ import (
 // variant the medians of power-on → healthy and of firstboot's last line → healthy; consoles go
 // to BENCH_DIR. AB_ARCH picks the arch (default amd64). Not part of make bench: run it by hand,
 // e.g. AB_VARIANTS='before=out-a;after=out-b;masked=out-a|systemd.mask=etcd-agent.service'
-// go test -run '^$' -bench BenchmarkAB -benchtime 1x -timeout 60m ./qemu-tests/
+// go test -v -run '^$' -bench BenchmarkAB -benchtime 1x -timeout 60m ./qemu-tests/ (-v: without it
+// Go trims a benchmark's log to its first 10 lines, and the summary table is lost)
 func BenchmarkAB(b *testing.B) {
 	type variant struct {
 		name, kargs string
