@@ -220,10 +220,12 @@ func readELF(path string) (*elfFile, error) {
 	return e, nil
 }
 
-// removeDanglingLinks removes the symlinks under usr/lib that name a file beside them which is
-// gone (a library's soname link), until none is left (a link to a removed link). Other links
-// are left alone: an absolute target such as systemd-udevd's /bin/udevadm means the image's
-// root, not the build host's.
+// removeDanglingLinks removes the symlinks under usr/lib whose relative target, resolved
+// inside the tree, is gone (a library's soname link; systemd-sysroot-fstab-check, the fstab
+// generator's other name), until none is left (a link to a removed link). Absolute targets
+// are left alone: systemd-udevd's /bin/udevadm means the image's root, not the build host's,
+// and a unit linked to /dev/null is a mask (the tree has no /dev); so is a relative target
+// that would climb out of the tree.
 func removeDanglingLinks(dir string) error {
 	for {
 		removed := 0
@@ -232,10 +234,14 @@ func removeDanglingLinks(dir string) error {
 				return err
 			}
 			target, err := os.Readlink(path)
-			if err != nil || strings.Contains(target, "/") {
+			if err != nil || filepath.IsAbs(target) {
 				return err
 			}
-			if _, err := os.Lstat(filepath.Join(filepath.Dir(path), target)); errors.Is(err, fs.ErrNotExist) {
+			resolved := filepath.Join(filepath.Dir(path), target)
+			if rel, err := filepath.Rel(dir, resolved); err != nil || !filepath.IsLocal(rel) {
+				return nil
+			}
+			if _, err := os.Lstat(resolved); errors.Is(err, fs.ErrNotExist) {
 				removed++
 				return os.Remove(path)
 			}

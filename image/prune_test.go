@@ -69,9 +69,24 @@ func TestPruneLibraries(t *testing.T) {
 		if err := os.Symlink("libz.so.1.2.13", filepath.Join(dir, lib, "libz.so.1")); err != nil {
 			t.Fatal(err)
 		}
-		// an absolute link means the image's root: it must survive however the host looks
-		if err := os.Symlink("/bin/no-such-program-on-the-host", filepath.Join(dir, lib, "absolute")); err != nil {
-			t.Fatal(err)
+		for link, target := range map[string]string{
+			// an absolute link means the image's root: it must survive however the host looks
+			lib + "/absolute": "/bin/no-such-program-on-the-host",
+			// a unit masked by its package: the tree has no /dev
+			"usr/lib/systemd/system/masked.service": "/dev/null",
+			// another name for a program that was pruned (systemd-sysroot-fstab-check)
+			"usr/lib/systemd/other-name": "system-generators/gone",
+			// a relative link to a file that is there, in another directory
+			"usr/lib/systemd/libc-link": "../multiarch/libc.so.6",
+			// a link that climbs out of the tree is not resolved on the host
+			"usr/lib/systemd/outside": "../../../../../../no-such-file-on-the-host",
+		} {
+			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(link)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return dir
 	}
@@ -91,6 +106,8 @@ func TestPruneLibraries(t *testing.T) {
 			lib + "/libgcc_s.so.1":  true, // dlopened by glibc
 			lib + "/absolute":       true,
 			lib + "/libz.so.1.2.13": false, lib + "/libz.so.1": false,
+			"usr/lib/systemd/system/masked.service": true, "usr/lib/systemd/other-name": false,
+			"usr/lib/systemd/libc-link": true, "usr/lib/systemd/outside": true,
 		} {
 			if got := exists(dir, rel); got != want {
 				t.Errorf("%s present = %v, want %v", rel, got, want)

@@ -91,10 +91,6 @@ var unusedGenerators = []string{
 	"systemd-fstab-generator",
 }
 
-// unusedSystemdFiles are other names of unused generators, under usr/lib/systemd: the fstab
-// generator's compatibility name for initrds.
-var unusedSystemdFiles = []string{"systemd-sysroot-fstab-check"}
-
 // unusedUdevFiles are udev rules and helpers for hardware and features the image has no use
 // for (input, sound, video, cameras, seats, device mapper, btrfs, tapes, …). udevd reads every
 // rule for every device at coldplug, on the vCPU firstboot and networkd need then. Block
@@ -279,8 +275,7 @@ func configureRoot(ctx context.Context, dir string, bins map[string]string, link
 	for _, prune := range []struct {
 		under string
 		names []string
-	}{{".", pruneDirs}, {"usr/lib/systemd/system-generators", unusedGenerators},
-		{"usr/lib/systemd", unusedSystemdFiles}, {"usr/lib/udev", unusedUdevFiles}} {
+	}{{".", pruneDirs}, {"usr/lib/systemd/system-generators", unusedGenerators}, {"usr/lib/udev", unusedUdevFiles}} {
 		for _, n := range prune.names {
 			if err := os.RemoveAll(filepath.Join(dir, prune.under, n)); err != nil {
 				return err
