@@ -99,9 +99,9 @@ type elfFile struct {
 }
 
 // pruneLibraries removes the shared libraries (files with a DT_SONAME) that no program,
-// directly or through other libraries, needs, and the symlinks left pointing at them. Then it
-// checks that each remaining ELF file's DT_NEEDED names a library the tree has: a build that
-// pruned too much fails here rather than at boot.
+// directly or through other libraries, needs, and the symlinks left dangling
+// (removeDanglingLinks). Then it checks that each remaining ELF file's DT_NEEDED names a
+// library the tree has: a build that pruned too much fails here rather than at boot.
 func pruneLibraries(dir string, p *pruned) error {
 	files, err := elfFiles(dir)
 	if err != nil {
@@ -221,12 +221,17 @@ func readELF(path string) (*elfFile, error) {
 }
 
 // removeDanglingLinks removes the symlinks under usr/lib whose relative target, resolved
-// inside the tree, is gone (a library's soname link; systemd-sysroot-fstab-check, the fstab
-// generator's other name), until none is left (a link to a removed link). Absolute targets
-// are left alone: systemd-udevd's /bin/udevadm means the image's root, not the build host's,
-// and a unit linked to /dev/null is a mask (the tree has no /dev); so is a relative target
-// that would climb out of the tree.
+// from the link's directory, is gone (a library's soname link; systemd-sysroot-fstab-check,
+// the fstab generator's other name), until none is left (a link to a removed link). The lookup
+// stays in the tree (os.Root), so a link on the way that is absolute or climbs out of it keeps
+// the link rather than being followed on the build host. Absolute targets are left alone:
+// systemd-udevd's /bin/udevadm means the image's root, and a unit linked to /dev/null is a mask.
 func removeDanglingLinks(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for {
 		removed := 0
 		err := filepath.WalkDir(filepath.Join(dir, "usr/lib"), func(path string, d fs.DirEntry, err error) error {
@@ -237,11 +242,12 @@ func removeDanglingLinks(dir string) error {
 			if err != nil || filepath.IsAbs(target) {
 				return err
 			}
-			resolved := filepath.Join(filepath.Dir(path), target)
-			if rel, err := filepath.Rel(dir, resolved); err != nil || !filepath.IsLocal(rel) {
-				return nil
+			linkDir, err := filepath.Rel(dir, filepath.Dir(path))
+			if err != nil {
+				return err
 			}
-			if _, err := os.Lstat(resolved); errors.Is(err, fs.ErrNotExist) {
+			// not joined and cleaned: "a/../b" through a link named a is not "b"
+			if _, err := root.Lstat(linkDir + "/" + target); errors.Is(err, fs.ErrNotExist) {
 				removed++
 				return os.Remove(path)
 			}

@@ -80,6 +80,9 @@ func TestPruneLibraries(t *testing.T) {
 			"usr/lib/systemd/libc-link": "../multiarch/libc.so.6",
 			// a link that climbs out of the tree is not resolved on the host
 			"usr/lib/systemd/outside": "../../../../../../no-such-file-on-the-host",
+			// nor is one through an absolute link on the way (the builder's usr/lib/ssl/certs)
+			"usr/lib/ssl/certs":    "/etc/ssl/certs",
+			"usr/lib/systemd/cert": "../ssl/certs/in-the-tree-only.pem",
 		} {
 			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(link)), 0o755); err != nil {
 				t.Fatal(err)
@@ -87,6 +90,12 @@ func TestPruneLibraries(t *testing.T) {
 			if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "etc/ssl/certs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc/ssl/certs/in-the-tree-only.pem"), nil, 0o644); err != nil {
+			t.Fatal(err)
 		}
 		return dir
 	}
@@ -107,7 +116,7 @@ func TestPruneLibraries(t *testing.T) {
 			lib + "/absolute":       true,
 			lib + "/libz.so.1.2.13": false, lib + "/libz.so.1": false,
 			"usr/lib/systemd/system/masked.service": true, "usr/lib/systemd/other-name": false,
-			"usr/lib/systemd/libc-link": true, "usr/lib/systemd/outside": true,
+			"usr/lib/systemd/libc-link": true, "usr/lib/systemd/outside": true, "usr/lib/systemd/cert": true,
 		} {
 			if got := exists(dir, rel); got != want {
 				t.Errorf("%s present = %v, want %v", rel, got, want)
