@@ -111,7 +111,7 @@ func sampleRuns() []Run {
 func TestBootTables(t *testing.T) {
 	got := BootTables(sampleRuns())
 	for _, want := range []string{
-		"| amd64 | direct | 3 | 0.1 | 2.1 | 22.0 (21.0–23.0) | 25.0 (24.0–26.0) | 31.0 (30.0–32.0) | 11.0 (10.0–12.0) | 2.8 |",
+		"| amd64 | direct | 3 | 0.1 | 2.1 | 22.0 (21.0–23.0) | 25.0 (24.0–26.0) | 31.0 (30.0–32.0) | 11.0 (10.0–12.0) | 2.82 (met) |",
 		"| amd64 | firmware | 1 | 9.0 | 11.0 | 31.0 | 34.0 | 40.0 | 11.0 (10.0–12.0) | – |",
 		"| amd64 | direct | 2.5 | 8 % | 1.6 s until `data volume /dev/vdb`; 0.3 s until `tls: issued`; 0.1 s until `member etcd-a` |",
 	} {
@@ -121,6 +121,24 @@ func TestBootTables(t *testing.T) {
 	}
 	if strings.Index(got, "| amd64 | direct | 3 |") > strings.Index(got, "| amd64 | firmware | 1 |") {
 		t.Errorf("direct should come before firmware:\n%s", got)
+	}
+}
+
+// The ratio to the floor is judged unrounded, against the goal of its arch: both rows below
+// print 3.00.
+func TestBootTablesFloorGoal(t *testing.T) {
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	var runs []Run
+	for arch, healthy := range map[string]float64{"amd64": 30.04, "ppc64le": 29.96, "arm64": 50} {
+		runs = append(runs, Run{Arch: arch, Mode: "direct", At: map[string]time.Duration{Healthy: sec(healthy)}},
+			Run{Arch: arch, Mode: "floor", At: map[string]time.Duration{PowerOff: sec(10)}})
+	}
+	got := BootTables(runs)
+	for _, want := range []string{"| amd64 | direct | 1 | – | – | – | – | 30.0 | 10.0 | 3.00 (not met) |",
+		"| ppc64le | direct | 1 | – | – | – | – | 30.0 | 10.0 | 3.00 (met) |", "| arm64 | direct | 1 | – | – | – | – | 50.0 | 10.0 | 5.00 |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("tables lack %q:\n%s", want, got)
+		}
 	}
 }
 
