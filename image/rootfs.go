@@ -43,10 +43,8 @@ var rootModules = []string{
 
 // initramfsModules are always loaded by the initramfs: the root and overlay filesystems,
 // dm-verity, through which alone the root is opened, and the generic code of its hash
-// (verityHash: a module in Debian's kernels, not built in as SHA-256 is). Then the data
-// volume's ext4 and the crc32c its checksums need: built in on amd64 and arm64, so skipped
-// there; on ppc64le they spare firstboot's mount a modprobe the kernel would start.
-var initramfsModules = []string{"squashfs", "overlay", "dm-mod", "dm-verity", "sha512_generic", "ext4", "crc32c_generic"}
+// (verityHash: a module in Debian's kernels, not built in as SHA-256 is).
+var initramfsModules = []string{"squashfs", "overlay", "dm-mod", "dm-verity", "sha512_generic"}
 
 // initramfsDrivers are the disk drivers of every platform, most common first. The initramfs
 // loads them (then the arch's Modules) in this order only until the root partition appears;
