@@ -83,6 +83,10 @@ func TestPruneLibraries(t *testing.T) {
 			// nor is one through an absolute link on the way (the builder's usr/lib/ssl/certs)
 			"usr/lib/ssl/certs":    "/etc/ssl/certs",
 			"usr/lib/systemd/cert": "../ssl/certs/in-the-tree-only.pem",
+			// ".." after a link on the way goes up from where that link leads, as the kernel's
+			// lookup does: a/../file is deep/file, which is there (a cleaned path would not be)
+			"usr/lib/systemd/a":      "deep/deeper",
+			"usr/lib/systemd/dotdot": "a/../file",
 		} {
 			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(link)), 0o755); err != nil {
 				t.Fatal(err)
@@ -95,6 +99,12 @@ func TestPruneLibraries(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "etc/ssl/certs/in-the-tree-only.pem"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "usr/lib/systemd/deep/deeper"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "usr/lib/systemd/deep/file"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return dir
@@ -117,6 +127,7 @@ func TestPruneLibraries(t *testing.T) {
 			lib + "/libz.so.1.2.13": false, lib + "/libz.so.1": false,
 			"usr/lib/systemd/system/masked.service": true, "usr/lib/systemd/other-name": false,
 			"usr/lib/systemd/libc-link": true, "usr/lib/systemd/outside": true, "usr/lib/systemd/cert": true,
+			"usr/lib/systemd/dotdot": true,
 		} {
 			if got := exists(dir, rel); got != want {
 				t.Errorf("%s present = %v, want %v", rel, got, want)
