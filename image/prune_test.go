@@ -72,7 +72,7 @@ func TestPruneLibraries(t *testing.T) {
 		for link, target := range map[string]string{
 			// an absolute link means the image's root: it must survive however the host looks
 			lib + "/absolute": "/bin/no-such-program-on-the-host",
-			// a unit masked by its package: the tree has no /dev
+			// a unit masked by its package: /dev/null is the image's, the tree's dev/ is empty
 			"usr/lib/systemd/system/masked.service": "/dev/null",
 			// another name for a program that was pruned (systemd-sysroot-fstab-check)
 			"usr/lib/systemd/other-name": "system-generators/gone",
