@@ -76,6 +76,14 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) }
 // arch. arm64's ratio is reported only: its floor has no firmware at all.
 var floorGoals = map[string]float64{"amd64": 3, "ppc64le": 3}
 
+// verdict marks a ratio against its goal, judged unrounded: " (met)" or " (not met)".
+func verdict(ratio, goal float64) string {
+	if ratio <= goal {
+		return " (met)"
+	}
+	return " (not met)"
+}
+
 // BootTables renders the boot measurements as Markdown: milestones per arch and mode (median
 // and spread, seconds since power-on), the floor and the ratio to it, and firstboot's share.
 func BootTables(runs []Run) string {
@@ -94,10 +102,8 @@ func BootTables(runs []Run) string {
 		if floor.N > 0 && healthy.N > 0 && k.Mode == "direct" {
 			q := healthy.Median.Seconds() / floor.Median.Seconds()
 			ratio = fmt.Sprintf("%.2f", q)
-			if goal, ok := floorGoals[k.Arch]; ok && q <= goal {
-				ratio += " (met)"
-			} else if ok {
-				ratio += " (not met)"
+			if goal, ok := floorGoals[k.Arch]; ok {
+				ratio += verdict(q, goal)
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", k.Arch, k.Mode, len(rs),
@@ -333,11 +339,7 @@ func PeerTable(runs []Run) string {
 		if ours.N > 0 && peer.N > 0 {
 			q := ours.Median.Seconds() / peer.Median.Seconds()
 			ratio = fmt.Sprintf("%.2f", q)
-			if q <= peerGoals[row.ours] {
-				goal += " (met)"
-			} else {
-				goal += " (not met)"
-			}
+			goal += verdict(q, peerGoals[row.ours])
 		}
 		fmt.Fprintf(&b, "| %s | %d + %d | %s | %s | %s | %s | %s | %s |\n", row.label, len(by[row.ours]), len(by[row.peer]),
 			milestone(by[row.ours], Kernel).cell(), ours.cell(), milestone(by[row.peer], Kernel).cell(), peer.cell(), ratio, goal)
